@@ -1,0 +1,278 @@
+"""Training a searched cell from scratch (SPEC §7): what train_eval_cifar.py and
+train_eval_imagenet.py share.
+
+A run lives in `<save>/eval-<note>-<time>/`: config.yaml, genotype.json (the evaluated
+cells), log_rank<r>.txt, tb/, checkpoints/last.pt (every epoch, atomically),
+checkpoints/model_best.pt, and summary.json when finished. `--resume` continues a run
+exactly: model, optimizer, scheduler, scaler, epoch and best accuracy come from the
+checkpoint, and every epoch seeds itself from the run seed, the epoch and the rank, so the
+random numbers of an epoch (drop-path masks, augmentation on the torch loader) do not
+depend on where the run was interrupted.
+
+Every check of the user's input (flags, genotypes, data, the checkpoint to resume) runs
+before anything is written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+import torch.nn as nn
+import yaml
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from . import distributed as D
+from .config import to_dict
+from .data import DataConfig, build_eval_loaders
+from .engine import Precision, evaluate, train
+from .errors import UserError
+from .eval_config import RUNTIME_KEYS, CifarEvalConfig, EvalConfig, ImageNetEvalConfig
+from .eval_model import NetworkCIFAR, NetworkImageNet
+from .genotype import (Genotype, combine, format_literal, genotype_from_dict, genotype_to_dict, load_genotype,
+                       save_genotype)
+from .io import torch_save, write_json, write_yaml
+from .profile import count_macs, count_parameters_m
+from .rundir import new_run_dir, peak_memory_mb, setup_logging, tensorboard
+from .schedules import build_scheduler, drop_path_prob
+from .seeding import derive_seed, seed_all
+
+log = logging.getLogger("nas")
+LAST = "checkpoints/last.pt"
+BEST = "checkpoints/model_best.pt"
+TB_TAGS = {"train_loss": "train/loss", "train_top1": "train/top1", "val_loss": "val/loss", "val_top1": "val/top1",
+           "val_top5": "val/top5", "lr": "lr", "drop_path_prob": "drop_path_prob", "seconds": "epoch_seconds"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What differs between the CIFAR and the ImageNet evaluation."""
+
+    name: str  # "cifar" or "imagenet"
+    data_config: Callable[[EvalConfig], DataConfig]
+    build_network: Callable[[EvalConfig, int, int, Genotype], nn.Module]  # (cfg, classes, image size, genotype)
+
+
+def _cifar_data(cfg: CifarEvalConfig) -> DataConfig:
+    return DataConfig(root=cfg.data, dataset="cifar100" if cfg.cifar100 else "cifar10", loader=cfg.loader,
+                      workers=cfg.workers, train_subset=cfg.train_subset, cutout=cfg.cutout_length)
+
+
+def _imagenet_data(cfg: ImageNetEvalConfig) -> DataConfig:
+    return DataConfig(root=cfg.data, dataset="imagenet", loader=cfg.loader, workers=cfg.workers,
+                      train_subset=cfg.train_subset)
+
+
+CIFAR = Task("cifar", _cifar_data,
+             lambda cfg, n, size, g: NetworkCIFAR(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g))
+IMAGENET = Task("imagenet", _imagenet_data,
+                lambda cfg, n, size, g: NetworkImageNet(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g,
+                                                        image_size=size))
+
+
+def resolve_genotype(arch: str, reduce_arch: Optional[str] = None) -> Genotype:
+    """The cells to evaluate: `arch`'s, or `arch`'s normal cell with `reduce_arch`'s reduction cell."""
+    genotype = load_genotype(arch)
+    return combine(genotype, load_genotype(reduce_arch)) if reduce_arch else genotype
+
+
+def make_criteria(label_smooth: float) -> tuple[nn.Module, nn.Module]:
+    """(training, validation) losses: label smoothing in training only."""
+    return nn.CrossEntropyLoss(label_smoothing=label_smooth), nn.CrossEntropyLoss()
+
+
+def _mean_over_ranks(res: dict, device: torch.device) -> dict:
+    """The training averages of all ranks (the engine returns this rank's)."""
+    n = res["samples"]
+    sums = D.all_reduce_sum(torch.tensor([res["loss"] * n, res["top1"] * n, n], dtype=torch.float64, device=device))
+    loss, top1, n = sums.tolist()
+    return {**res, "loss": loss / max(n, 1.0), "top1": top1 / max(n, 1.0), "samples": int(n)}
+
+
+# ------------------------------------------------------------------------------ resume
+def _resume_paths(resume: str) -> tuple[Path, Path]:
+    """(run directory, checkpoint) of a --resume argument: a run directory or a checkpoint in it."""
+    path = Path(resume)
+    if path.is_dir():
+        return path, path / LAST
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return run_dir, path
+    raise UserError(f"--resume {resume}: no such run directory or checkpoint")
+
+
+def _load_checkpoint(path: Path, what: str, device: torch.device) -> dict:
+    if not path.is_file():
+        raise UserError(f"{what}: no checkpoint {path} (the run did not finish an epoch)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # a truncated or foreign file is the user's, not our bug
+        raise UserError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or "eval_task" not in ckpt:
+        raise UserError(f"{what}: {path} is not a checkpoint of an evaluation run")
+    return ckpt
+
+
+def _open_resume(cfg: EvalConfig, given: dict, task: Task, device: torch.device) -> tuple[EvalConfig, Path, dict]:
+    """The run's own configuration, its directory and its checkpoint, after checking that the
+    explicitly given flags do not ask for something else."""
+    what = f"--resume {cfg.resume}"
+    run_dir, ckpt_path = _resume_paths(cfg.resume)
+    ckpt = _load_checkpoint(ckpt_path, what, device)
+    if ckpt["eval_task"] != task.name:
+        raise UserError(f"{what}: it is a {ckpt['eval_task']} evaluation run, not {task.name}")
+    saved = ckpt["config"]
+    bad = sorted(k for k, v in given.items() if k not in RUNTIME_KEYS and k in saved and saved[k] != v)
+    if bad:
+        raise UserError(f"{what}: " + ", ".join(f"--{k} {given[k]} (run has {saved[k]})" for k in bad)
+                        + ": a run continues with its own configuration")
+    if "arch" in given or "reduce_arch" in given:
+        wanted = resolve_genotype(given.get("arch", saved["arch"]), given.get("reduce_arch", saved["reduce_arch"]))
+        if genotype_to_dict(wanted) != ckpt["genotype"]:
+            raise UserError(f"{what}: its checkpoint trained another architecture "
+                            f"({saved['arch']}{' + ' + saved['reduce_arch'] if saved['reduce_arch'] else ''}), "
+                            f"not the one given by --arch/--reduce_arch")
+    if ckpt["epoch"] >= saved["epochs"]:
+        raise UserError(f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})")
+    keep = {k: v for k, v in saved.items() if k not in RUNTIME_KEYS or k in ("arch", "reduce_arch")}
+    return dataclasses.replace(cfg, **keep), run_dir, ckpt
+
+
+def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
+    if ckpt["dataset"] != dataset:
+        have = ckpt["dataset"]
+        raise UserError(f"{what}: its checkpoint was trained on {have['name']} ({have['num_classes']} classes, "
+                        f"{have['image_size']} px), but the data is {dataset['name']} ({dataset['num_classes']} classes, "
+                        f"{dataset['image_size']} px)")
+
+
+# ------------------------------------------------------------------------------ the run
+def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
+    """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
+    env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
+    try:
+        return _run(cfg, given or {}, task, env)
+    finally:
+        D.cleanup()
+
+
+def _run(cfg: EvalConfig, given: dict, task: Task, env: D.DistEnv) -> dict:
+    setup_logging(None, env.rank)  # the terminal only until the input is checked
+    ckpt, run_dir = None, None
+    if cfg.resume is not None:
+        cfg, run_dir, ckpt = _open_resume(cfg, given, task, env.device)
+    if cfg.epochs < 1:
+        raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
+    if cfg.batch_size % env.world_size:
+        raise UserError(f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
+                        f"expected a multiple of the world size")
+    # A resumed run trains the genotype of its checkpoint, wherever the spec's files are now.
+    genotype = genotype_from_dict(ckpt["genotype"]) if ckpt else resolve_genotype(cfg.arch, cfg.reduce_arch)
+    precision = Precision.choose(env.device, cfg.amp)
+    data = build_eval_loaders(task.data_config(cfg), cfg.batch_size // env.world_size, env.rank, env.world_size,
+                              env.device, channels_last=cfg.channels_last, amp=precision.dtype is not None,
+                              seed=cfg.seed)
+    dataset = {"name": task.data_config(cfg).dataset, "num_classes": data.num_classes, "image_size": data.image_size}
+    if ckpt is not None:
+        _check_resumed_data(ckpt, dataset, f"--resume {cfg.resume}")
+
+    seed_all(cfg.seed)  # the same initial weights on every rank
+    net = task.build_network(cfg, data.num_classes, data.image_size, genotype)
+    params_m = count_parameters_m(net)
+    macs_m = count_macs(net, (1, 3, data.image_size, data.image_size))
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = net.to(env.device, memory_format=memory_format)
+    optimizer = torch.optim.SGD(net.parameters(), cfg.learning_rate, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.epochs, cfg.batch_size)
+    scaler = precision.make_scaler()
+    state = {"epoch": 0, "best_top1": 0.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
+    if ckpt is not None:
+        try:
+            net.load_state_dict(ckpt["model"])
+        except RuntimeError:
+            raise UserError(f"--resume {cfg.resume}: its weights do not fit the network of {cfg.arch}") from None
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        state = {k: ckpt[k] for k in state}
+
+    # The input is valid: from here on, files are written.
+    if run_dir is None:
+        run_dir = new_run_dir(cfg.save, "eval", cfg.note)
+        if env.is_main:
+            write_yaml(run_dir / "config.yaml", {"eval_task": task.name, **to_dict(cfg)})
+            save_genotype(run_dir / "genotype.json", genotype)
+        D.barrier()
+    setup_logging(run_dir, env.rank)
+    tb = tensorboard(run_dir, env.rank) if env.is_main else None
+    log.info("%s evaluation in %s (%s, world size %d, device %s)", task.name, run_dir,
+             f"resumed after epoch {state['epoch']}" if ckpt else "new run", env.world_size, env.device)
+    log.info("genotype = %s", format_literal(genotype))
+    log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", dataset["name"],
+             data.num_classes, data.image_size, params_m, macs_m)
+
+    if env.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model = DDP(net, device_ids=[env.device] if env.device.type == "cuda" else None) if env.world_size > 1 else net
+    train_criterion, val_criterion = (c.to(env.device) for c in make_criteria(cfg.label_smooth))
+    last_val: dict = state["history"][-1] if state["history"] else {}
+    for epoch in range(state["epoch"], cfg.epochs):
+        tic = time.time()
+        seed_all(derive_seed(cfg.seed, "epoch", epoch, env.rank))
+        data.train.set_epoch(epoch)
+        net.drop_path_prob = drop_path_prob(cfg.drop_path_prob, epoch, cfg.epochs)
+        lr = optimizer.param_groups[0]["lr"]
+        res = train(model, data.train, optimizer, train_criterion, precision, scaler,
+                    grad_clip=cfg.grad_clip or None, aux_weight=cfg.auxiliary_weight if cfg.auxiliary else 0.0,
+                    log_every=cfg.log_every, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
+        res = _mean_over_ranks(res, env.device)
+        scheduler.step()
+        D.broadcast_buffers(net)  # every rank validates (and rank 0 saves) the same BN statistics
+        val = evaluate(model, data.val, val_criterion, precision, reduce=env.world_size > 1)
+        seconds = time.time() - tic
+        state["elapsed_s"] += seconds
+        state["epoch"] = epoch + 1
+        is_best = val["top1"] > state["best_top1"]
+        if is_best:
+            state["best_top1"], state["best_epoch"] = val["top1"], epoch + 1
+        last_val = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": net.drop_path_prob, "train_loss": res["loss"],
+                    "train_top1": res["top1"], "val_loss": val["loss"], "val_top1": val["top1"],
+                    "val_top5": val["top5"], "seconds": round(seconds, 2)}
+        state["history"].append(last_val)
+        log.info("epoch %d/%d lr %.5g drop_path %.3f | train loss %.4f top1 %.2f | val loss %.4f top1 %.2f top5 %.2f"
+                 " | best top1 %.2f (epoch %d) | %.1fs", epoch + 1, cfg.epochs, lr, net.drop_path_prob, res["loss"],
+                 res["top1"], val["loss"], val["top1"], val["top5"], state["best_top1"], state["best_epoch"], seconds)
+        if env.is_main:
+            for key, tag in TB_TAGS.items():
+                tb.add_scalar(tag, last_val[key], epoch + 1)
+            tb.flush()
+            checkpoint = {"eval_task": task.name, "config": to_dict(cfg), "genotype": genotype_to_dict(genotype),
+                          "dataset": dataset, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), **state}
+            if is_best:  # before last.pt, which records it as the best
+                torch_save(run_dir / BEST, {k: v for k, v in checkpoint.items()
+                                            if k not in ("optimizer", "scheduler", "scaler")})
+            torch_save(run_dir / LAST, checkpoint)
+        D.barrier()
+
+    summary = {
+        "status": "finished", "eval_task": task.name, "dataset": dataset["name"], "arch": cfg.arch,
+        "reduce_arch": cfg.reduce_arch, "genotype": genotype_to_dict(genotype), "params_m": round(params_m, 6),
+        "macs_m": round(macs_m, 3), "best_top1": state["best_top1"], "best_epoch": state["best_epoch"],
+        "final_top1": last_val.get("val_top1"), "final_top5": last_val.get("val_top5"), "epochs": state["epoch"],
+        "wall_time_s": round(state["elapsed_s"], 2), "world_size": env.world_size, "device": str(env.device),
+        "gpu_hours": round(env.world_size * state["elapsed_s"] / 3600, 4) if env.device.type == "cuda" else 0.0,
+        "peak_memory_mb": D.all_gather_object(round(peak_memory_mb(env.device), 1)), "seed": cfg.seed,
+    }
+    if env.is_main:
+        write_json(run_dir / "summary.json", summary)
+        tb.close()
+    D.barrier()
+    log.info("best top1 %.2f (epoch %d), final top1 %.2f; run directory %s", summary["best_top1"],
+             summary["best_epoch"], summary["final_top1"] or 0.0, run_dir)
+    return summary

@@ -1,0 +1,120 @@
+"""Genotype tools:  python -m nas.genotype {show,plot,nb301,convert} SPEC [--reduce SPEC2]
+
+SPEC is a library name (genotypes/), a .json file, a .txt/.py literal file (FILE:NAME), or
+a search run directory. --reduce SPEC2 takes the reduction cell from SPEC2 (the paper's
+pairing: best run's cell as normal, second best's as reduction).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nas.errors import UserError, run_cli
+from nas.genotype import Genotype, combine, format_json, format_literal, library_names, load_genotype
+from nas.io import write_text
+
+# The published evaluation settings (SPEC §7): name, builder, C, layers, classes, input size.
+EVAL_NETWORKS = (
+    ("CIFAR-10", "NetworkCIFAR", 36, 20, 10, 32),
+    ("ImageNet", "NetworkImageNet", 48, 14, 1000, 224),
+)
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    g = load_genotype(args.spec)
+    name = spec_name(args.spec)
+    if args.reduce:
+        g = combine(g, load_genotype(args.reduce))
+        name = f"{name}+{spec_name(args.reduce)}"
+    args.func(args, g, name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nas.genotype", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("spec", help=f"library name ({', '.join(library_names())}), .json/.txt file or run directory")
+    common.add_argument("--reduce", metavar="SPEC2", help="take the reduction cell from SPEC2")
+
+    p = sub.add_parser("show", parents=[common], help="the cells, and size and cost of the evaluation networks")
+    p.set_defaults(func=show)
+    p = sub.add_parser("plot", parents=[common], help="PNG and SVG diagrams of the cells")
+    p.add_argument("--out", type=Path, default=Path("."), help="output directory (default: .)")
+    p.add_argument("--name", help="file name prefix (default: from SPEC)")
+    p.set_defaults(func=plot)
+    p = sub.add_parser("nb301", parents=[common], help="the NAS-Bench-301 configuration as JSON")
+    p.add_argument("--one-cell", action="store_true",
+                   help="use SPEC's normal cell for both cells (how the paper queried NAS-Bench-301)")
+    p.set_defaults(func=nb301)
+    p = sub.add_parser("convert", parents=[common], help="write the genotype as canonical JSON or the DARTS literal")
+    p.add_argument("--to", choices=("json", "literal"), required=True)
+    p.add_argument("--out", type=Path, help="output file (default: standard output)")
+    p.set_defaults(func=convert)
+    return parser
+
+
+def spec_name(spec: str) -> str:
+    """A short name for output files: the library name, file stem, FILE:NAME's NAME, or directory name."""
+    path = Path(spec)
+    if not path.exists() and ":" in spec:
+        return spec.rpartition(":")[2]
+    return (path.stem if path.is_file() else path.resolve().name) or "genotype"
+
+
+def show(args, g: Genotype, name: str) -> None:
+    print(name)
+    cells = [("cell (normal and reduction)", g.normal, g.normal_concat)] if g.normal == g.reduce and g.normal_concat == g.reduce_concat \
+        else [("normal cell", g.normal, g.normal_concat), ("reduction cell", g.reduce, g.reduce_concat)]
+    for title, cell, concat in cells:
+        print(f"{title}, output = concat of nodes {', '.join(str(c - 2) for c in concat)}")
+        for node in range(len(cell) // 2):
+            inputs = ", ".join(f"{op} <- {node_label(j)}" for op, j in cell[2 * node : 2 * node + 2])
+            print(f"  node {node}: {inputs}")
+    from nas import eval_model
+    from nas.profile import count_macs, count_parameters_m
+
+    for label, builder, C, layers, classes, size in EVAL_NETWORKS:
+        model = getattr(eval_model, builder)(C, classes, layers, False, g)
+        params, macs = count_parameters_m(model), count_macs(model, (1, 3, size, size))
+        print(f"{label} network (C={C}, {layers} cells, {size}x{size}): {params:.2f} M parameters, {macs:.0f} M MACs")
+
+
+def node_label(j: int) -> str:
+    return "c_{k-2}" if j == 0 else "c_{k-1}" if j == 1 else f"node {j - 2}"
+
+
+def plot(args, g: Genotype, name: str) -> None:
+    from nas.genotype.plot import plot_genotype
+
+    for path in plot_genotype(g, args.out, args.name or name):
+        print(path)
+
+
+def nb301(args, g: Genotype, name: str) -> None:
+    from nas.nb301 import genotype_to_config
+
+    if args.one_cell:
+        if args.reduce:
+            raise UserError("--one-cell and --reduce exclude each other: expected one of them")
+        g = Genotype(g.normal, g.normal_concat, g.normal, g.normal_concat)
+    print(json.dumps(genotype_to_config(g), indent=2))
+
+
+def convert(args, g: Genotype, name: str) -> None:
+    text = format_json(g) if args.to == "json" else format_literal(g) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        write_text(args.out, text)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(args.out)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,66 @@
+"""Configurations of the two searches. Flag names follow the original scripts
+(`--train_path`, `--npop`, `--op_cap`, `--finetune_steps`, ...); dashes work too."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .config import option
+
+# Keys that may differ when a run is resumed (where and how it runs, not what it computes).
+RUNTIME_KEYS = frozenset({"save", "note", "resume", "workers", "log_every", "cluster", "distributed", "device",
+                          "train_path", "progress"})
+
+
+@dataclass
+class SearchConfig:
+    seed: int = option(1, "run seed; every step derives its own seed from it")
+    save: str = option("runs", "directory under which the run directory search-<note>-<time> is made")
+    note: str = option("try", "note in the run directory's name")
+    resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision")
+    distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)")
+    cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"))
+    device: str = option("auto", "auto (CUDA when available), cuda or cpu", ("auto", "cuda", "cpu"))
+    train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/")
+    cifar100: bool = option(False, "search on CIFAR-100 (data root holds CIFAR-100)")
+    loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
+    workers: int = option(8, "data loading workers per process")
+    val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
+                               "or on the test set (the original protocol)", ("holdout", "test"))
+    val_size: int = option(5000, "images held out from the training set for validation")
+    split_seed: int = option(0, "seed of the held-out split")
+    train_subset: Optional[int] = option(None, "use only this many training images (smoke runs)")
+    batch_size: int = option(256, "global batch size")
+    learning_rate: float = option(0.2176, "base learning rate for a global batch of 256 (scaled linearly with the batch)")
+    learning_rate_min: float = option(0.001, "cosine annealing floor within each training stage")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(3e-4, "SGD weight decay")
+    grad_clip: float = option(0.0, "gradient-norm clip (0: off, as in the original)")
+    init_channels: int = option(16, "channels of the first cell")
+    layers: int = option(5, "cells in the search network")
+    stage_epochs: int = option(5, "epochs of every 'train a network' stage")
+    finetune_steps: int = option(50, "base fine-tuning steps of perturb-val")
+    finetune_extra: tuple = option((20, 80, 130), "steps added to --finetune_steps in phases 1, 2 and 3")
+    extra_ops: bool = option(False, "also search sep_conv_7x7")
+    inherit_weights: bool = option(False, "start a rebuilt network from the surviving operations' weights")
+    amp: str = option("auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off",
+                      ("auto", "fp16", "bf16", "off"))
+    channels_last: bool = option(True, "channels-last memory format")
+    fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
+    log_every: int = option(50, "log a line every this many training steps")
+    progress: bool = option(True, "progress bars on the terminal")
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.learning_rate * self.batch_size / 256
+
+
+@dataclass
+class EvolutionaryConfig(SearchConfig):
+    npop: int = option(4, "population size (a multiple of the number of processes)")
+    op_cap: int = option(1, "operations per edge of each population model")
+
+
+@dataclass
+class SupernetConfig(SearchConfig):
+    pretrain_epochs: int = option(20, "epochs of supernet training before the selections")

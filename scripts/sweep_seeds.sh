@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Run one search per seed, one run directory per seed under ROOT/seed<S>/.
+#
+#   scripts/sweep_seeds.sh --seeds "1 2 3" --root runs/sweep [--nproc 4] [--script search_supernet.py] \
+#       [--torchrun "--standalone"] -- --npop 4 --train_path data/cifar_ffcv
+#
+# A seed whose run finished (genotype.json present) is skipped; an unfinished run is resumed
+# with --resume RUN_DIR (pass the same extra flags as the first time). --nproc N > 1 launches
+# torchrun (python -m torch.distributed.run) with N processes; --torchrun passes launcher
+# flags (default --standalone). PYTHON picks the interpreter (default: the repo's .venv).
+# A failing seed does not stop the sweep; the exit status says whether every seed finished.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  if [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"; else python=python3; fi
+fi
+seeds="" root="" nproc=1 script="$repo/search_evolutionary.py" torchrun_args="--standalone" use_torchrun=0
+
+die() { echo "error: $*" >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seeds) [ $# -ge 2 ] || die "--seeds needs a value"; seeds=$2; shift 2 ;;
+    --root) [ $# -ge 2 ] || die "--root needs a value"; root=$2; shift 2 ;;
+    --nproc) [ $# -ge 2 ] || die "--nproc needs a value"; nproc=$2; shift 2 ;;
+    --script) [ $# -ge 2 ] || die "--script needs a value"; script=$2; shift 2 ;;
+    --torchrun) [ $# -ge 2 ] || die "--torchrun needs a value"; torchrun_args=$2; use_torchrun=1; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) die "unknown option '$1': expected --seeds, --root, --nproc, --script, --torchrun, then -- and the search flags" ;;
+  esac
+done
+extra=("$@")
+
+[ -n "$seeds" ] || die "--seeds is required, e.g. --seeds \"1 2 3\""
+[ -n "$root" ] || die "--root is required: the directory for the seed<S>/ run directories"
+for s in $seeds; do [[ $s =~ ^[0-9]+$ ]] || die "seed '$s' in --seeds: expected non-negative integers"; done
+[[ $nproc =~ ^[1-9][0-9]*$ ]] || die "--nproc $nproc: expected a positive integer"
+[ -f "$script" ] || die "search script $script does not exist"
+for a in "${extra[@]+"${extra[@]}"}"; do
+  case $a in
+    --seed|--seed=*|--save|--save=*|--resume|--resume=*) die "search flag '$a' after --: the sweep sets --seed, --save and --resume itself" ;;
+  esac
+done
+mkdir -p "$root" 2>/dev/null && [ -w "$root" ] || die "cannot create or write --root $root"
+
+failed=()
+for s in $seeds; do
+  dir="$root/seed$s"
+  done_run=$(ls -d "$dir"/*/genotype.json 2>/dev/null | sort | tail -n 1)
+  if [ -n "$done_run" ]; then
+    echo "== seed $s: finished ($(dirname "$done_run")), skipped"
+    continue
+  fi
+  resume=()
+  last_run=$(ls -d "$dir"/search-*/ 2>/dev/null | sort | tail -n 1)
+  if [ -n "$last_run" ]; then
+    resume=(--resume "${last_run%/}")
+    echo "== seed $s: resuming ${last_run%/}"
+  else
+    echo "== seed $s: new run under $dir"
+  fi
+  if [ "$nproc" -gt 1 ] || [ "$use_torchrun" = 1 ]; then
+    # shellcheck disable=SC2086  # launcher flags are a word list on purpose
+    launch=("$python" -m torch.distributed.run $torchrun_args --nproc_per_node="$nproc")
+  else
+    launch=("$python")
+  fi
+  if ! "${launch[@]}" "$script" --seed "$s" --save "$dir" "${resume[@]+"${resume[@]}"}" "${extra[@]+"${extra[@]}"}"; then
+    echo "== seed $s: the search failed (rerun the sweep to resume it)" >&2
+    failed+=("$s")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "error: seeds ${failed[*]} did not finish" >&2
+  exit 1
+fi
+echo "== all seeds finished: python scripts/collect_runs.py $root"

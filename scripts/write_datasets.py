@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Write a data root for PertNAS: FFCV .beton files plus the raw data the torch loader reads.
+
+  write_datasets.py cifar10  --src DIR/cifar-10-batches-py --out ROOT
+  write_datasets.py cifar100 --src DIR/cifar-100-python    --out ROOT
+  write_datasets.py imagenet --src DIR (holding train/ and val/) --out ROOT [--max-side 500 --quality 90]
+  write_datasets.py digits   --out ROOT    (the embedded data set, no download)
+
+CIFAR roots get cifar_train.beton and cifar_test.beton; ImageNet roots train.beton and
+val.beton. The torch fallback reads the raw format from the same root: when --src is not
+already inside ROOT, ROOT gets a symbolic link to it (ROOT/cifar-10-batches-py,
+ROOT/cifar-100-python, or ROOT/train and ROOT/val), so keep the source where it is. Each
+file is written under a temporary name and renamed when complete; existing outputs are
+kept unless --overwrite is given.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nas.errors import run_cli  # noqa: E402
+
+EPILOG = """layout of a data root:
+  cifar:    ROOT/cifar_train.beton  ROOT/cifar_test.beton  ROOT/cifar-10-batches-py/ (or cifar-100-python/)
+  imagenet: ROOT/train.beton  ROOT/val.beton  ROOT/train/<class>/*.JPEG  ROOT/val/<class>/*.JPEG
+the raw directories are symbolic links to --src when --src lies elsewhere."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", required=True, help="data root to write into (created if missing)")
+    common.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    common.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="writer processes (default: all cores)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, raw in (("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")):
+        p = sub.add_parser(name, parents=[common], help=f"{name} from the python pickle batches ({raw}/)",
+                           description=f"{name}: {raw}/ -> ROOT/cifar_train.beton, ROOT/cifar_test.beton "
+                                       f"(raw RGB fields); ROOT/{raw} becomes a link to --src unless --src is it.")
+        p.add_argument("--src", required=True, help=f"the {raw} directory")
+    p = sub.add_parser("imagenet", parents=[common], help="ImageNet from train/ and val/ class folders",
+                       description="ImageNet: SRC/train/<class>/*.JPEG and SRC/val/<class>/*.JPEG -> "
+                                   "ROOT/train.beton, ROOT/val.beton (JPEG fields); ROOT/train and ROOT/val "
+                                   "become links to the folders unless SRC is ROOT.")
+    p.add_argument("--src", required=True, help="directory holding train/ and val/")
+    p.add_argument("--max-side", type=int, default=500, help="longest image side kept (default 500, as FFCV's example)")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90, as FFCV's example)")
+    sub.add_parser("digits", parents=[common], help="the embedded data set (scikit-learn's digits, 32x32 RGB)",
+                   description="scikit-learn's 8x8 digits at 32x32 RGB (1500 training, 297 test images) in the "
+                               "CIFAR-10 layout: ROOT/cifar-10-batches-py/ (exact pickle format), then "
+                               "ROOT/cifar_train.beton and ROOT/cifar_test.beton from it (skipped, with a note, "
+                               "when FFCV does not import).")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    from nas.dataset_writer import write_cifar, write_digits, write_imagenet
+    from nas.errors import UserError
+
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected at least 1")
+    if args.command in ("cifar10", "cifar100"):
+        write_cifar(args.command, args.src, args.out, overwrite=args.overwrite, workers=args.workers)
+    elif args.command == "imagenet":
+        write_imagenet(args.src, args.out, max_side=args.max_side, quality=args.quality, overwrite=args.overwrite,
+                       workers=args.workers)
+    else:
+        write_digits(args.out, overwrite=args.overwrite, workers=args.workers)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,28 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# The shared reference data sits beside the checkout (in CI too); tests that need it skip without it.
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _few_threads():
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("NAS_TEST_THREADS", "2")))
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory):
+    """The embedded data set, written once per session through the real writer."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("digits")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "write_datasets.py"), "digits", "--out", str(out),
+                    "--overwrite"], check=True, capture_output=True)
+    return out

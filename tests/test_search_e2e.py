@@ -1,0 +1,142 @@
+"""End-to-end searches on the embedded data set (tiny preset, CPU)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+PY = sys.executable
+
+
+def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    proc = subprocess.run([PY, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def only_run_dir(save: Path) -> Path:
+    dirs = [d for d in save.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def tiny_args(data, save, *extra):
+    return ["--preset", "tiny", "--train_path", data, "--save", save, "--loader", "torch", "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_run(digits_root, tmp_path_factory):
+    save = tmp_path_factory.mktemp("evo")
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3"))
+    return only_run_dir(save), proc
+
+
+def test_evolutionary_search_writes_a_complete_run_directory(finished_run):
+    run_dir, proc = finished_run
+    genotype = json.loads((run_dir / "genotype.json").read_text())
+    assert genotype["normal"] == genotype["reduce"] and len(genotype["normal"]) == 8
+    assert genotype["normal_concat"] == [2, 3, 4, 5]
+    assert "genotype = Genotype(normal=[" in proc.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["method"] == "evolutionary"
+    assert summary["genotype"] == genotype
+    assert summary["world_size"] == 1 and len(summary["peak_memory_mb"]) == 1
+    assert summary["steps"]["phase1"][0] > 0 and summary["steps"]["phases2_4"][0] > 0
+    for m in range(2):
+        model = json.loads((run_dir / "valuation" / f"model{m}.json").read_text())
+        assert len(model["matrix"]) == 14 and all(len(row) == 7 for row in model["matrix"])
+    decisions = json.loads((run_dir / "decisions.json").read_text())
+    assert [d["name"] for d in decisions][:3] == ["coarse", "fine_edge13", "fine_edge12"]
+    assert len(decisions) == 1 + 14 + 3
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "log_rank0.txt").is_file()
+    assert any((run_dir / "tb").rglob("events.out.tfevents.*"))
+    assert "genotype = Genotype(" in (run_dir / "log_rank0.txt").read_text()
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_genotype(finished_run, digits_root, tmp_path):
+    run_dir, _ = finished_run
+    expected = json.loads((run_dir / "genotype.json").read_text())
+    save = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([PY, str(ROOT / "search_evolutionary.py"), *tiny_args(digits_root, save, "--seed", "3")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:  # kill in the middle of the fine selection (phase 3)
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            decisions = list(save.glob("*/decisions.json"))
+            if decisions and len(json.loads(decisions[0].read_text())) >= 3:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the search did not reach phase 3 in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_dir = only_run_dir(save)
+    assert not (killed_dir / "genotype.json").exists()
+    run_search("search_evolutionary.py", "--resume", killed_dir, "--no-progress")
+    assert json.loads((killed_dir / "genotype.json").read_text()) == expected
+
+
+def test_resume_refuses_a_different_configuration_and_leaves_the_run_untouched(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    proc = run_search("search_evolutionary.py", "--resume", run_dir, check=False)
+    assert proc.returncode == 2 and "already finished" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
+    save = tmp_path / "ddp"
+    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / "search_evolutionary.py"),
+           *map(str, tiny_args(digits_root, save, "--seed", "4"))]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(save)
+    logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
+    genotypes = [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line] for log in logs]
+    assert genotypes[0] and genotypes[0] == genotypes[1]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    p1, p24 = summary["steps"]["phase1"], summary["steps"]["phases2_4"]
+    assert p1[0] == p1[1] > 0  # one population model each
+    assert min(p24) > 0 and max(p24) / sum(p24) <= 0.6  # phases 2-4 shared, nobody idles
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--npop", "0"], "--npop 0 is not a positive multiple"),
+    (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
+    (["--learning_rate", "1e12"], "loss became"),
+])
+def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message):
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, tmp_path, *extra), check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    proc = run_search("search_evolutionary.py", "--resume", tmp_path, check=False)
+    assert proc.returncode == 2 and "not a search run directory" in proc.stderr
+
+
+def test_resume_with_a_different_search_flag_is_refused(finished_run, digits_root, tmp_path):
+    run_dir, _ = finished_run
+    # fabricate an unfinished copy's state to reach the configuration check
+    import shutil
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    (copy / "state.json").write_text('{"status": "running"}')
+    proc = run_search("search_evolutionary.py", "--resume", copy, "--npop", "4", check=False)
+    assert proc.returncode == 2 and "--npop 4 (run has 2)" in proc.stderr

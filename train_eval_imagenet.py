@@ -1,0 +1,18 @@
+#!/usr/bin/env python
+"""Train a searched cell on ImageNet from scratch (DARTS mobile setting, SPEC §7).
+
+  torchrun --nproc_per_node=8 train_eval_imagenet.py --arch EVAL_BEST_EVOLUTIONARY --data DATA --save runs/
+"""
+from nas.config import parse
+from nas.errors import run_cli
+from nas.eval_config import ImageNetEvalConfig
+from nas.evaluation import IMAGENET, run_evaluation
+
+
+def main() -> None:
+    cfg, given = parse(ImageNetEvalConfig, description=__doc__)
+    run_evaluation(cfg, given, IMAGENET)
+
+
+if __name__ == "__main__":
+    run_cli(main)
