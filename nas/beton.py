@@ -15,9 +15,9 @@ from typing import Sequence
 import numpy as np
 from ffcv.fields import IntField, RGBImageField
 from ffcv.reader import Reader
-from ffcv.writer import DatasetWriter
+from ffcv.writer import MIN_PAGE_SIZE, DatasetWriter
 
-from .datasets import ImageArrays, ImageFolder, load_rgb
+from .datasets import ImageArrays, ImageFolder, default_mode, load_rgb
 from .errors import UserError
 
 CIFAR_BETONS = {"train": "cifar_train.beton", "test": "cifar_test.beton"}
@@ -70,6 +70,14 @@ class BetonJob:
     path: Path
     items: object              # ArrayItems or FolderItems
     image_field: RGBImageField
+    max_side: int              # longest image side stored, to size FFCV's pages
+
+    @property
+    def page_size(self) -> int:
+        # FFCV fails (and its writer stalls) when one image outgrows a page; pages are
+        # allocated per writer process, so small pages keep small data sets small.
+        need = 4 * 3 * self.max_side ** 2
+        return max(MIN_PAGE_SIZE, 1 << (need - 1).bit_length())
 
 
 def cifar_field() -> RGBImageField:
@@ -97,14 +105,16 @@ def write_betons(jobs: Sequence[BetonJob], workers: int) -> None:
             os.close(fd)
             temps.append(tmp)
             print(f"writing {job.path} ({len(job.items)} images)", flush=True)
-            writer = DatasetWriter(tmp, {"image": job.image_field, "label": IntField()},
+            writer = DatasetWriter(tmp, {"image": job.image_field, "label": IntField()}, page_size=job.page_size,
                                    num_workers=max(1, min(workers, len(job.items))))
             writer.from_indexed_dataset(job.items, chunksize=max(1, min(100, len(job.items) // max(workers, 1))))
             bad = job.items.failures() if isinstance(job.items, FolderItems) else []
             if bad:
                 more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
                 raise UserError(f"{bad[0]} is not a readable image{more}; nothing was written")
+        mode = default_mode()
         for job, tmp in zip(jobs, temps):
+            os.chmod(tmp, mode)  # mkstemp makes owner-only files
             os.replace(tmp, job.path)
         temps.clear()
     finally:

@@ -95,11 +95,21 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def from_dict(cls: type[T], data: dict, base: Optional[T] = None, source: str = "config") -> T:
-    """A config from `data` over `base` (or the defaults), checking keys and types."""
+    """A config from `data` over `base` (or the defaults), checking keys and types.
+
+    A config class may name sections (`SECTIONS`, e.g. one per search method): a YAML
+    mapping under its own `SECTION` name applies to it, those of its siblings are skipped,
+    so one file can configure both searches."""
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = dataclasses.asdict(base) if base is not None else {}
     for key, value in data.items():
+        if key in getattr(cls, "SECTIONS", ()):
+            if not isinstance(value, dict):
+                raise UserError(f"section {key!r} in {source} must be a mapping, got {type(value).__name__}")
+            if key == getattr(cls, "SECTION", None):
+                values = dataclasses.asdict(from_dict(cls, value, cls(**values), f"{source} [{key}]"))
+            continue
         name = key.replace("-", "_")
         if name not in fields:
             raise UserError(f"unknown key {key!r} in {source}: expected one of {sorted(fields)}")

@@ -85,10 +85,13 @@ class EvalLoaders:
 
 def ffcv_missing_reason() -> str | None:
     """None when FFCV imports, else why not (one line)."""
+    threads = torch.get_num_threads()
     try:
         import ffcv.loader  # noqa: F401
     except Exception as exc:  # FFCV can fail with ImportError or a numba/numpy error
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        torch.set_num_threads(threads)  # importing FFCV sets torch's thread count to 1
     return None
 
 

@@ -14,9 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .datasets import (cifar_layout, digits_rgb32, is_digits_dir, list_image_folder, read_cifar,
-                       write_cifar10_batches)
 from .data import ffcv_missing_reason
+from .datasets import (CIFAR_SIZE, cifar_layout, default_mode, digits_rgb32, is_digits_dir, list_image_folder,
+                       read_cifar, write_cifar10_batches)
 from .errors import UserError
 
 
@@ -58,25 +58,26 @@ def _link(src: Path, link: Path) -> None:
 def write_cifar(dataset: str, src, out, *, overwrite: bool = False, workers: int = 1) -> None:
     """CIFAR-10/100 pickle directory `src` -> `out`/cifar_{train,test}.beton (raw RGB fields),
     and `out`/<raw dirname> linked to `src` unless `src` is already there."""
-    _require_ffcv()
-    from .beton import CIFAR_BETONS
-
     src, out = Path(src), Path(out)
+    splits = _read_cifar_splits(dataset, src)  # check the input before anything else
+    _require_ffcv()
     link = out / cifar_layout(dataset).dirname
-    targets = [out / name for name in CIFAR_BETONS.values()]
-    _refuse_existing(targets, overwrite)
+    _refuse_existing([out / name for name in ("cifar_train.beton", "cifar_test.beton")], overwrite)
     needs_link = _plan_link(src, link, overwrite)
-    _write_cifar_betons(dataset, src, out, workers)
+    _write_cifar_betons(splits, out, workers)
     if needs_link:
         _link(src, link)
 
 
-def _write_cifar_betons(dataset: str, src: Path, out: Path, workers: int) -> None:
+def _read_cifar_splits(dataset: str, src: Path) -> dict:
+    return {split: read_cifar(src, dataset, split) for split in ("train", "test")}
+
+
+def _write_cifar_betons(splits: dict, out: Path, workers: int) -> None:
     from .beton import CIFAR_BETONS, ArrayItems, BetonJob, cifar_field, write_betons
 
-    # Read and check both splits before writing anything.
-    splits = {split: read_cifar(src, dataset, split) for split in CIFAR_BETONS}
-    write_betons([BetonJob(out / CIFAR_BETONS[s], ArrayItems(a), cifar_field()) for s, a in splits.items()], workers)
+    write_betons([BetonJob(out / CIFAR_BETONS[s], ArrayItems(a), cifar_field(), CIFAR_SIZE) for s, a in splits.items()],
+                 workers)
 
 
 def write_imagenet(src, out, *, max_side: int, quality: int, overwrite: bool = False, workers: int = 1) -> None:
@@ -92,8 +93,8 @@ def write_imagenet(src, out, *, max_side: int, quality: int, overwrite: bool = F
     targets = [out / name for name in IMAGENET_BETONS.values()]
     _refuse_existing(targets, overwrite)
     links = {split: _plan_link(src / split, out / split, overwrite) for split in ("train", "val")}
-    write_betons([BetonJob(out / IMAGENET_BETONS["train"], FolderItems(train), field),
-                  BetonJob(out / IMAGENET_BETONS["val"], FolderItems(val), field)], workers)
+    write_betons([BetonJob(out / IMAGENET_BETONS["train"], FolderItems(train), field, max_side),
+                  BetonJob(out / IMAGENET_BETONS["val"], FolderItems(val), field, max_side)], workers)
     for split, needed in links.items():
         if needed:
             _link(src / split, out / split)
@@ -116,8 +117,9 @@ def write_digits(out, *, overwrite: bool = False, workers: int = 1) -> None:
     try:
         write_cifar10_batches(tmp, train, test, label_names=[str(d) for d in range(10)])
         print(f"wrote digits ({len(train.labels)} training, {len(test.labels)} test images, 32x32 RGB)")
-        if not missing_ffcv:
-            _write_cifar_betons("cifar10", tmp, out, workers)
+        if not missing_ffcv:  # read back from the pickles: the code path of real CIFAR-10
+            _write_cifar_betons(_read_cifar_splits("cifar10", tmp), out, workers)
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes an owner-only directory
         if raw.exists():
             shutil.rmtree(raw)
         os.rename(tmp, raw)

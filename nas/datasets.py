@@ -96,6 +96,8 @@ def read_cifar_batch(path, label_key: str, num_classes: int) -> ImageArrays:
     if "data" not in entry or label_key not in entry:
         raise UserError(f"{path} has keys {sorted(entry)}; a CIFAR batch needs 'data' and {label_key!r}")
     data, labels = entry["data"], np.asarray(entry[label_key])
+    if labels.size == 0:  # an empty list reads as float64
+        labels = labels.astype(np.int64)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
             or data.shape[1] != 3 * CIFAR_SIZE * CIFAR_SIZE:
         shape = getattr(data, "shape", None)
@@ -122,7 +124,7 @@ def read_cifar(raw_dir, dataset: str, split: str) -> ImageArrays:
 
 
 def write_cifar10_batches(dest, train: ImageArrays, test: ImageArrays, label_names: Sequence[str],
-                          num_train_batches: int = 5) -> None:
+                          num_train_batches: int = 5, readme: str = DIGITS_README) -> None:
     """Fill the existing directory `dest` in the exact CIFAR-10 python format: data_batch_1..N,
     test_batch, batches.meta (pickle protocol 2, as the originals), and a readme.html."""
     dest = Path(dest)
@@ -134,7 +136,7 @@ def write_cifar10_batches(dest, train: ImageArrays, test: ImageArrays, label_nam
     meta = {"num_cases_per_batch": len(chunks[0]), "label_names": list(label_names), "num_vis": 3072}
     with open(dest / "batches.meta", "wb") as f:
         pickle.dump(meta, f, protocol=2)
-    (dest / "readme.html").write_text(DIGITS_README)
+    (dest / "readme.html").write_text(readme)
 
 
 def _dump_batch(path: Path, batch_label: str, images: np.ndarray, labels: np.ndarray, start: int) -> None:
@@ -144,6 +146,13 @@ def _dump_batch(path: Path, batch_label: str, images: np.ndarray, labels: np.nda
              "filenames": [f"digit_{start + i:05d}.png" for i in range(len(images))]}
     with open(path, "wb") as f:
         pickle.dump(entry, f, protocol=2)
+
+
+def default_mode(directory: bool = False) -> int:
+    """Permissions a plain open()/mkdir() would give (temporary files are owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
 
 
 def is_digits_dir(path) -> bool:

@@ -20,7 +20,7 @@ class EvalConfig:
     reduce_arch: Optional[str] = option(None, "take the reduction cell from this genotype spec (the paper: the second best run)")
     seed: int = option(0, "run seed (initial weights; each epoch derives its own seed from it)")
     save: str = option("runs", "directory under which the run directory eval-<note>-<time> is made")
-    note: str = option("eval", "note in the run directory's name")
+    note: str = option("eval", "note in the run directory's name (eval-<note>-<time>)")
     resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)")
     distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)")
     cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"))
@@ -54,6 +54,7 @@ class CifarEvalConfig(EvalConfig):
     """NetworkCIFAR: 600 epochs, batch 128, lr 0.025 cosine, 36 channels, 20 cells, auxiliary 0.4,
     cutout 16, drop-path 0.3, grad clip 5 (the published CIFAR-10 run)."""
 
+    note: str = option("cifar", "note in the run directory's name")
     cifar100: bool = option(False, "CIFAR-100 instead of CIFAR-10 (the data root holds CIFAR-100)")
     cutout_length: int = option(16, "cutout square side in pixels (0: off)")
 
@@ -63,6 +64,7 @@ class ImageNetEvalConfig(EvalConfig):
     """NetworkImageNet: 300 epochs, batch 128, lr 0.1 "linear" (+ warm-up above batch 256), label
     smoothing 0.1, wd 3e-5, 48 channels, 14 cells, no auxiliary, no drop-path (the published run)."""
 
+    note: str = option("imagenet", "note in the run directory's name")
     data: str = option("data/imagenet", "data root: FFCV .beton files or train/ and val/ class folders")
     epochs: int = option(300, "training epochs")
     learning_rate: float = option(0.1, "initial learning rate")

@@ -14,7 +14,6 @@ before anything is written.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -23,11 +22,10 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
-import yaml
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from . import distributed as D
-from .config import to_dict
+from .config import from_dict, to_dict
 from .data import DataConfig, build_eval_loaders
 from .engine import Precision, evaluate, train
 from .errors import UserError
@@ -114,6 +112,8 @@ def _load_checkpoint(path: Path, what: str, device: torch.device) -> dict:
         raise UserError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or "eval_task" not in ckpt:
         raise UserError(f"{what}: {path} is not a checkpoint of an evaluation run")
+    if "optimizer" not in ckpt:
+        raise UserError(f"{what}: {path} holds the best weights only: resume from {LAST} of the run")
     return ckpt
 
 
@@ -138,8 +138,10 @@ def _open_resume(cfg: EvalConfig, given: dict, task: Task, device: torch.device)
                             f"not the one given by --arch/--reduce_arch")
     if ckpt["epoch"] >= saved["epochs"]:
         raise UserError(f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})")
-    keep = {k: v for k, v in saved.items() if k not in RUNTIME_KEYS or k in ("arch", "reduce_arch")}
-    return dataclasses.replace(cfg, **keep), run_dir, ckpt
+    # The run's own configuration; of the runtime keys, those given now override it.
+    values = {**saved, **{k: v for k, v in given.items() if k in RUNTIME_KEYS and k not in ("arch", "reduce_arch")},
+              "resume": cfg.resume}
+    return from_dict(type(cfg), values, source=f"the checkpoint {ckpt_path}"), run_dir, ckpt
 
 
 def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
@@ -155,124 +157,158 @@ def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
     try:
-        return _run(cfg, given or {}, task, env)
+        run = EvalRun(cfg, given or {}, task, env)
+        run.open_run_dir()
+        for epoch in range(run.state["epoch"], run.cfg.epochs):
+            run.train_epoch(epoch)
+        return run.finish()
     finally:
         D.cleanup()
 
 
-def _run(cfg: EvalConfig, given: dict, task: Task, env: D.DistEnv) -> dict:
-    setup_logging(None, env.rank)  # the terminal only until the input is checked
-    ckpt, run_dir = None, None
-    if cfg.resume is not None:
-        cfg, run_dir, ckpt = _open_resume(cfg, given, task, env.device)
-    if cfg.epochs < 1:
-        raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
-    if cfg.batch_size % env.world_size:
-        raise UserError(f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
-                        f"expected a multiple of the world size")
-    # A resumed run trains the genotype of its checkpoint, wherever the spec's files are now.
-    genotype = genotype_from_dict(ckpt["genotype"]) if ckpt else resolve_genotype(cfg.arch, cfg.reduce_arch)
-    precision = Precision.choose(env.device, cfg.amp)
-    data = build_eval_loaders(task.data_config(cfg), cfg.batch_size // env.world_size, env.rank, env.world_size,
-                              env.device, channels_last=cfg.channels_last, amp=precision.dtype is not None,
-                              seed=cfg.seed)
-    dataset = {"name": task.data_config(cfg).dataset, "num_classes": data.num_classes, "image_size": data.image_size}
-    if ckpt is not None:
-        _check_resumed_data(ckpt, dataset, f"--resume {cfg.resume}")
+class EvalRun:
+    """One evaluation run. The constructor checks all input and builds everything without
+    writing a file; open_run_dir() starts writing."""
 
-    seed_all(cfg.seed)  # the same initial weights on every rank
-    net = task.build_network(cfg, data.num_classes, data.image_size, genotype)
-    params_m = count_parameters_m(net)
-    macs_m = count_macs(net, (1, 3, data.image_size, data.image_size))
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    net = net.to(env.device, memory_format=memory_format)
-    optimizer = torch.optim.SGD(net.parameters(), cfg.learning_rate, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
-    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.epochs, cfg.batch_size)
-    scaler = precision.make_scaler()
-    state = {"epoch": 0, "best_top1": 0.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
-    if ckpt is not None:
-        try:
-            net.load_state_dict(ckpt["model"])
-        except RuntimeError:
-            raise UserError(f"--resume {cfg.resume}: its weights do not fit the network of {cfg.arch}") from None
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        state = {k: ckpt[k] for k in state}
+    def __init__(self, cfg: EvalConfig, given: dict, task: Task, env: D.DistEnv):
+        setup_logging(None, env.rank)  # the terminal only until the input is checked
+        self.task, self.env = task, env
+        self.ckpt, self.run_dir = None, None
+        if cfg.resume is not None:
+            cfg, self.run_dir, self.ckpt = _open_resume(cfg, given, task, env.device)
+        self.cfg = cfg
+        if cfg.epochs < 1:
+            raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
+        if cfg.batch_size % env.world_size:
+            raise UserError(f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
+                            f"expected a multiple of the world size")
+        # A resumed run trains the genotype of its checkpoint, wherever the spec's files are now.
+        self.genotype = (genotype_from_dict(self.ckpt["genotype"]) if self.ckpt
+                         else resolve_genotype(cfg.arch, cfg.reduce_arch))
+        self.precision = Precision.choose(env.device, cfg.amp)
+        data_cfg = task.data_config(cfg)
+        self.data = build_eval_loaders(data_cfg, cfg.batch_size // env.world_size, env.rank, env.world_size,
+                                       env.device, channels_last=cfg.channels_last,
+                                       amp=self.precision.dtype is not None, seed=cfg.seed)
+        self.dataset = {"name": data_cfg.dataset, "num_classes": self.data.num_classes,
+                        "image_size": self.data.image_size}
+        if self.ckpt is not None:
+            _check_resumed_data(self.ckpt, self.dataset, f"--resume {cfg.resume}")
+        self._build_training()
 
-    # The input is valid: from here on, files are written.
-    if run_dir is None:
-        run_dir = new_run_dir(cfg.save, "eval", cfg.note)
-        if env.is_main:
-            write_yaml(run_dir / "config.yaml", {"eval_task": task.name, **to_dict(cfg)})
-            save_genotype(run_dir / "genotype.json", genotype)
-        D.barrier()
-    setup_logging(run_dir, env.rank)
-    tb = tensorboard(run_dir, env.rank) if env.is_main else None
-    log.info("%s evaluation in %s (%s, world size %d, device %s)", task.name, run_dir,
-             f"resumed after epoch {state['epoch']}" if ckpt else "new run", env.world_size, env.device)
-    log.info("genotype = %s", format_literal(genotype))
-    log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", dataset["name"],
-             data.num_classes, data.image_size, params_m, macs_m)
+    def _build_training(self) -> None:
+        cfg, env, size = self.cfg, self.env, self.data.image_size
+        seed_all(cfg.seed)  # the same initial weights on every rank
+        net = self.task.build_network(cfg, self.data.num_classes, size, self.genotype)
+        self.params_m = count_parameters_m(net)
+        self.macs_m = count_macs(net, (1, 3, size, size))
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.net = net.to(env.device, memory_format=memory_format)
+        self.optimizer = torch.optim.SGD(net.parameters(), cfg.learning_rate, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, cfg.lr_scheduler, cfg.epochs, cfg.batch_size)
+        self.scaler = self.precision.make_scaler()
+        self.state = {"epoch": 0, "best_top1": 0.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
+        if self.ckpt is not None:
+            try:
+                net.load_state_dict(self.ckpt["model"])
+            except RuntimeError:
+                raise UserError(f"--resume {cfg.resume}: its weights do not fit the network of {cfg.arch}") from None
+            self.optimizer.load_state_dict(self.ckpt["optimizer"])
+            self.scheduler.load_state_dict(self.ckpt["scheduler"])
+            self.scaler.load_state_dict(self.ckpt["scaler"])
+            self.state = {k: self.ckpt[k] for k in self.state}
+        if env.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        parallel = env.world_size > 1
+        self.model = DDP(net, device_ids=[env.device] if env.device.type == "cuda" else None) if parallel else net
+        self.train_criterion, self.val_criterion = (c.to(env.device) for c in make_criteria(cfg.label_smooth))
 
-    if env.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    model = DDP(net, device_ids=[env.device] if env.device.type == "cuda" else None) if env.world_size > 1 else net
-    train_criterion, val_criterion = (c.to(env.device) for c in make_criteria(cfg.label_smooth))
-    last_val: dict = state["history"][-1] if state["history"] else {}
-    for epoch in range(state["epoch"], cfg.epochs):
+    def open_run_dir(self) -> None:
+        """The input is valid: make the run directory (or continue the resumed one's) and log there."""
+        if self.run_dir is None:
+            self.run_dir = new_run_dir(self.cfg.save, "eval", self.cfg.note)
+            if self.env.is_main:
+                write_yaml(self.run_dir / "config.yaml", {"eval_task": self.task.name, **to_dict(self.cfg)})
+                save_genotype(self.run_dir / "genotype.json", self.genotype)
+            D.barrier()
+        setup_logging(self.run_dir, self.env.rank)
+        self.tb = tensorboard(self.run_dir, self.env.rank) if self.env.is_main else None
+        resumed = f"resumed after epoch {self.state['epoch']}" if self.ckpt else "new run"
+        log.info("%s evaluation in %s (%s, world size %d, device %s)", self.task.name, self.run_dir, resumed,
+                 self.env.world_size, self.env.device)
+        log.info("genotype = %s", format_literal(self.genotype))
+        log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", self.dataset["name"],
+                 self.data.num_classes, self.data.image_size, self.params_m, self.macs_m)
+
+    def train_epoch(self, epoch: int) -> None:
+        """Train, validate, log and checkpoint one epoch."""
+        cfg, state = self.cfg, self.state
         tic = time.time()
-        seed_all(derive_seed(cfg.seed, "epoch", epoch, env.rank))
-        data.train.set_epoch(epoch)
-        net.drop_path_prob = drop_path_prob(cfg.drop_path_prob, epoch, cfg.epochs)
-        lr = optimizer.param_groups[0]["lr"]
-        res = train(model, data.train, optimizer, train_criterion, precision, scaler,
+        seed_all(derive_seed(cfg.seed, "epoch", epoch, self.env.rank))
+        self.data.train.set_epoch(epoch)
+        self.net.drop_path_prob = drop_path_prob(cfg.drop_path_prob, epoch, cfg.epochs)
+        lr = self.optimizer.param_groups[0]["lr"]
+        res = train(self.model, self.data.train, self.optimizer, self.train_criterion, self.precision, self.scaler,
                     grad_clip=cfg.grad_clip or None, aux_weight=cfg.auxiliary_weight if cfg.auxiliary else 0.0,
                     log_every=cfg.log_every, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
-        res = _mean_over_ranks(res, env.device)
-        scheduler.step()
-        D.broadcast_buffers(net)  # every rank validates (and rank 0 saves) the same BN statistics
-        val = evaluate(model, data.val, val_criterion, precision, reduce=env.world_size > 1)
+        res = _mean_over_ranks(res, self.env.device)
+        self.scheduler.step()
+        D.broadcast_buffers(self.net)  # every rank validates (and rank 0 saves) the same BN statistics
+        val = evaluate(self.model, self.data.val, self.val_criterion, self.precision,
+                       reduce=self.env.world_size > 1)
         seconds = time.time() - tic
         state["elapsed_s"] += seconds
         state["epoch"] = epoch + 1
         is_best = val["top1"] > state["best_top1"]
         if is_best:
             state["best_top1"], state["best_epoch"] = val["top1"], epoch + 1
-        last_val = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": net.drop_path_prob, "train_loss": res["loss"],
-                    "train_top1": res["top1"], "val_loss": val["loss"], "val_top1": val["top1"],
-                    "val_top5": val["top5"], "seconds": round(seconds, 2)}
-        state["history"].append(last_val)
+        entry = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": self.net.drop_path_prob, "train_loss": res["loss"],
+                 "train_top1": res["top1"], "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
+                 "seconds": round(seconds, 2)}
+        state["history"].append(entry)
         log.info("epoch %d/%d lr %.5g drop_path %.3f | train loss %.4f top1 %.2f | val loss %.4f top1 %.2f top5 %.2f"
-                 " | best top1 %.2f (epoch %d) | %.1fs", epoch + 1, cfg.epochs, lr, net.drop_path_prob, res["loss"],
-                 res["top1"], val["loss"], val["top1"], val["top5"], state["best_top1"], state["best_epoch"], seconds)
-        if env.is_main:
+                 " | best top1 %.2f (epoch %d) | %.1fs", epoch + 1, cfg.epochs, lr, entry["drop_path_prob"],
+                 res["loss"], res["top1"], val["loss"], val["top1"], val["top5"], state["best_top1"],
+                 state["best_epoch"], seconds)
+        if self.env.is_main:
             for key, tag in TB_TAGS.items():
-                tb.add_scalar(tag, last_val[key], epoch + 1)
-            tb.flush()
-            checkpoint = {"eval_task": task.name, "config": to_dict(cfg), "genotype": genotype_to_dict(genotype),
-                          "dataset": dataset, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), **state}
-            if is_best:  # before last.pt, which records it as the best
-                torch_save(run_dir / BEST, {k: v for k, v in checkpoint.items()
-                                            if k not in ("optimizer", "scheduler", "scaler")})
-            torch_save(run_dir / LAST, checkpoint)
+                self.tb.add_scalar(tag, entry[key], epoch + 1)
+            self.tb.flush()
+            self._save_checkpoint(is_best)
         D.barrier()
 
-    summary = {
-        "status": "finished", "eval_task": task.name, "dataset": dataset["name"], "arch": cfg.arch,
-        "reduce_arch": cfg.reduce_arch, "genotype": genotype_to_dict(genotype), "params_m": round(params_m, 6),
-        "macs_m": round(macs_m, 3), "best_top1": state["best_top1"], "best_epoch": state["best_epoch"],
-        "final_top1": last_val.get("val_top1"), "final_top5": last_val.get("val_top5"), "epochs": state["epoch"],
-        "wall_time_s": round(state["elapsed_s"], 2), "world_size": env.world_size, "device": str(env.device),
-        "gpu_hours": round(env.world_size * state["elapsed_s"] / 3600, 4) if env.device.type == "cuda" else 0.0,
-        "peak_memory_mb": D.all_gather_object(round(peak_memory_mb(env.device), 1)), "seed": cfg.seed,
-    }
-    if env.is_main:
-        write_json(run_dir / "summary.json", summary)
-        tb.close()
-    D.barrier()
-    log.info("best top1 %.2f (epoch %d), final top1 %.2f; run directory %s", summary["best_top1"],
-             summary["best_epoch"], summary["final_top1"] or 0.0, run_dir)
-    return summary
+    def _save_checkpoint(self, is_best: bool) -> None:
+        checkpoint = {"eval_task": self.task.name, "config": to_dict(self.cfg),
+                      "genotype": genotype_to_dict(self.genotype), "dataset": self.dataset,
+                      "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                      "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), **self.state}
+        if is_best:  # before last.pt, which records it as the best
+            torch_save(self.run_dir / BEST, {k: v for k, v in checkpoint.items()
+                                             if k not in ("optimizer", "scheduler", "scaler")})
+        torch_save(self.run_dir / LAST, checkpoint)
+
+    def finish(self) -> dict:
+        """summary.json: size and cost of the network, best and final accuracy, time."""
+        state, env = self.state, self.env
+        final = state["history"][-1]
+        on_gpu = env.device.type == "cuda"
+        summary = {
+            "status": "finished", "eval_task": self.task.name, "dataset": self.dataset["name"],
+            "arch": self.cfg.arch, "reduce_arch": self.cfg.reduce_arch, "genotype": genotype_to_dict(self.genotype),
+            "params_m": round(self.params_m, 6), "macs_m": round(self.macs_m, 3),
+            "best_top1": state["best_top1"], "best_epoch": state["best_epoch"],
+            "final_top1": final["val_top1"], "final_top5": final["val_top5"], "epochs": state["epoch"],
+            "wall_time_s": round(state["elapsed_s"], 2),  # training and validation, summed over resumes
+            "world_size": env.world_size, "device": str(env.device),
+            "gpu_model": torch.cuda.get_device_name(env.device) if on_gpu else None,
+            "gpu_hours": round(env.world_size * state["elapsed_s"] / 3600, 4) if on_gpu else 0.0,
+            "peak_memory_mb": D.all_gather_object(round(peak_memory_mb(env.device), 1)), "seed": self.cfg.seed,
+        }
+        if env.is_main:
+            write_json(self.run_dir / "summary.json", summary)
+            self.tb.close()
+        D.barrier()
+        log.info("best top1 %.2f (epoch %d), final top1 %.2f; run directory %s", summary["best_top1"],
+                 summary["best_epoch"], summary["final_top1"], self.run_dir)
+        return summary

@@ -22,5 +22,5 @@ def run_evolutionary(cfg: EvolutionaryConfig, given: dict) -> SearchRun:
         return switches, net, optimizer
 
     switches, history = run.run_decisions("coarse", coarse)
-    run.finish(switches, {"time_phase1_s": round(time_phase1, 2), "time_phases2_4_s": round(run.time_phases2_4, 2)})
+    run.finish(switches, history, time_phase1)
     return run

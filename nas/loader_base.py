@@ -94,24 +94,40 @@ class LoaderSpec:
         return order, seeds
 
 
+def normalisation(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per channel on the 0..255 scale, float32."""
+    mean, std = NORMALISATION[dataset]
+    return np.float32(255) * np.array(mean, np.float32), np.float32(255) * np.array(std, np.float32)
+
+
 class BatchFinisher:
-    """uint8 NHWC images -> normalised NCHW floats on the device (non-blocking copy; fp16 with
-    AMP on CUDA; channels-last on request), int64 labels."""
+    """Turns a loader's NHWC batch into the network's input: NCHW (channels-last in memory on
+    request), labels int64. On CUDA the loaders ship uint8 and the normalisation runs on the
+    GPU after a non-blocking copy (fp16 with AMP). On the CPU the loader's own workers or
+    threads normalise to float32 (`loader_normalises`): the main thread, which trains, then
+    does no pixel work, and on a busy machine torch's thread pool is not fought over."""
 
     def __init__(self, dataset: str, device: torch.device, channels_last: bool, amp: bool):
-        mean, std = NORMALISATION[dataset]
         self.device = device
-        self.mean = torch.tensor([255 * m for m in mean], device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor([255 * s for s in std], device=device).view(1, 3, 1, 1)
+        self.loader_normalises = device.type != "cuda"
+        mean, std = normalisation(dataset)
+        # value -> normalised value per channel: the CPU loaders (numba and numpy) look pixels
+        # up here, so both backends give bit-identical batches.
+        self.table = ((np.arange(256, dtype=np.float64)[:, None] - mean) / std).astype(np.float32)
+        self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
+        self._std = torch.from_numpy(std).to(device).view(1, 3, 1, 1)
         self.dtype = torch.float16 if amp and device.type == "cuda" else torch.float32
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        images = images.to(self.device, non_blocking=True)
-        labels = labels.to(self.device, non_blocking=True).view(-1).long()
+        # FFCV reuses its output buffers: the labels are copied out here, the images by the
+        # conversion below or by the loader's normalisation, which writes a fresh array.
+        labels = labels.to(self.device, non_blocking=True).view(-1).to(torch.int64, copy=True)
         # NHWC permuted to NCHW is channels-last in memory; the arithmetic keeps that layout.
-        x = images.permute(0, 3, 1, 2).float().sub_(self.mean).div_(self.std)
-        return x.to(self.dtype).contiguous(memory_format=self.memory_format), labels
+        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        if not self.loader_normalises:
+            x = x.float().sub_(self._mean).div_(self._std).to(self.dtype)
+        return x.contiguous(memory_format=self.memory_format), labels
 
 
 class EpochLoader:

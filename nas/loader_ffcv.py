@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+import numba
 import numpy as np
 import torch
 from ffcv.fields.decoders import (CenterCropRGBImageDecoder, IntDecoder, RandomResizedCropRGBImageDecoder,
@@ -19,54 +20,86 @@ from ffcv.fields.decoders import (CenterCropRGBImageDecoder, IntDecoder, RandomR
 from ffcv.loader import Loader, OrderOption
 from ffcv.pipeline.compiler import Compiler
 from ffcv.pipeline.operation import Operation
-from ffcv.transforms import RandomHorizontalFlip, RandomTranslate, ToDevice, ToTensor
+from ffcv.transforms import RandomHorizontalFlip, ToDevice, ToTensor
 
 from .beton import CIFAR_BETONS, IMAGENET_BETONS, check_cifar_beton, check_labels, read_beton_info
 from .datasets import CIFAR_SIZE, cifar_layout
-from .loader_base import (IMAGENET_RESIZE, IMAGENET_SIZE, BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment,
-                          LoaderSpec)
+from .loader_base import IMAGENET_RESIZE, IMAGENET_SIZE, BatchFinisher, EpochLoader, ImageNetAugment, LoaderSpec
 
 
-class CutoutClipped(Operation):
-    """DARTS cutout on uint8 NHWC batches: a `size` px square centred anywhere in the image,
-    clipped at the border, painted `fill` (FFCV's own Cutout keeps the square inside)."""
+class AugmentImages(Operation):
+    """One pass over a uint8 NHWC batch: random horizontal flip, random translation by up to
+    `translate` px (black outside, as a zero-padded random crop), DARTS cutout (a `cutout` px
+    square centred anywhere, clipped at the border, painted `fill`), then each value looked up
+    in `table` (256 x 3): BatchFinisher.table normalises to float32 (CPU), an identity uint8
+    table keeps pixels (CUDA, where the GPU normalises). The same semantics as
+    loader_torch.augment_cifar. The result is a fresh array, so a batch stays valid after
+    FFCV reuses its buffers."""
 
-    def __init__(self, size: int, fill):
+    def __init__(self, flip: bool, translate: int, cutout: int, fill, table: np.ndarray):
         super().__init__()
-        self.size = size
-        self.fill = np.asarray(fill, dtype=np.uint8)
+        self.flip, self.translate, self.cutout = bool(flip), int(translate), int(cutout)
+        self.fill = np.asarray(fill, dtype=np.int64)
+        self.table = table
 
     def generate_code(self):
         my_range = Compiler.get_iterator()
-        half, fill = self.size // 2, self.fill
+        do_flip, pad, half, do_cut = self.flip, self.translate, self.cutout // 2, self.cutout > 0
+        fill, table = self.fill, self.table
 
-        def cutout(images, *_):
-            n, h, w = images.shape[0], images.shape[1], images.shape[2]
+        def augment(images, *_):
+            n, h, w, c = images.shape
+            out = np.empty((n, h, w, c), dtype=table.dtype)
             for i in my_range(n):
-                cy, cx = np.random.randint(h), np.random.randint(w)
-                images[i, max(cy - half, 0):min(cy + half, h), max(cx - half, 0):min(cx + half, w)] = fill
-            return images
+                flipped = do_flip and np.random.random() < 0.5
+                dy = np.random.randint(-pad, pad + 1) if pad > 0 else 0
+                dx = np.random.randint(-pad, pad + 1) if pad > 0 else 0
+                y0, y1, x0, x1 = 0, 0, 0, 0
+                if do_cut:
+                    cy, cx = np.random.randint(0, h), np.random.randint(0, w)
+                    y0, y1, x0, x1 = max(cy - half, 0), min(cy + half, h), max(cx - half, 0), min(cx + half, w)
+                for y in range(h):
+                    sy = y + dy
+                    for x in range(w):
+                        sx = x + dx
+                        if y0 <= y < y1 and x0 <= x < x1:
+                            for k in range(c):
+                                out[i, y, x, k] = table[fill[k], k]
+                        elif 0 <= sy < h and 0 <= sx < w:
+                            if flipped:
+                                sx = w - 1 - sx
+                            for k in range(c):
+                                out[i, y, x, k] = table[images[i, sy, sx, k], k]
+                        else:
+                            for k in range(c):
+                                out[i, y, x, k] = table[0, k]
+            return out
 
-        cutout.is_parallel = True
-        return cutout
+        augment.is_parallel = True
+        return augment
 
     def declare_state_and_memory(self, previous_state):
-        return replace(previous_state, jit_mode=True), None
+        return replace(previous_state, jit_mode=True, dtype=self.table.dtype), None
 
 
-def image_pipeline(aug) -> list:
-    """Decoder and augmentations (uint8 NHWC throughout), the same as the torch path's."""
+IDENTITY_TABLE = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+
+
+def image_pipeline(aug, table) -> list:
+    """Decoder, augmentation and (with `table`, on the CPU) normalisation: NHWC batches with
+    the torch path's preprocessing."""
     if isinstance(aug, ImageNetAugment):
         if aug.train:
-            return [RandomResizedCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE)), RandomHorizontalFlip()]
-        return [CenterCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE), ratio=IMAGENET_SIZE / IMAGENET_RESIZE)]
+            ops = [RandomResizedCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE))]
+        else:
+            ops = [CenterCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE), ratio=IMAGENET_SIZE / IMAGENET_RESIZE)]
+        if table is not None:
+            return ops + [AugmentImages(aug.train, 0, 0, (0, 0, 0), table)]
+        return ops + ([RandomHorizontalFlip()] if aug.train else [])
     ops = [SimpleRGBImageDecoder()]
-    if aug.flip:
-        ops.append(RandomHorizontalFlip())
-    if aug.translate:
-        ops.append(RandomTranslate(padding=aug.translate, fill=(0, 0, 0)))
-    if aug.cutout:
-        ops.append(CutoutClipped(aug.cutout, aug.fill))
+    if table is not None or aug.flip or aug.translate or aug.cutout:
+        ops.append(AugmentImages(aug.flip, aug.translate, aug.cutout, aug.fill,
+                                 IDENTITY_TABLE if table is None else table))
     return ops
 
 
@@ -96,11 +129,14 @@ class FFCVEpochLoader(EpochLoader):
     def __init__(self, spec: LoaderSpec, finisher: BatchFinisher, path: Path, workers: int, device: torch.device):
         super().__init__(spec, finisher)
         to_device = [ToDevice(device, non_blocking=True)] if device.type == "cuda" else []
+        table = finisher.table if finisher.loader_normalises else None
+        # FFCV's workers are numba threads, at most numba's pool size (the cores by default).
+        threads = min(max(1, workers), numba.config.NUMBA_NUM_THREADS)
         with _torch_threads_kept():
             self._loader = _PlannedLoader(
-                spec, fname=str(path), batch_size=spec.batch_size, num_workers=max(1, workers),
+                spec, fname=str(path), batch_size=spec.batch_size, num_workers=threads,
                 order=OrderOption.SEQUENTIAL, drop_last=spec.drop_last, os_cache=True,
-                pipelines={"image": image_pipeline(spec.augment) + [ToTensor()] + to_device,
+                pipelines={"image": image_pipeline(spec.augment, table) + [ToTensor()] + to_device,
                            "label": [IntDecoder(), ToTensor()] + to_device})
 
     def _iterate(self, epoch: int) -> Iterator:
@@ -134,7 +170,8 @@ class FFCVCifarSource:
 class FFCVImageNetSource:
     def __init__(self, root, workers: int, finisher: BatchFinisher, device: torch.device):
         root = Path(root)
-        expected = f"{root}/{IMAGENET_BETONS['train']} and {IMAGENET_BETONS['val']}, written by scripts/write_datasets.py"
+        expected = (f"{root}/{IMAGENET_BETONS['train']} and {IMAGENET_BETONS['val']}, "
+                    f"written by scripts/write_datasets.py")
         self.paths = {split: root / name for split, name in IMAGENET_BETONS.items()}
         infos = {split: read_beton_info(path, expected) for split, path in self.paths.items()}
         self.num_classes = int(infos["train"].labels.max()) + 1

@@ -40,12 +40,22 @@ def augment_cifar(image: np.ndarray, seed: int, aug: CifarAugment) -> np.ndarray
     return np.ascontiguousarray(image)
 
 
-class CifarArrayDataset(Dataset):
-    """Items are (index, augmentation seed) pairs; returns (HWC uint8 tensor, label)."""
+_CHANNELS = np.arange(3)
 
-    def __init__(self, arrays: ImageArrays, aug: CifarAugment):
+
+def to_output(image: np.ndarray, table) -> torch.Tensor:
+    """HWC uint8 as a tensor, or normalised float32 through BatchFinisher.table when given."""
+    return torch.from_numpy(image if table is None else table[image, _CHANNELS])
+
+
+class CifarArrayDataset(Dataset):
+    """Items are (index, augmentation seed) pairs; returns (HWC tensor, label): uint8, or
+    float32 normalised through `norm` (BatchFinisher.table)."""
+
+    def __init__(self, arrays: ImageArrays, aug: CifarAugment, norm=None):
         self.arrays = arrays
         self.aug = aug
+        self.norm = norm
         self.augments = aug.flip or aug.translate or aug.cutout
 
     def __len__(self) -> int:
@@ -56,17 +66,19 @@ class CifarArrayDataset(Dataset):
         image = self.arrays.images[index]
         if self.augments:
             image = augment_cifar(image, seed, self.aug)
-        return torch.from_numpy(image), int(self.arrays.labels[index])  # collate copies it
+        return to_output(image, self.norm), int(self.arrays.labels[index])  # collate copies it
 
 
 class ImageFolderDataset(Dataset):
-    """Items are (index, augmentation seed) pairs; returns (224x224x3 uint8 tensor, label)."""
+    """Items are (index, augmentation seed) pairs; returns (224x224x3 tensor, label), uint8 or
+    normalised float32 as CifarArrayDataset."""
 
-    def __init__(self, folder: ImageFolder, aug: ImageNetAugment):
+    def __init__(self, folder: ImageFolder, aug: ImageNetAugment, norm=None):
         from torchvision import transforms as T
 
         self.folder = folder
         self.train = aug.train
+        self.norm = norm
         if aug.train:
             self.transform = T.Compose([T.RandomResizedCrop(IMAGENET_SIZE), T.RandomHorizontalFlip(),
                                         T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2)])
@@ -89,7 +101,7 @@ class ImageFolderDataset(Dataset):
                 image = self.transform(image)
         else:
             image = self.transform(image)
-        return torch.from_numpy(np.array(image, dtype=np.uint8)), int(self.folder.labels[index])
+        return to_output(np.array(image, dtype=np.uint8), self.norm), int(self.folder.labels[index])
 
 
 class _PlannedSampler(Sampler):
@@ -124,6 +136,10 @@ class TorchEpochLoader(EpochLoader):
             yield self.finish(images, labels)
 
 
+def _norm(finisher: BatchFinisher):
+    return finisher.table if finisher.loader_normalises else None
+
+
 class TorchCifarSource:
     """CIFAR pickles under `root`/<raw dirname>/, read once and shared by the run's loaders."""
 
@@ -135,7 +151,7 @@ class TorchCifarSource:
         self.workers, self.finisher, self.device = workers, finisher, device
 
     def loader(self, spec: LoaderSpec) -> TorchEpochLoader:
-        dataset = CifarArrayDataset(self.arrays[spec.split], spec.augment)
+        dataset = CifarArrayDataset(self.arrays[spec.split], spec.augment, _norm(self.finisher))
         return TorchEpochLoader(spec, self.finisher, dataset, self.workers, self.device)
 
 
@@ -150,5 +166,5 @@ class TorchImageNetSource:
         self.workers, self.finisher, self.device = workers, finisher, device
 
     def loader(self, spec: LoaderSpec) -> TorchEpochLoader:
-        dataset = ImageFolderDataset(self.folders[spec.split], spec.augment)
+        dataset = ImageFolderDataset(self.folders[spec.split], spec.augment, _norm(self.finisher))
         return TorchEpochLoader(spec, self.finisher, dataset, self.workers, self.device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from typing import Callable, Hashable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -35,6 +35,12 @@ class PerturbData:
     max_eval_steps: Optional[int] = None  # --fast: one batch
 
 
+@dataclass
+class PerturbResult:
+    scores: dict           # candidate -> acc_after - acc_before (% points)
+    acc_before: float      # validation top-1 (%) of the trained network
+
+
 class Snapshot:
     """An exact, independent copy of a model's and an optimizer's state."""
 
@@ -51,7 +57,8 @@ class Snapshot:
 
 def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates: Sequence[Candidate],
                 data: PerturbData, finetune_steps: int, data_epoch: int, seed: int,
-                split_over_ranks: bool = True, on_steps: Optional[Callable[[int], None]] = None) -> dict[Candidate, float]:
+                split_over_ranks: bool = True, on_steps: Optional[Callable[[int], None]] = None,
+                progress: bool = True) -> PerturbResult:
     """Scores of `candidates` (acc_after - acc_before, in % points). Restores everything after.
 
     `data_epoch` and `seed` fix the fine-tuning batches (the same for every candidate);
@@ -70,7 +77,8 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
             torch.manual_seed(seed)
             if finetune_steps > 0:
                 res = train(net, cycle(data.train, data_epoch), optimizer, data.criterion, data.precision, scaler,
-                            steps=finetune_steps, desc=f"perturb e{edge} {op or 'edge'}", log_every=10**9)
+                            steps=finetune_steps, desc=f"perturb e{edge} {op or 'edge'}", log_every=10**9,
+                            progress=progress)
                 if on_steps is not None:
                     on_steps(res["steps"])
             acc_after = evaluate(net, data.val, data.criterion, data.precision, steps=data.max_eval_steps)["top1"]
@@ -81,7 +89,7 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     if split_over_ranks:
         for part in D.all_gather_object(scores):
             scores.update(part)
-    return {c: scores[c] for c in candidates}
+    return PerturbResult({c: scores[c] for c in candidates}, acc_before)
 
 
 def _rank_world() -> tuple[int, int]:

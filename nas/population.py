@@ -62,7 +62,7 @@ def value_population(run: "SearchRun", npop: int, op_cap: int) -> tuple[np.ndarr
             optimizer = run.train_stage(net, cfg.stage_epochs, cfg.scaled_lr / 2.5, key % 100_000,
                                         f"model{model} edge{edge}", data_parallel=False, counter="phase1")
             scores = run.perturb(net, optimizer, [(edge, op) for op in prims], steps, ("phase1", model, edge),
-                                 split=False, counter="phase1")
+                                 split=False, counter="phase1").scores
             record["matrix"][edge] = [round(scores[(edge, op)], 4) for op in prims]
             record["steps"] += run.steps["phase1"] - steps_before
             record["seconds"] = round(record["seconds"] + time.time() - tic, 2)

@@ -9,7 +9,6 @@ genotype of an uninterrupted one.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from . import distributed as D
-from .config import to_dict
+from .config import from_dict, to_dict
 from .data import DataConfig, build_search_loaders
 from .engine import Precision, cycle, train
 from .errors import UserError
@@ -33,7 +32,7 @@ from .rundir import (elastic_restart, new_run_dir, peak_memory_mb, read_state, s
 from .search_config import RUNTIME_KEYS, SearchConfig
 from .search_model import SearchNetwork, inherit_weights
 from .seeding import derive_seed, seed_all
-from .selection import check_single_op, fine_select, topology_node_order, topology_select
+from .selection import check_topology_ready, fine_select, topology_node_order, topology_select
 from .space import FINE_EDGE_ORDER, edges_of_node, primitives
 from .switches import Switches, make_switches, to_lists
 
@@ -96,7 +95,10 @@ class SearchRun:
         if bad:
             raise UserError(f"--resume {run_dir}: {', '.join(f'--{k} {self.given[k]} (run has {saved[k]})' for k in bad)}"
                             f": a run continues with its own configuration")
-        return dataclasses.replace(cfg, **{k: v for k, v in saved.items() if k not in RUNTIME_KEYS}), run_dir, True
+        # the run's own configuration; only where/how it runs may be given anew (--train_path, --workers, ...)
+        runtime = {k: v for k, v in self.given.items() if k in RUNTIME_KEYS}
+        cfg = from_dict(type(cfg), {**saved, **runtime, "resume": str(run_dir)}, source=str(run_dir / "config.yaml"))
+        return cfg, run_dir, True
 
     # ---------------------------------------------------------------- networks and training
     def build(self, switches: Switches, seed: int, previous: Optional[nn.Module] = None) -> SearchNetwork:
@@ -124,9 +126,16 @@ class SearchRun:
         scaler = self.precision.make_scaler()
         for epoch in range(epochs):
             loader.set_epoch(data_key * 1000 + epoch)
-            res = train(model, loader, optimizer, self.criterion, self.precision, scaler,
-                        steps=1 if self.cfg.fast else None, grad_clip=self.cfg.grad_clip or None,
-                        log_every=self.cfg.log_every, desc=f"{tag} ep{epoch + 1}/{epochs}", progress=self.cfg.progress)
+            try:
+                res = train(model, loader, optimizer, self.criterion, self.precision, scaler,
+                            steps=1 if self.cfg.fast else None, grad_clip=self.cfg.grad_clip or None,
+                            log_every=self.cfg.log_every, desc=f"{tag} ep{epoch + 1}/{epochs}",
+                            progress=self.cfg.progress)
+            except torch.OutOfMemoryError:
+                raise UserError(f"out of GPU memory training {tag} with --batch_size {self.cfg.batch_size} "
+                                f"({loader_batch(self.cfg.batch_size, parallel, self.env.world_size)} per process), "
+                                f"--init_channels {self.cfg.init_channels}, --layers {self.cfg.layers}: "
+                                f"lower the batch size or the channels") from None
             self.steps[counter] += res["steps"]
             log.info("%s epoch %d/%d lr %.4g train loss %.4f top1 %.2f", tag, epoch + 1, epochs,
                      optimizer.param_groups[0]["lr"], res["loss"], res["top1"])
@@ -143,7 +152,8 @@ class SearchRun:
 
         return perturb_val(net, optimizer, candidates, self.perturb_data, fast_steps,
                            data_epoch=derive_seed(self.cfg.seed, "perturb-data", key) % 10**6,
-                           seed=derive_seed(self.cfg.seed, "perturb", key), split_over_ranks=split, on_steps=count)
+                           seed=derive_seed(self.cfg.seed, "perturb", key), split_over_ranks=split, on_steps=count,
+                           progress=self.cfg.progress)
 
     # ---------------------------------------------------------------- decisions (phases 2-4)
     def run_decisions(self, first: str, start: Callable[[], tuple[Switches, SearchNetwork, torch.optim.Optimizer]]):
@@ -193,8 +203,9 @@ class SearchRun:
         ops = switches[edge]
         if len(ops) > 1:
             steps = self.cfg.finetune_steps + self.cfg.finetune_extra[1]
-            scores = self.perturb(net, optimizer, [(edge, op) for op in ops], steps, ("fine", index), True, "phases2_4")
-            op_scores = {op: scores[(edge, op)] for op in ops}
+            res = self.perturb(net, optimizer, [(edge, op) for op in ops], steps, ("fine", index), True, "phases2_4")
+            op_scores = {op: res.scores[(edge, op)] for op in ops}
+            entry["acc_before"] = res.acc_before
             for op, s in op_scores.items():
                 self.tb.add_scalar(f"perturb/fine_edge{edge}/{op}", s, index)
             switches = fine_select(switches, edge, op_scores, self.primitives)
@@ -207,11 +218,12 @@ class SearchRun:
 
     def topology_decision(self, switches, net, optimizer, index, name, entry, last: bool):
         node = int(name.removeprefix("topology_node"))
-        check_single_op(switches)
+        check_topology_ready(switches, node)
         edges = list(edges_of_node(node))
         steps = self.cfg.finetune_steps + self.cfg.finetune_extra[2]
-        scores = self.perturb(net, optimizer, [(e, None) for e in edges], steps, ("topology", index), True, "phases2_4")
-        edge_scores = {e: scores[(e, None)] for e in edges}
+        res = self.perturb(net, optimizer, [(e, None) for e in edges], steps, ("topology", index), True, "phases2_4")
+        edge_scores = {e: res.scores[(e, None)] for e in edges}
+        entry["acc_before"] = res.acc_before
         for e, s in edge_scores.items():
             self.tb.add_scalar(f"perturb/topology_node{node}/edge{e}", s, index)
         switches = topology_select(switches, node, edge_scores, self.primitives)
@@ -245,24 +257,30 @@ class SearchRun:
         return torch.load(path, map_location=self.env.device, weights_only=False)
 
     # ---------------------------------------------------------------- outputs
-    def finish(self, switches: Switches, extra: dict) -> None:
+    def finish(self, switches: Switches, history: list, time_phase1: float) -> None:
         genotype = genotype_from_switches(switches)
-        wall = time.time() - self.start_time
+        # a resumed run counts the work of every process that contributed, not the dead time between
+        wall = time_phase1 + self.time_phases2_4 if self.resumed else time.time() - self.start_time
         gathered = D.all_gather_object({"rank": self.env.rank, "peak_memory_mb": round(peak_memory_mb(self.env.device), 1),
                                         "steps": dict(self.steps)})
         if self.env.is_main:
             save_genotype(self.run_dir / "genotype.json", genotype)
             on_gpu = self.env.device.type == "cuda"
+            measured = [d["acc_before"] for d in history if "acc_before" in d]
             summary = {
                 "status": "finished", "method": self.method, "seed": self.cfg.seed,
                 "world_size": self.env.world_size, "device": str(self.env.device),
                 "gpu_model": torch.cuda.get_device_name(self.env.device) if on_gpu else None,
                 "wall_time_s": round(wall, 2),
+                "time_phase1_s": round(time_phase1, 2), "time_phases2_4_s": round(self.time_phases2_4, 2),
                 "gpu_hours": round(self.env.world_size * wall / 3600, 4) if on_gpu else 0.0,
                 "peak_memory_mb": [g["peak_memory_mb"] for g in gathered],
-                "steps": {"phase1" if k == "phase1" else "phases2_4": [g["steps"][k] for g in gathered]
-                          for k in ("phase1", "phases2_4")},
-                "genotype": genotype_to_dict(genotype), **extra,
+                "steps": {k: [g["steps"][k] for g in gathered] for k in ("phase1", "phases2_4")},
+                # top-1 (%) of the last trained search network on the validation data (the
+                # measurement before the last topology decision): ranks runs of one setting
+                "val_acc": round(measured[-1], 4) if measured else None,
+                "val_protocol": self.cfg.val_protocol,
+                "genotype": genotype_to_dict(genotype),
             }
             write_json(self.run_dir / "summary.json", summary)
             write_state(self.run_dir, status="finished", method=self.method, phase="done")
@@ -272,6 +290,10 @@ class SearchRun:
         if self.env.is_main:
             print(f"genotype = {format_literal(genotype)}")
         self.tb.close()
+
+
+def loader_batch(batch_size: int, parallel: bool, world_size: int) -> int:
+    return batch_size // world_size if parallel else batch_size
 
 
 def write_state_main(run: SearchRun, **state) -> None:

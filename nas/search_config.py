@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from .config import option
 
@@ -14,6 +14,7 @@ RUNTIME_KEYS = frozenset({"save", "note", "resume", "workers", "log_every", "clu
 
 @dataclass
 class SearchConfig:
+    SECTIONS: ClassVar[tuple[str, ...]] = ("evolutionary", "supernet")  # per-method parts of a YAML file
     seed: int = option(1, "run seed; every step derives its own seed from it")
     save: str = option("runs", "directory under which the run directory search-<note>-<time> is made")
     note: str = option("try", "note in the run directory's name")
@@ -57,10 +58,12 @@ class SearchConfig:
 
 @dataclass
 class EvolutionaryConfig(SearchConfig):
+    SECTION: ClassVar[str] = "evolutionary"
     npop: int = option(4, "population size (a multiple of the number of processes)")
     op_cap: int = option(1, "operations per edge of each population model")
 
 
 @dataclass
 class SupernetConfig(SearchConfig):
+    SECTION: ClassVar[str] = "supernet"
     pretrain_epochs: int = option(20, "epochs of supernet training before the selections")

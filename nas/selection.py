@@ -11,7 +11,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import UserError
 from .space import NUM_EDGES, edges_of_node
 from .switches import Switches, make_switches, with_edge
 
@@ -57,6 +56,9 @@ def topology_node_order(seed: int) -> list[int]:
     return order
 
 
-def check_single_op(switches: Switches) -> None:
-    if any(len(ops) != 1 for ops in switches):
-        raise UserError(f"topology selection needs one operation per edge, got {[len(o) for o in switches]}")
+def check_topology_ready(switches: Switches, node: int) -> None:
+    """Topology selection follows the fine selection: at most one operation per edge, and
+    one on every incoming edge of the node being decided."""
+    counts = [len(ops) for ops in switches]
+    if any(c > 1 for c in counts) or any(counts[e] != 1 for e in edges_of_node(node)):
+        raise ValueError(f"topology selection of node {node} needs one operation per edge, got {counts}")

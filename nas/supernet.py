@@ -21,6 +21,6 @@ def run_supernet(cfg: SupernetConfig, given: dict) -> SearchRun:
         optimizer = run.train_stage(net, cfg.pretrain_epochs, cfg.scaled_lr, 0, "pretrain", True, "phases2_4")
         return switches, net, optimizer
 
-    switches, _ = run.run_decisions("pretrain", pretrain)
-    run.finish(switches, {"time_phase1_s": 0.0, "time_phases2_4_s": round(run.time_phases2_4, 2)})
+    switches, history = run.run_decisions("pretrain", pretrain)
+    run.finish(switches, history, time_phase1=0.0)
     return run

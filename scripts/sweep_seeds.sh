@@ -72,6 +72,9 @@ for s in $seeds; do
   if ! "${launch[@]}" "$script" --seed "$s" --save "$dir" "${resume[@]+"${resume[@]}"}" "${extra[@]+"${extra[@]}"}"; then
     echo "== seed $s: the search failed (rerun the sweep to resume it)" >&2
     failed+=("$s")
+  elif ! ls "$dir"/*/genotype.json >/dev/null 2>&1; then
+    echo "== seed $s: the search exited without writing genotype.json under $dir" >&2
+    failed+=("$s")
   fi
 done
 

@@ -36,7 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", required=True, help="data root to write into (created if missing)")
     common.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    common.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="writer processes (default: all cores)")
+    common.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="writer processes (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, raw in (("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")):
         p = sub.add_parser(name, parents=[common], help=f"{name} from the python pickle batches ({raw}/)",

@@ -14,7 +14,7 @@ SHARED = ROOT.parent / "shared"
 def _few_threads():
     import torch
 
-    torch.set_num_threads(int(os.environ.get("NAS_TEST_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("NAS_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")

@@ -59,3 +59,14 @@ def test_missing_config_file_and_unknown_preset(tmp_path):
 def test_bad_flag_value_exits_with_argparse_error():
     with pytest.raises(SystemExit):
         parse(EvolutionaryConfig, ["--npop", "x"])
+
+
+def test_method_sections_apply_to_their_own_search_only(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("layers: 4\nevolutionary:\n  npop: 6\nsupernet:\n  pretrain_epochs: 3\n")
+    evo, _ = parse(EvolutionaryConfig, ["--config", str(f)])
+    sup, _ = parse(SupernetConfig, ["--config", str(f)])
+    assert (evo.layers, evo.npop, sup.layers, sup.pretrain_epochs) == (4, 6, 4, 3)
+    f.write_text("supernet:\n  npop: 2\n")
+    with pytest.raises(UserError, match="unknown key 'npop'"):
+        parse(SupernetConfig, ["--config", str(f)])

@@ -44,8 +44,9 @@ def state(net, opt):
 def test_perturb_val_restores_weights_and_optimizer_exactly():
     net, opt, data = setup()
     before_model, before_opt = state(net, opt)
-    scores = perturb_val(net, opt, [(3, "sep_conv_3x3"), (3, None)], data, finetune_steps=3, data_epoch=0, seed=1)
-    assert set(scores) == {(3, "sep_conv_3x3"), (3, None)}
+    res = perturb_val(net, opt, [(3, "sep_conv_3x3"), (3, None)], data, finetune_steps=3, data_epoch=0, seed=1)
+    assert set(res.scores) == {(3, "sep_conv_3x3"), (3, None)}
+    assert 0.0 <= res.acc_before <= 100.0
     after_model, after_opt = state(net, opt)
     assert all(torch.equal(before_model[k], after_model[k]) for k in before_model)
     assert all(torch.equal(before_opt[k][n], after_opt[k][n]) for k in before_opt for n in before_opt[k])
@@ -66,7 +67,7 @@ def test_scores_do_not_depend_on_candidate_order():
     cands = [(e, op) for e in (0, 9) for op in ("skip_connect", "max_pool_3x3")]
     a = perturb_val(net, opt, cands, data, finetune_steps=2, data_epoch=0, seed=7)
     b = perturb_val(net, opt, list(reversed(cands)), data, finetune_steps=2, data_epoch=0, seed=7)
-    assert a == b
+    assert a.scores == b.scores and a.acc_before == b.acc_before
 
 
 def test_snapshot_is_not_aliased_by_later_steps():

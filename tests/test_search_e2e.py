@@ -31,7 +31,8 @@ def only_run_dir(save: Path) -> Path:
 
 
 def tiny_args(data, save, *extra):
-    return ["--preset", "tiny", "--train_path", data, "--save", save, "--loader", "torch", "--no-progress", *extra]
+    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
+            "--no-progress", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--npop", "0"], "--npop 0 is not a positive multiple"),
     (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
-    (["--learning_rate", "1e12"], "loss became"),
+    (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "loss became"),  # diverges in the first stage
 ])
 def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message):
     proc = run_search("search_evolutionary.py", *tiny_args(digits_root, tmp_path, *extra), check=False)
@@ -140,3 +141,62 @@ def test_resume_with_a_different_search_flag_is_refused(finished_run, digits_roo
     (copy / "state.json").write_text('{"status": "running"}')
     proc = run_search("search_evolutionary.py", "--resume", copy, "--npop", "4", check=False)
     assert proc.returncode == 2 and "--npop 4 (run has 2)" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def supernet_run(digits_root, tmp_path_factory):
+    save = tmp_path_factory.mktemp("sup")
+    run_search("search_supernet.py", *tiny_args(digits_root, save, "--seed", "5"))
+    return only_run_dir(save)
+
+
+def test_supernet_search_writes_the_same_outputs(supernet_run):
+    genotype = json.loads((supernet_run / "genotype.json").read_text())
+    assert genotype["normal"] == genotype["reduce"] and len(genotype["normal"]) == 8
+    summary = json.loads((supernet_run / "summary.json").read_text())
+    assert summary["method"] == "supernet" and summary["genotype"] == genotype
+    decisions = json.loads((supernet_run / "decisions.json").read_text())
+    assert decisions[0]["name"] == "pretrain" and len(decisions) == 18
+    assert all(len(d["scores"]) == 7 for d in decisions if d["name"].startswith("fine"))  # every op a candidate
+    assert not (supernet_run / "valuation").exists()
+
+
+def test_supernet_resume_after_sigkill_gives_the_uninterrupted_genotype(supernet_run, digits_root, tmp_path):
+    expected = json.loads((supernet_run / "genotype.json").read_text())
+    save = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([PY, str(ROOT / "search_supernet.py"), *tiny_args(digits_root, save, "--seed", "5")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            decisions = list(save.glob("*/decisions.json"))
+            if decisions and len(json.loads(decisions[0].read_text())) >= 5:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the supernet search did not reach decision 5 in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_dir = only_run_dir(save)
+    run_search("search_supernet.py", "--resume", killed_dir, "--no-progress")
+    assert json.loads((killed_dir / "genotype.json").read_text()) == expected
+
+
+def test_supernet_torchrun_two_ranks_agree(digits_root, tmp_path):
+    save = tmp_path / "ddp"
+    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / "search_supernet.py"),
+           *map(str, tiny_args(digits_root, save, "--seed", "6"))]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(save)
+    logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
+    genotypes = [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line] for log in logs]
+    assert genotypes[0] and genotypes[0] == genotypes[1]
+
+
+def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
+    proc = run_search("search_supernet.py", *tiny_args(digits_root, tmp_path, "--pretrain_epochs", "-1"), check=False)
+    assert proc.returncode == 2 and "--pretrain_epochs -1: expected 0 or more" in proc.stderr

@@ -57,3 +57,12 @@ def test_topology_node_order_is_seeded_and_never_includes_node_0():
     assert all(sorted(o) == [1, 2, 3] for o in orders)
     assert len(orders) > 1
     assert topology_node_order(5) == topology_node_order(5)
+
+
+def test_topology_needs_fine_selection_first():
+    from nas.selection import check_topology_ready
+    sw = make_switches([["sep_conv_3x3"]] * 14)
+    check_topology_ready(sw, 2)
+    check_topology_ready(topology_select(sw, 3, {e: float(e) for e in edges_of_node(3)}, PRIMITIVES), 1)
+    with pytest.raises(ValueError, match="one operation per edge"):
+        check_topology_ready(make_switches([["sep_conv_3x3", "skip_connect"]] * 14), 1)

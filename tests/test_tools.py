@@ -14,7 +14,7 @@ from conftest import ROOT
 from nas import space
 from nas.errors import UserError
 from nas.genotype import Genotype, combine, genotype_to_dict, library_names, load_genotype, save_genotype
-from nas.genotype.__main__ import main as genotype_cli
+from nas.genotype.__main__ import cells_text, main as genotype_cli
 from nas.nb301 import PREFIX, genotype_to_config
 
 P = PREFIX
@@ -227,8 +227,13 @@ def test_show(capsys):
     # SPEC §7: DARTS_V2 is about 3.3 M on CIFAR-10 and 4.7 M on ImageNet.
     assert "CIFAR-10 network (C=36, 20 cells, 32x32): 3.35 M parameters" in out
     assert "ImageNet network (C=48, 14 cells, 224x224): 4.72 M parameters" in out
-    genotype_cli(["show", "EVAL_BEST_SUPERNET"])
-    assert "cell (normal and reduction)" in capsys.readouterr().out
+    assert cells_text(load_genotype("EVAL_BEST_SUPERNET")).splitlines() == [
+        "cell (normal and reduction), output = concat of nodes 0, 1, 2, 3",
+        "  node 0: skip_connect <- c_{k-2}, sep_conv_3x3 <- c_{k-1}",
+        "  node 1: sep_conv_5x5 <- c_{k-2}, sep_conv_3x3 <- c_{k-1}",
+        "  node 2: sep_conv_5x5 <- c_{k-2}, sep_conv_3x3 <- c_{k-1}",
+        "  node 3: sep_conv_5x5 <- c_{k-2}, max_pool_3x3 <- c_{k-1}",
+    ]
 
 
 def test_convert(tmp_path, capsys):
@@ -307,7 +312,9 @@ def test_collect_table_csv_and_top_pair(runs, tmp_path):
     source = json.loads((tmp_path / "pair.json").read_text())["source"]
     assert source["normal"] == "seed1/search-evo-20240101-000001" and source["reduce"] == "seed2/search-evo-20240101-000002"
     from nas.eval_model import NetworkCIFAR
+    from nas.evaluation import resolve_genotype
 
+    assert resolve_genotype(str(tmp_path / "pair.json")) == pair  # train_eval_*.py --arch pair.json
     NetworkCIFAR(8, 10, 5, True, pair)
 
 
@@ -402,6 +409,15 @@ def test_sweep_skips_finished_and_resumes_unfinished(tmp_path):
     assert len((root / "seed1" / "search-fake-1" / "calls.jsonl").read_text().splitlines()) == 1
 
 
+def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("")
+    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "4", "--root", tmp_path / "r", "--script", script,
+                        env={"PYTHON": sys.executable})
+    assert result.returncode == 1
+    assert f"== seed 4: the search exited without writing genotype.json under {tmp_path}/r/seed4" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -428,7 +444,7 @@ def test_sweep_bad_arguments(tmp_path, args, fragment):
 def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root):
     root = tmp_path / "sweep"
     sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 2", "--root", root, "--",
-             "--preset", "tiny", "--train_path", digits_root, "--loader", "torch", "--no-progress", "--note", "tiny"]
+             "--preset", "tiny", "--fast", "--train_path", digits_root, "--loader", "torch", "--no-progress", "--note", "tiny"]
     env = {"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = run_script(*sweep, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

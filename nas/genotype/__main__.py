@@ -67,13 +67,7 @@ def spec_name(spec: str) -> str:
 
 def show(args, g: Genotype, name: str) -> None:
     print(name)
-    cells = [("cell (normal and reduction)", g.normal, g.normal_concat)] if g.normal == g.reduce and g.normal_concat == g.reduce_concat \
-        else [("normal cell", g.normal, g.normal_concat), ("reduction cell", g.reduce, g.reduce_concat)]
-    for title, cell, concat in cells:
-        print(f"{title}, output = concat of nodes {', '.join(str(c - 2) for c in concat)}")
-        for node in range(len(cell) // 2):
-            inputs = ", ".join(f"{op} <- {node_label(j)}" for op, j in cell[2 * node : 2 * node + 2])
-            print(f"  node {node}: {inputs}")
+    print(cells_text(g), end="")
     from nas import eval_model
     from nas.profile import count_macs, count_parameters_m
 
@@ -83,6 +77,20 @@ def show(args, g: Genotype, name: str) -> None:
         print(f"{label} network (C={C}, {layers} cells, {size}x{size}): {params:.2f} M parameters, {macs:.0f} M MACs")
 
 
+def cells_text(g: Genotype) -> str:
+    """Each cell node by node, inputs named as in the plots."""
+    same = (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat)
+    cells = [("cell (normal and reduction)", g.normal, g.normal_concat)] if same else [
+        ("normal cell", g.normal, g.normal_concat), ("reduction cell", g.reduce, g.reduce_concat)]
+    lines = []
+    for title, cell, concat in cells:
+        lines.append(f"{title}, output = concat of nodes {', '.join(str(c - 2) for c in concat)}")
+        for node in range(len(cell) // 2):
+            inputs = ", ".join(f"{op} <- {node_label(j)}" for op, j in cell[2 * node : 2 * node + 2])
+            lines.append(f"  node {node}: {inputs}")
+    return "\n".join(lines) + "\n"
+
+
 def node_label(j: int) -> str:
     return "c_{k-2}" if j == 0 else "c_{k-1}" if j == 1 else f"node {j - 2}"
 
@@ -90,7 +98,10 @@ def node_label(j: int) -> str:
 def plot(args, g: Genotype, name: str) -> None:
     from nas.genotype.plot import plot_genotype
 
-    for path in plot_genotype(g, args.out, args.name or name):
+    name = args.name or name
+    if "/" in name:
+        raise UserError(f"--name {name!r}: expected a file name prefix without '/' (use --out for the directory)")
+    for path in plot_genotype(g, args.out, name):
         print(path)
 
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""`make bench`: every benchmark of the project, one table, one JSON.
+
+Runs the loader benchmark, the memory benchmark, the per-step speed benchmark and the
+search scaling benchmark (each runs its own baseline in the same invocation and reports
+medians after warm-up), prints each one's report and a summary table of every figure with
+its target, and writes all figures with the machine description to <out>/bench.json.
+
+  python scripts/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,step,scaling]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nas.errors import UserError, run_cli  # noqa: E402
+from nas.io import write_json  # noqa: E402
+
+BENCHES = ("loaders", "memory", "step", "scaling")
+
+
+def machine(device: str) -> dict:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "device": device, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def run(name: str, cmd: list[str], out: Path) -> dict:
+    print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
+    tic = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT)
+    if proc.returncode != 0:
+        raise UserError(f"benchmark {name} failed (exit {proc.returncode})")
+    print(f"({name}: {time.time() - tic:.0f} s)", flush=True)
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def ensure_digits(out: Path) -> Path:
+    data = out / "digits"
+    if not (data / "cifar-10-batches-py").is_dir():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "write_datasets.py"), "digits", "--out", str(data),
+                        "--overwrite"], check=True, cwd=ROOT, capture_output=True)
+    return data
+
+
+def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    if "loaders" in res:
+        r = res["loaders"]
+        rows.append(("loader images/s, FFCV / torch", f"{r['ratio']:.2f}x", ">= 3x", _met(r["ratio"] >= 3)))
+    if "memory" in res:
+        n = res["memory"]["networks"]
+        rows.append(("phase-1 memory / supernet", f"{n['phase1']['memory_ratio']:.3f}", "<= 0.25",
+                     _met(res["memory"]["target_met"])))
+        rows.append(("phase-3 memory / supernet", f"{n['phase3']['memory_ratio']:.3f}", "-", "-"))
+        rows.append(("phase-1 step time / supernet", f"{n['phase1']['time_ratio']:.3f}", "-", "-"))
+    if "step" in res:
+        for name, cfg in res["step"]["fastest"].items():
+            rows.append((f"fastest step config, {name}", cfg, "default", "-"))
+        s = res["step"]["switched_off"]
+        rows.append(("switched-off op step / built without", f"{s['off_over_without']:.3f}", "0.9-1.1",
+                     _met(s["target_met"])))
+    if "scaling" in res:
+        r = res["scaling"]
+        rows.append(("phases 2-4 time, 2 ranks / 1 rank", f"{r['phases2_4_time_ratio']:.2f}", "<= 0.65",
+                     _met(r["time_target_met"])))
+        rows.append(("largest rank share, phases 2-4 steps", f"{r['max_rank_share_phases2_4']:.2f}", "<= 0.60",
+                     _met(r["share_target_met"])))
+        m = r["published_model"]
+        rows.append(("published setting, phases 2-4 critical path", f"{m['phases2_4_ours']} vs {m['phases2_4_original']} steps",
+                     "-", f"{m['phases2_4_ratio']:.2f}x"))
+    return rows
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="bench", help="directory for bench.json and each benchmark's JSON")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    args = p.parse_args()
+    only = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = set(only) - set(BENCHES)
+    if unknown:
+        raise UserError(f"--only {args.only!r}: unknown benchmark(s) {sorted(unknown)}, expected some of {list(BENCHES)}")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
+    py, scripts = sys.executable, ROOT / "scripts"
+    dev = ["--device", args.device]
+    commands = {
+        "loaders": [py, str(scripts / "bench_loaders.py"), "--images", "10000", "--repeats", "5", *dev],
+        "memory": [py, str(scripts / "bench_memory.py"), "--batch_size", "64" if args.device == "cpu" else "256", *dev],
+        "step": [py, str(scripts / "bench_step.py"), *dev],
+        "scaling": [py, str(scripts / "bench_scaling.py"), "--data", "DIGITS"],
+    }
+    results = {"machine": machine(args.device)}
+    tic = time.time()
+    for name in only:
+        cmd = commands[name] + ["--json", str(out / f"{name}.json")]
+        if name == "scaling":
+            cmd = [str(ensure_digits(out)) if c == "DIGITS" else c for c in cmd]
+        results[name] = run(name, cmd, out)
+    results["total_seconds"] = round(time.time() - tic, 1)
+    write_json(out / "bench.json", results)
+    m = results["machine"]
+    print(f"\n=== summary ({m['cpu']}, {m['cores']} cores, torch {m['torch']}, device {m['device']}"
+          f"{', ' + m['gpu'] if m['gpu'] else ''}; {results['total_seconds']:.0f} s)")
+    rows = summary_rows(results)
+    w = max(len(r[0]) for r in rows)
+    print(f"| {'figure':{w}} | value | target | met |\n|{'-' * (w + 2)}|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]:{w}} | {r[1]} | {r[2]} | {r[3]} |")
+    print(f"figures written to {out / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    run_cli(main)

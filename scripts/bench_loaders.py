@@ -1,0 +1,134 @@
+#!/usr/bin/env python
+"""Images per second of the FFCV and the torch loaders, side by side, on the same data.
+
+Writes a synthetic CIFAR-10-sized data set (--images training images of 32x32 RGB, in the
+CIFAR-10 pickle layout, then the .beton files through scripts/write_datasets.py's code) to
+a temporary root, or reads an existing root (--data). Each loader runs in its own process
+with the search training pipeline (flip, translate 2 px, cutout 8 px, normalisation to
+float batches on --device), the same workers (default: all cores) and batch size; one
+warm-up epoch (FFCV compiles its pipeline, the torch workers start), then --repeats timed
+epochs. Prints the median images/s of each and the ratio FFCV / torch (target: >= 3).
+
+  python scripts/bench_loaders.py [--images 10000] [--batch-size 256] [--repeats 5]
+                                  [--workers N] [--device cpu] [--data ROOT] [--json PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nas.errors import UserError, run_cli  # noqa: E402
+
+BACKENDS = ("ffcv", "torch")
+TARGET_RATIO = 3.0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", type=int, default=10000, help="synthetic training images (default 10000)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=5, help="timed epochs per loader after the warm-up")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="FFCV threads / DataLoader workers")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data", help="an existing CIFAR-10 data root (both .beton files and cifar-10-batches-py/)")
+    p.add_argument("--json", help="write the figures here")
+    p.add_argument("--measure", choices=BACKENDS, help=argparse.SUPPRESS)  # internal: one loader, JSON to stdout
+    args = p.parse_args(argv)
+    for name in ("images", "batch_size", "repeats", "workers"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number")
+    return args
+
+
+def write_synthetic(root: Path, images: int) -> None:
+    import numpy as np
+
+    from nas.dataset_writer import write_cifar
+    from nas.datasets import ImageArrays, write_cifar10_batches
+
+    rng = np.random.default_rng(0)
+
+    def arrays(n):
+        return ImageArrays(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n))
+
+    raw = root / "cifar-10-batches-py"
+    raw.mkdir(parents=True)
+    write_cifar10_batches(raw, arrays(images), arrays(max(1, images // 5)), [str(i) for i in range(10)],
+                          readme="<p>synthetic benchmark data</p>\n")
+    write_cifar("cifar10", raw, root, workers=os.cpu_count() or 1)
+
+
+def measure(args) -> dict:
+    """In a fresh process: time whole epochs of the search training loader."""
+    import torch
+
+    from nas.data import DataConfig, build_search_loaders
+
+    device = torch.device(args.device)
+    cfg = DataConfig(root=args.data, loader=args.measure, workers=args.workers, val_protocol="test", cutout=8)
+    loader = build_search_loaders(cfg, args.batch_size, 0, 1, device, seed=0).train_full
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        for images, _ in loader:
+            pass
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    warmup = epoch()
+    seconds = [epoch() for _ in range(args.repeats)]
+    images = len(loader) * args.batch_size
+    rates = [images / s for s in seconds]
+    return {"loader": args.measure, "images_per_epoch": images, "warmup_s": warmup, "epoch_s": seconds,
+            "images_per_s": rates, "median_images_per_s": statistics.median(rates)}
+
+
+def run_child(args, backend: str) -> dict:
+    cmd = [sys.executable, __file__, "--measure", backend, "--data", args.data, "--batch-size", str(args.batch_size),
+           "--repeats", str(args.repeats), "--workers", str(args.workers), "--device", args.device]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise UserError(f"the {backend} measurement failed (exit {out.returncode}); see its error above")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_loaders.") as tmp:
+        if args.data is None:
+            args.data = str(Path(tmp) / "cifar")
+            print(f"writing {args.images} synthetic CIFAR images to {args.data}", flush=True)
+            write_synthetic(Path(args.data), args.images)
+        results = {b: run_child(args, b) for b in BACKENDS}
+    ratio = results["ffcv"]["median_images_per_s"] / results["torch"]["median_images_per_s"]
+    print(f"\nsearch training pipeline, batch {args.batch_size}, {args.workers} workers, device {args.device}, "
+          f"{results['ffcv']['images_per_epoch']} images per epoch, median of {args.repeats} epochs after a warm-up")
+    print(f"{'loader':8} {'images/s':>10} {'min':>10} {'max':>10} {'warm-up s':>10}")
+    for b, r in results.items():
+        print(f"{b:8} {r['median_images_per_s']:10.0f} {min(r['images_per_s']):10.0f} {max(r['images_per_s']):10.0f} "
+              f"{r['warmup_s']:10.2f}")
+    verdict = "meets" if ratio >= TARGET_RATIO else "misses"
+    print(f"ratio ffcv/torch: {ratio:.2f}x ({verdict} the {TARGET_RATIO:g}x target)")
+    if args.json:
+        from nas.io import write_json
+
+        write_json(args.json, {"batch_size": args.batch_size, "workers": args.workers, "device": args.device,
+                               "cpu_count": os.cpu_count(), "repeats": args.repeats, "ratio": ratio,
+                               "target_ratio": TARGET_RATIO, "loaders": results})
+
+
+if __name__ == "__main__":
+    run_cli(main)

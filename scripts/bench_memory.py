@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""Memory and speed of one training step: supernet vs the discrete networks of PertNAS.
+
+Builds, at the same batch size, resolution and channels: the supernet (every operation on
+every edge, as weight-sharing differentiable NAS trains it), the phase-1 network (op_cap
+operations per edge, one edge expanded to all operations) and the phase-3 network (one
+operation per edge). Each is measured in its own process so that one cannot hide
+another's peak: the median step time after warm-up, and the peak memory of the step
+(CUDA: torch.cuda.max_memory_allocated; CPU: peak RSS minus the RSS before the network
+was built, i.e. weights, gradients, optimizer state and activations).
+
+  python scripts/bench_memory.py [--device cpu|cuda] [--batch_size 64] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+NETWORKS = ("supernet", "phase1", "phase3")
+TARGET_PHASE1_RATIO = 0.25  # the method's claim: about 80 % less memory than the supernet
+
+
+def switches_for(kind: str, seed: int = 0):
+    from nas.space import PRIMITIVES
+    from nas.switches import full_switches, random_switches, with_edge
+
+    if kind == "supernet":
+        return full_switches()
+    one_op = random_switches(1, random.Random(seed))
+    if kind == "phase1":
+        return with_edge(one_op, 13, PRIMITIVES)  # the expanded edge: the largest node's last edge
+    return one_op
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure_one(args) -> dict:
+    """Runs in a fresh process: build one network, time training steps, report the peak."""
+    import torch
+    import torch.nn as nn
+
+    from nas.engine import Precision
+    from nas.search_model import SearchNetwork
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    before = rss_mb()
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    net = SearchNetwork(args.init_channels, 10, args.layers, switches_for(args.one)).to(device, memory_format=fmt)
+    opt = torch.optim.SGD(net.parameters(), 0.1, momentum=0.9, weight_decay=3e-4)
+    precision = Precision.choose(device, args.amp)
+    scaler = precision.make_scaler()
+    x = torch.randn(args.batch_size, 3, args.resolution, args.resolution, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    criterion = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with precision.autocast():
+            loss = criterion(net(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for i in range(args.warmup + args.reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tic = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - tic)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    return {"network": args.one, "step_ms": 1000 * statistics.median(times), "peak_mb": peak,
+            "params_m": sum(p.numel() for p in net.parameters()) / 1e6}
+
+
+def run_all(args) -> dict:
+    results = {}
+    for kind in NETWORKS:
+        cmd = [sys.executable, __file__, "--one", kind] + [
+            f"--{k}={v}" for k, v in vars(args).items() if k not in ("one", "json", "channels_last") and v is not None]
+        cmd.append("--channels_last" if args.channels_last else "--no-channels_last")
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        if out.returncode != 0:
+            sys.exit(f"error: measuring {kind} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+        results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+    sup = results["supernet"]
+    for kind in NETWORKS:
+        results[kind]["memory_ratio"] = results[kind]["peak_mb"] / sup["peak_mb"]
+        results[kind]["time_ratio"] = results[kind]["step_ms"] / sup["step_ms"]
+    return {"device": args.device, "batch_size": args.batch_size, "resolution": args.resolution,
+            "init_channels": args.init_channels, "layers": args.layers, "amp": args.amp,
+            "networks": results, "target_phase1_memory_ratio": TARGET_PHASE1_RATIO,
+            "target_met": results["phase1"]["memory_ratio"] <= TARGET_PHASE1_RATIO}
+
+
+def print_table(res: dict) -> None:
+    print(f"one training step, {res['device']}, batch {res['batch_size']}, {res['resolution']}x{res['resolution']}, "
+          f"C={res['init_channels']}, {res['layers']} cells, amp {res['amp']}")
+    print(f"{'network':10} {'params M':>9} {'step ms':>9} {'peak MB':>9} {'mem/supernet':>13} {'time/supernet':>14}")
+    for kind, r in res["networks"].items():
+        print(f"{kind:10} {r['params_m']:9.3f} {r['step_ms']:9.1f} {r['peak_mb']:9.1f} {r['memory_ratio']:13.3f} "
+              f"{r['time_ratio']:14.3f}")
+    print(f"target: phase-1 memory <= {res['target_phase1_memory_ratio']:.2f} x supernet: "
+          f"{'met' if res['target_met'] else 'NOT met'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--init_channels", type=int, default=16)
+    p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--amp", default="auto", choices=("auto", "fp16", "bf16", "off"))
+    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--one", choices=NETWORKS, help=argparse.SUPPRESS)
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args)))
+        return
+    res = run_all(args)
+    print_table(res)
+    if args.json:
+        from nas.io import write_json
+
+        write_json(args.json, res)
+
+
+if __name__ == "__main__":
+    main()

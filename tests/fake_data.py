@@ -1,0 +1,81 @@
+"""Tiny data sets on disk in the exact original formats, for the data tests.
+
+CIFAR pickles are written as Python 2 wrote them, seen from Python 3: bytes keys and bytes
+strings (what pickle.load(..., encoding='bytes') returns for the real files).
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+
+def coordinate_images(ids) -> np.ndarray:
+    """32x32 RGB images whose pixels say where they come from: red = 8 * row, green = 8 * col
+    (so 0..248), blue = 50 + 2 * id (unique per image, never 0 nor a mean colour)."""
+    ids = np.asarray(ids)
+    rows, cols = np.mgrid[0:32, 0:32]
+    images = np.empty((len(ids), 32, 32, 3), np.uint8)
+    images[..., 0] = 8 * rows
+    images[..., 1] = 8 * cols
+    images[..., 2] = (50 + 2 * ids)[:, None, None]
+    return images
+
+
+def _rows(images: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2).reshape(len(images), -1))
+
+
+def _dump(path: Path, obj) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+
+
+def cifar10_dir(path, train_images, train_labels, test_images, test_labels, batches: int = 5) -> Path:
+    """data_batch_1..`batches`, test_batch, batches.meta, as the real cifar-10-batches-py."""
+    path = Path(path)
+    path.mkdir(parents=True)
+    for i, idx in enumerate(np.array_split(np.arange(len(train_labels)), batches), 1):
+        _dump(path / f"data_batch_{i}", {b"batch_label": f"training batch {i} of {batches}".encode(),
+                                         b"labels": [int(v) for v in train_labels[idx]],
+                                         b"data": _rows(train_images[idx]),
+                                         b"filenames": [f"img_{j}.png".encode() for j in idx]})
+    _dump(path / "test_batch", {b"batch_label": b"testing batch 1 of 1", b"labels": [int(v) for v in test_labels],
+                                b"data": _rows(test_images), b"filenames": [b"t.png"] * len(test_labels)})
+    _dump(path / "batches.meta", {b"num_cases_per_batch": len(train_labels) // batches,
+                                  b"label_names": [f"class{i}".encode() for i in range(10)], b"num_vis": 3072})
+    return path
+
+
+def cifar100_dir(path, train_images, train_labels, test_images, test_labels) -> Path:
+    """train, test, meta, as the real cifar-100-python."""
+    path = Path(path)
+    path.mkdir(parents=True)
+    for name, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
+        _dump(path / name, {b"filenames": [b"x.png"] * len(labels), b"batch_label": name.encode(),
+                            b"fine_labels": [int(v) for v in labels], b"coarse_labels": [int(v) // 5 for v in labels],
+                            b"data": _rows(images)})
+    _dump(path / "meta", {b"fine_label_names": [f"c{i}".encode() for i in range(100)],
+                          b"coarse_label_names": [f"s{i}".encode() for i in range(20)]})
+    return path
+
+
+def imagenet_dir(path, classes=("n01", "n02", "n03"), train_per_class: int = 3, val_per_class: int = 2,
+                 seed: int = 0) -> Path:
+    """`path`/train/<class>/*.JPEG and `path`/val/<class>/*.JPEG: smooth colour patterns of
+    assorted sizes (smooth, so that JPEG re-encoding and resampling change little)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    path = Path(path)
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for c in classes:
+            (path / split / c).mkdir(parents=True)
+            for i in range(count):
+                h, w = (int(v) for v in rng.integers(40, 90, 2))
+                rows, cols = np.mgrid[0:h, 0:w]
+                base = rng.integers(40, 215, 3)
+                image = np.stack([base[k] + 40 * np.sin(cols / (6.0 + k) + rows / 9.0) for k in range(3)], -1)
+                Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path / split / c / f"img{i}.JPEG", quality=95)
+    return path
