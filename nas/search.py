@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from . import distributed as D
 from .config import from_dict, to_dict
 from .data import DataConfig, build_search_loaders
-from .engine import Precision, cycle, train
+from .engine import Precision, train
 from .errors import UserError
 from .genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
 from .io import read_json, torch_save, write_json, write_yaml
@@ -185,12 +185,17 @@ class SearchRun:
             entry: dict = {"decision": index, "name": name}
             if index == 0:
                 switches, net, optimizer = start()
-            elif name.startswith("fine_edge"):
-                switches, net, optimizer, entry = self.fine_decision(switches, net, optimizer, index, name, entry)
             else:
-                last = index == len(names) - 1
-                switches, net, optimizer, entry = self.topology_decision(switches, net, optimizer, index, name, entry,
-                                                                         last)
+                if name.startswith("fine_edge"):
+                    switches = self.fine_decision(switches, net, optimizer, index, int(name.removeprefix("fine_edge")), entry)
+                else:
+                    switches = self.topology_decision(switches, net, optimizer, index, int(name.removeprefix("topology_node")), entry)
+                net = self.build(switches, derive_seed(self.cfg.seed, "decision", index), previous=net)
+                if index < len(names) - 1:
+                    optimizer = self.train_stage(net, self.cfg.stage_epochs, self.cfg.scaled_lr / 2.5, index, name,
+                                                 True, "phases2_4")
+                else:  # no training after the last node (SPEC §5.4)
+                    optimizer = self.make_optimizer(net, self.cfg.scaled_lr)
             entry["switches"] = to_lists(D.check_agreement(switches, f"the switches after {name}"))
             entry["seconds"] = round(time.time() - tic, 2)
             history.append(entry)
@@ -198,45 +203,37 @@ class SearchRun:
         self.time_phases2_4 = time.time() - t0
         return switches, history
 
-    def fine_decision(self, switches, net, optimizer, index, name, entry):
-        edge = int(name.removeprefix("fine_edge"))
+    def scores(self, net, optimizer, candidates, phase: int, index: int, entry: dict) -> dict:
+        """perturb-val of `candidates` split over the ranks, with F = finetune_steps + the phase's extra."""
+        steps = self.cfg.finetune_steps + self.cfg.finetune_extra[phase - 1]
+        res = self.perturb(net, optimizer, candidates, steps, ("decision", index), True, "phases2_4")
+        entry["acc_before"] = res.acc_before
+        for (edge, op), score in res.scores.items():
+            self.tb.add_scalar(f"perturb/{entry['name']}/edge{edge}" + (f"/{op}" if op else ""), score, index)
+        return res.scores
+
+    def fine_decision(self, switches: Switches, net, optimizer, index: int, edge: int, entry: dict) -> Switches:
+        """SPEC §5.3: keep the operation of `edge` whose removal hurts most."""
         ops = switches[edge]
         if len(ops) > 1:
-            steps = self.cfg.finetune_steps + self.cfg.finetune_extra[1]
-            res = self.perturb(net, optimizer, [(edge, op) for op in ops], steps, ("fine", index), True, "phases2_4")
-            op_scores = {op: res.scores[(edge, op)] for op in ops}
-            entry["acc_before"] = res.acc_before
-            for op, s in op_scores.items():
-                self.tb.add_scalar(f"perturb/fine_edge{edge}/{op}", s, index)
-            switches = fine_select(switches, edge, op_scores, self.primitives)
-            entry["scores"] = op_scores
+            scores = self.scores(net, optimizer, [(edge, op) for op in ops], 2, index, entry)
+            entry["scores"] = {op: scores[(edge, op)] for op in ops}
+            switches = fine_select(switches, edge, entry["scores"], self.primitives)
         entry["selected"] = switches[edge][0] if switches[edge] else None
         log.info("decision %d: edge %d keeps %s", index, edge, entry["selected"])
-        net = self.build(switches, derive_seed(self.cfg.seed, "decision", index), previous=net)
-        optimizer = self.train_stage(net, self.cfg.stage_epochs, self.cfg.scaled_lr / 2.5, index, name, True, "phases2_4")
-        return switches, net, optimizer, entry
+        return switches
 
-    def topology_decision(self, switches, net, optimizer, index, name, entry, last: bool):
-        node = int(name.removeprefix("topology_node"))
+    def topology_decision(self, switches: Switches, net, optimizer, index: int, node: int, entry: dict) -> Switches:
+        """SPEC §5.4: keep the two incoming edges of `node` whose removal hurts most."""
         check_topology_ready(switches, node)
         edges = list(edges_of_node(node))
-        steps = self.cfg.finetune_steps + self.cfg.finetune_extra[2]
-        res = self.perturb(net, optimizer, [(e, None) for e in edges], steps, ("topology", index), True, "phases2_4")
-        edge_scores = {e: res.scores[(e, None)] for e in edges}
-        entry["acc_before"] = res.acc_before
-        for e, s in edge_scores.items():
-            self.tb.add_scalar(f"perturb/topology_node{node}/edge{e}", s, index)
+        scores = self.scores(net, optimizer, [(e, None) for e in edges], 3, index, entry)
+        edge_scores = {e: scores[(e, None)] for e in edges}
         switches = topology_select(switches, node, edge_scores, self.primitives)
         entry["scores"] = {str(e): s for e, s in edge_scores.items()}
         entry["kept_edges"] = [e for e in edges if switches[e]]
         log.info("decision %d: node %d keeps edges %s", index, node, entry["kept_edges"])
-        net = self.build(switches, derive_seed(self.cfg.seed, "decision", index), previous=net)
-        if last:  # no training after the last node (SPEC §5.4)
-            optimizer = self.make_optimizer(net, self.cfg.scaled_lr)
-        else:
-            optimizer = self.train_stage(net, self.cfg.stage_epochs, self.cfg.scaled_lr / 2.5, index, name, True,
-                                         "phases2_4")
-        return switches, net, optimizer, entry
+        return switches
 
     # ---------------------------------------------------------------- checkpoints
     def _save_checkpoint(self, done, switches, net, optimizer, history, elapsed) -> None:

@@ -4,7 +4,6 @@ import torch.nn as nn
 from nas.engine import Precision, train
 from nas.perturb import PerturbData, Snapshot, perturb_val
 from nas.search_model import SearchNetwork
-from nas.space import PRIMITIVES
 from nas.switches import make_switches
 
 

@@ -30,6 +30,28 @@ def only_run_dir(save: Path) -> Path:
     return dirs[0]
 
 
+def kill_after_decisions(script, args, save: Path, decisions: int) -> Path:
+    """Start a search, SIGKILL it once `decisions` decisions are checkpointed; its run directory."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([PY, str(ROOT / script), *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            found = list(save.glob("*/decisions.json"))
+            if found and len(json.loads(found[0].read_text())) >= decisions:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"{script} did not reach decision {decisions} in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = only_run_dir(save)
+    assert not (run_dir / "genotype.json").exists()
+    return run_dir
+
+
 def tiny_args(data, save, *extra):
     return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
             "--no-progress", *extra]
@@ -67,24 +89,8 @@ def test_evolutionary_search_writes_a_complete_run_directory(finished_run):
 def test_resume_after_sigkill_gives_the_uninterrupted_genotype(finished_run, digits_root, tmp_path):
     run_dir, _ = finished_run
     expected = json.loads((run_dir / "genotype.json").read_text())
-    save = tmp_path / "killed"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([PY, str(ROOT / "search_evolutionary.py"), *tiny_args(digits_root, save, "--seed", "3")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:  # kill in the middle of the fine selection (phase 3)
-        deadline = time.time() + 400
-        while time.time() < deadline:
-            decisions = list(save.glob("*/decisions.json"))
-            if decisions and len(json.loads(decisions[0].read_text())) >= 3:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the search did not reach phase 3 in time")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    killed_dir = only_run_dir(save)
-    assert not (killed_dir / "genotype.json").exists()
+    save = tmp_path / "killed"  # killed in the middle of the fine selection (phase 3)
+    killed_dir = kill_after_decisions("search_evolutionary.py", tiny_args(digits_root, save, "--seed", "3"), save, 3)
     run_search("search_evolutionary.py", "--resume", killed_dir, "--no-progress")
     assert json.loads((killed_dir / "genotype.json").read_text()) == expected
 
@@ -164,22 +170,7 @@ def test_supernet_search_writes_the_same_outputs(supernet_run):
 def test_supernet_resume_after_sigkill_gives_the_uninterrupted_genotype(supernet_run, digits_root, tmp_path):
     expected = json.loads((supernet_run / "genotype.json").read_text())
     save = tmp_path / "killed"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([PY, str(ROOT / "search_supernet.py"), *tiny_args(digits_root, save, "--seed", "5")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.time() + 400
-        while time.time() < deadline:
-            decisions = list(save.glob("*/decisions.json"))
-            if decisions and len(json.loads(decisions[0].read_text())) >= 5:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the supernet search did not reach decision 5 in time")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    killed_dir = only_run_dir(save)
+    killed_dir = kill_after_decisions("search_supernet.py", tiny_args(digits_root, save, "--seed", "5"), save, 5)
     run_search("search_supernet.py", "--resume", killed_dir, "--no-progress")
     assert json.loads((killed_dir / "genotype.json").read_text()) == expected
 

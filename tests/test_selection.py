@@ -3,7 +3,7 @@ import pytest
 
 from nas.selection import coarse_select, fine_select, topology_node_order, topology_select
 from nas.space import PRIMITIVES, edges_of_node
-from nas.switches import full_switches, make_switches
+from nas.switches import make_switches
 
 
 def test_coarse_keeps_the_two_lowest_scores_per_edge():

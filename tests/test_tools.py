@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -439,12 +438,11 @@ def test_sweep_bad_arguments(tmp_path, args, fragment):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (ROOT / "search_evolutionary.py").exists() or not (ROOT / "scripts" / "write_datasets.py").exists(),
-                    reason="search_evolutionary.py or scripts/write_datasets.py not in the tree yet")
 def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root):
     root = tmp_path / "sweep"
     sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 2", "--root", root, "--",
-             "--preset", "tiny", "--fast", "--train_path", digits_root, "--loader", "torch", "--no-progress", "--note", "tiny"]
+             "--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", digits_root, "--loader", "torch",
+             "--no-progress", "--note", "tiny"]
     env = {"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = run_script(*sweep, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -455,3 +453,6 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root):
     table = run_script(sys.executable, "scripts/collect_runs.py", root)
     assert table.returncode == 0, table.stderr
     assert table.stdout.count("| finished |") == 2 and "| 1 | evolutionary |" in table.stdout
+    pair = run_script(sys.executable, "scripts/collect_runs.py", root, "--top", "2", "--out", tmp_path / "pair.json")
+    assert pair.returncode == 0, pair.stderr  # ranked by the runs' val_acc (no NAS-Bench-301 here)
+    assert len(load_genotype(tmp_path / "pair.json").reduce) == 8
