@@ -57,6 +57,10 @@ class CifarEvalConfig(EvalConfig):
     note: str = option("cifar", "note in the run directory's name")
     cifar100: bool = option(False, "CIFAR-100 instead of CIFAR-10 (the data root holds CIFAR-100)")
     cutout_length: int = option(16, "cutout square side in pixels (0: off)")
+    # fp32 (TF32 convolutions) measured faster than fp16 autocast for NetworkCIFAR on an H100
+    # (README, benchmarks); --amp fp16 restores the original recipe. ImageNet keeps fp16.
+    amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
+                      ("auto", "fp16", "bf16", "off"))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import numpy as np
 from . import distributed as D
 from .errors import UserError
 from .io import read_json, write_json
+from .rundir import eta
 from .seeding import derive_seed
 from .space import NUM_EDGES
 from .switches import random_switches, to_lists, with_edge
@@ -44,7 +45,9 @@ def value_population(run: "SearchRun", npop: int, op_cap: int) -> tuple[np.ndarr
     phase's time (the slowest rank's, restarts included)."""
     cfg, prims = run.cfg, run.primitives
     steps = cfg.finetune_steps + cfg.finetune_extra[0]
-    for model in models_of_rank(npop, run.env.rank, run.env.world_size):
+    my_models = models_of_rank(npop, run.env.rank, run.env.world_size)
+    total, done, t_start = len(my_models) * NUM_EDGES, 0, time.time()
+    for model in my_models:
         path = run.run_dir / "valuation" / f"model{model}.json"
         initial = initial_switches(cfg.seed, model, op_cap, prims)
         record = read_json(path) if path.is_file() else {
@@ -54,6 +57,7 @@ def value_population(run: "SearchRun", npop: int, op_cap: int) -> tuple[np.ndarr
         log.info("model %d: initial switches %s", model, record["initial_switches"])
         for edge in range(NUM_EDGES):
             if record["matrix"][edge] is not None:
+                total -= 1
                 continue  # done before a restart
             tic, steps_before = time.time(), run.steps["phase1"]
             switches = with_edge(initial, edge, prims, prims)  # this edge expanded, the others as initialised
@@ -69,7 +73,9 @@ def value_population(run: "SearchRun", npop: int, op_cap: int) -> tuple[np.ndarr
             write_json(path, record)
             for op in prims:
                 run.tb.add_scalar(f"valuation/model{model}/edge{edge}/{op}", scores[(edge, op)], edge)
-            log.info("model %d edge %d scores %s", model, edge, record["matrix"][edge])
+            done += 1
+            log.info("model %d edge %d scores %s; phase 1 on this rank: %d/%d steps, %s", model, edge,
+                     record["matrix"][edge], done, total, eta(time.time() - t_start, done, total - done))
     records = [read_json(run.run_dir / "valuation" / f"model{m}.json")
                for m in models_of_rank(npop, run.env.rank, run.env.world_size)]
     parts = D.all_gather_object(([r["matrix"] for r in records], sum(r["seconds"] for r in records)))

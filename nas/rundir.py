@@ -13,7 +13,7 @@ import torch
 
 from . import distributed as D
 from .errors import UserError
-from .io import read_json, write_json
+from .io import write_json
 
 log = logging.getLogger("nas")
 STATE_FILE = "state.json"
@@ -68,11 +68,6 @@ def tensorboard(run_dir: Path, rank: int):
     return SummaryWriter(log_dir=str(run_dir / "tb" / f"rank{rank}"))
 
 
-def read_state(run_dir: Path) -> Optional[dict]:
-    path = Path(run_dir) / STATE_FILE
-    return read_json(path) if path.is_file() else None
-
-
 def write_state(run_dir: Path, **state) -> None:
     write_json(Path(run_dir) / STATE_FILE, state)
 
@@ -88,3 +83,11 @@ def peak_memory_mb(device: torch.device) -> float:
 def elastic_restart() -> bool:
     """True when torchrun restarted this worker after a failure."""
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def eta(elapsed: float, done: int, left: int) -> str:
+    """'ETA 3m20s' from the average time of the `done` units so far."""
+    if done <= 0:
+        return "ETA unknown"
+    seconds = int(elapsed / done * left)
+    return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"ETA {seconds // 60}m{seconds % 60:02d}s"

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -25,10 +24,10 @@ from .data import DataConfig, build_search_loaders
 from .engine import Precision, train
 from .errors import UserError
 from .genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
-from .io import read_json, torch_save, write_json, write_yaml
+from .io import torch_save, write_json, write_yaml
 from .perturb import PerturbData, perturb_val
-from .rundir import (elastic_restart, new_run_dir, peak_memory_mb, read_state, setup_logging, tensorboard,
-                     write_state)
+from .rundir import elastic_restart, eta, new_run_dir, peak_memory_mb, setup_logging, tensorboard, write_state
+from .runs import read_state
 from .search_config import RUNTIME_KEYS, SearchConfig
 from .search_model import SearchNetwork, inherit_weights
 from .seeding import derive_seed, seed_all
@@ -153,7 +152,7 @@ class SearchRun:
         return perturb_val(net, optimizer, candidates, self.perturb_data, fast_steps,
                            data_epoch=derive_seed(self.cfg.seed, "perturb-data", key) % 10**6,
                            seed=derive_seed(self.cfg.seed, "perturb", key), split_over_ranks=split, on_steps=count,
-                           progress=self.cfg.progress)
+                           progress=False)  # a line per candidate is logged instead
 
     # ---------------------------------------------------------------- decisions (phases 2-4)
     def run_decisions(self, first: str, start: Callable[[], tuple[Switches, SearchNetwork, torch.optim.Optimizer]]):
@@ -177,6 +176,7 @@ class SearchRun:
             net.load_state_dict(ckpt["model"])
             optimizer = self.make_optimizer(net, self.cfg.scaled_lr)
             optimizer.load_state_dict(ckpt["optimizer"])
+        t_run = time.time()
         for index in range(done + 1, len(names)):
             name = names[index]
             write_state_main(self, phase=name, decision=index)
@@ -199,6 +199,8 @@ class SearchRun:
             entry["switches"] = to_lists(D.check_agreement(switches, f"the switches after {name}"))
             entry["seconds"] = round(time.time() - tic, 2)
             history.append(entry)
+            log.info("decision %d/%d (%s) done in %.0fs; %s", index + 1, len(names), name, entry["seconds"],
+                     eta(time.time() - t_run, index - done, len(names) - 1 - index))
             self._save_checkpoint(index, switches, net, optimizer, history, time.time() - t0)
         self.time_phases2_4 = time.time() - t0
         return switches, history
@@ -339,12 +341,3 @@ def find_resumable(cfg: SearchConfig, method: str) -> Optional[str]:
             return str(run_dir)
     return None
 
-
-def valuation_to_json(matrix: np.ndarray, prims) -> dict:
-    return {"primitives": list(prims),
-            "matrix": [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in matrix]}
-
-
-def read_valuation(path: Path) -> np.ndarray:
-    data = read_json(path)
-    return np.array([[np.nan if v is None else v for v in row] for row in data["matrix"]], dtype=float)

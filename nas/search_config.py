@@ -44,7 +44,9 @@ class SearchConfig:
     finetune_extra: tuple = option((20, 80, 130), "steps added to --finetune_steps in phases 1, 2 and 3")
     extra_ops: bool = option(False, "also search sep_conv_7x7")
     inherit_weights: bool = option(False, "start a rebuilt network from the surviving operations' weights")
-    amp: str = option("auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off",
+    # fp32 (TF32 convolutions) measured faster than fp16 autocast for these launch-bound 32-px
+    # networks on an H100 and on the CPU (README, benchmarks); --amp fp16 is the original recipe.
+    amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
                       ("auto", "fp16", "bf16", "off"))
     channels_last: bool = option(True, "channels-last memory format")
     fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")

@@ -191,3 +191,4 @@ def test_supernet_torchrun_two_ranks_agree(digits_root, tmp_path):
 def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
     proc = run_search("search_supernet.py", *tiny_args(digits_root, tmp_path, "--pretrain_epochs", "-1"), check=False)
     assert proc.returncode == 2 and "--pretrain_epochs -1: expected 0 or more" in proc.stderr
+
