@@ -22,10 +22,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-$(DEMO_DATA)/cifar_train.beton:
+$(DEMO_DATA)/cifar-10-batches-py/batches.meta:
 	$(PY) scripts/write_datasets.py digits --out $(DEMO_DATA)
 
-demo: setup $(DEMO_DATA)/cifar_train.beton
+demo: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
 	$(PY) search_evolutionary.py --preset tiny --train_path $(DEMO_DATA) --save runs/demo
 
 bench: setup

@@ -95,11 +95,66 @@ def measure_one(args) -> dict:
             "params_m": sum(p.numel() for p in net.parameters()) / 1e6}
 
 
+def population_switches(model: int, seed: int = 1):
+    """The phase-1 network of population model `model` of a run with `seed` (edge 13 expanded)."""
+    from nas.population import initial_switches
+    from nas.space import PRIMITIVES
+    from nas.switches import with_edge
+
+    return with_edge(initial_switches(seed, model, 1, PRIMITIVES), 13, PRIMITIVES)
+
+
+def saved_activation_breakdown(kind, args) -> dict:
+    """MB of tensors autograd saves for the backward pass of one step, by where they are made
+    (stem, cell preprocessing, edge operations, the cell's own sums and concatenation, head):
+    where the memory of a network goes, independent of the allocator."""
+    import torch
+    import torch.nn as nn
+
+    from nas.search_model import SearchNetwork
+
+    torch.manual_seed(0)
+    switches = switches_for(kind) if isinstance(kind, str) else kind
+    net = SearchNetwork(args.init_channels, 10, args.layers, switches).to(memory_format=torch.channels_last)
+    stack, seen, sizes = [], set(), {}
+
+    def category(name: str) -> str:
+        parts = name.split(".")
+        if parts[0] != "cells":
+            return {"stem": "stem", "classifier": "head", "global_pooling": "head"}.get(parts[0], parts[0])
+        if len(parts) == 2:
+            return "cell sums and concat"
+        return "edge operations" if parts[2] == "edges" else "preprocessing"
+
+    def leave(module, inputs, output):
+        stack.pop()  # returns None: a forward hook's return value would replace the output
+
+    for name, module in net.named_modules():
+        if name:
+            module.register_forward_pre_hook(lambda m, i, n=name: stack.append(n))
+            module.register_forward_hook(leave)
+
+    def pack(t):
+        key = (t.untyped_storage().data_ptr(), t.dtype, tuple(t.shape))
+        if key not in seen and t.device.type == "cpu":
+            seen.add(key)
+            where = category(stack[-1]) if stack else "loss"
+            sizes[where] = sizes.get(where, 0) + t.numel() * t.element_size() / 2**20
+        return t
+
+    x = torch.randn(args.batch_size, 3, args.resolution, args.resolution).contiguous(memory_format=torch.channels_last)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = nn.functional.cross_entropy(net(x), torch.zeros(args.batch_size, dtype=torch.long))
+    del loss
+    return {k: round(v, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])}
+
+
 def run_all(args) -> dict:
     results = {}
     for kind in NETWORKS:
         cmd = [sys.executable, __file__, "--one", kind] + [
-            f"--{k}={v}" for k, v in vars(args).items() if k not in ("one", "json", "channels_last") and v is not None]
+            f"--{k}={v}" for k, v in vars(args).items()
+            if k not in ("one", "json", "channels_last", "breakdown") and v is not None]
         cmd.append("--channels_last" if args.channels_last else "--no-channels_last")
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         if out.returncode != 0:
@@ -140,12 +195,25 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--one", choices=NETWORKS, help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--breakdown", action="store_true", help="also print the saved activations by where they are made")
     args = p.parse_args()
     if args.one:
         print(json.dumps(measure_one(args)))
         return
     res = run_all(args)
     print_table(res)
+    if args.breakdown:
+        res["saved_activations_mb"] = {kind: saved_activation_breakdown(kind, args) for kind in NETWORKS}
+        print("saved activations of one step (MB), by where they are made:")
+        for kind, parts in res["saved_activations_mb"].items():
+            print(f"  {kind:9} total {sum(parts.values()):7.1f}: " + ", ".join(f"{k} {v}" for k, v in parts.items()))
+        # the phase-1 networks of a real run's population (seed 1, npop 4) rather than one draw
+        supernet = sum(res["saved_activations_mb"]["supernet"].values())
+        ratios = [sum(saved_activation_breakdown(population_switches(m), args).values()) / supernet for m in range(4)]
+        res["population_phase1_saved_ratio"] = {"per_model": [round(r, 3) for r in ratios],
+                                                "mean": sum(ratios) / len(ratios), "max": max(ratios)}
+        print(f"phase-1 networks of a run's population (seed 1, models 0-3), saved activations / supernet: "
+              f"{', '.join(f'{r:.3f}' for r in ratios)} (mean {sum(ratios) / len(ratios):.3f}, max {max(ratios):.3f})")
     if args.json:
         from nas.io import write_json
 

@@ -52,6 +52,18 @@ def kill_after_decisions(script, args, save: Path, decisions: int) -> Path:
     return run_dir
 
 
+def torchrun_search(script, args, save: Path) -> tuple[Path, list]:
+    """Run a search with 2 processes on the CPU (gloo); its run directory and each rank's logged genotypes."""
+    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / script), *map(str, args)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(save)
+    logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
+    return run_dir, [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line]
+                     for log in logs]
+
+
 def tiny_args(data, save, *extra):
     return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
             "--no-progress", *extra]
@@ -105,14 +117,7 @@ def test_resume_refuses_a_different_configuration_and_leaves_the_run_untouched(f
 
 def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
     save = tmp_path / "ddp"
-    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / "search_evolutionary.py"),
-           *map(str, tiny_args(digits_root, save, "--seed", "4"))]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir = only_run_dir(save)
-    logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
-    genotypes = [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line] for log in logs]
+    run_dir, genotypes = torchrun_search("search_evolutionary.py", tiny_args(digits_root, save, "--seed", "4"), save)
     assert genotypes[0] and genotypes[0] == genotypes[1]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["world_size"] == 2
@@ -177,14 +182,7 @@ def test_supernet_resume_after_sigkill_gives_the_uninterrupted_genotype(supernet
 
 def test_supernet_torchrun_two_ranks_agree(digits_root, tmp_path):
     save = tmp_path / "ddp"
-    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / "search_supernet.py"),
-           *map(str, tiny_args(digits_root, save, "--seed", "6"))]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir = only_run_dir(save)
-    logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
-    genotypes = [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line] for log in logs]
+    _, genotypes = torchrun_search("search_supernet.py", tiny_args(digits_root, save, "--seed", "6"), save)
     assert genotypes[0] and genotypes[0] == genotypes[1]
 
 
