@@ -10,9 +10,9 @@ from .selection import coarse_select
 
 
 def run_evolutionary(cfg: EvolutionaryConfig, given: dict) -> SearchRun:
-    run = SearchRun(cfg, "evolutionary", given)
+    run = SearchRun(cfg, "evolutionary", given,
+                    check=lambda r: models_of_rank(r.cfg.npop, r.env.rank, r.env.world_size))  # a bad --npop fails early
     cfg = run.cfg
-    models_of_rank(cfg.npop, run.env.rank, run.env.world_size)  # fail early on a bad --npop
     average, time_phase1 = value_population(run, cfg.npop, cfg.op_cap)
 
     def coarse():

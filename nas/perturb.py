@@ -9,6 +9,7 @@ rank computed them; candidates are split over the ranks and the scores gathered.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -68,7 +69,11 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     rank, world = (_rank_world() if split_over_ranks else (0, 1))
     mine = candidates[rank::world]
     snapshot = Snapshot(net, optimizer)
-    acc_before = evaluate(net, data.val, data.criterion, data.precision, steps=data.max_eval_steps)["top1"]
+    # acc_before is the same on every rank: each evaluates every world-th batch and the counts are summed
+    shared = split_over_ranks and world > 1
+    val_batches = itertools.islice(data.val, rank, None, world) if shared else data.val
+    acc_before = evaluate(net, val_batches, data.criterion, data.precision, steps=data.max_eval_steps,
+                          reduce=shared)["top1"]
     scaler = data.precision.make_scaler()
     scores: dict[Candidate, float] = {}
     for edge, op in mine:

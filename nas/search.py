@@ -47,13 +47,15 @@ def decision_names(first: str, seed: int) -> list[str]:
 class SearchRun:
     """Everything a search needs for its whole life: processes, data, run directory, counters."""
 
-    def __init__(self, cfg: SearchConfig, method: str, given: Optional[dict] = None):
+    def __init__(self, cfg: SearchConfig, method: str, given: Optional[dict] = None,
+                 check: Optional[Callable[["SearchRun"], None]] = None):
+        """`check(run)` validates method-specific flags once the processes are known."""
         self.method = method
         self.given = given or {}
         self.env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
-        self.cfg, self.run_dir, self.resumed = self._open_run_dir(cfg)
-        setup_logging(self.run_dir, self.env.rank)
-        self.tb = tensorboard(self.run_dir, self.env.rank)
+        self.cfg, resume_dir = self._resolve_config(cfg)
+        if check is not None:
+            check(self)
         self.primitives = primitives(self.cfg.extra_ops)
         self.precision = Precision.choose(self.env.device, self.cfg.amp)
         self.criterion = nn.CrossEntropyLoss().to(self.env.device)
@@ -68,26 +70,27 @@ class SearchRun:
                                          self.env.device, channels_last=self.cfg.channels_last,
                                          amp=self.precision.dtype is not None, seed=self.cfg.seed)
         self.num_classes = self.data.num_classes
+        # bad flags and bad data have failed by now: only then is a run directory made
+        self.resumed = resume_dir is not None
+        self.run_dir = resume_dir if self.resumed else self._new_run_dir()
+        setup_logging(self.run_dir, self.env.rank)
+        self.tb = tensorboard(self.run_dir, self.env.rank)
         self.perturb_data = PerturbData(self.data.train_full, self.data.val, self.criterion, self.precision,
                                         max_eval_steps=1 if self.cfg.fast else None)
         self.steps = {"phase1": 0, "phases2_4": 0}
         self.start_time = time.time()
-        log.info("%s search in %s (%s, world size %d, device %s, lr %.4g for batch %d)", method, self.run_dir,
-                 "resumed" if self.resumed else "new run", self.env.world_size, self.env.device,
-                 self.cfg.scaled_lr, self.cfg.batch_size)
+        log.info("%s search in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)", method,
+                 self.run_dir, "resumed" if self.resumed else "new run", self.env.world_size, self.env.device,
+                 self.data.backend, self.cfg.scaled_lr, self.cfg.batch_size)
 
     # ---------------------------------------------------------------- run directory
-    def _open_run_dir(self, cfg: SearchConfig) -> tuple[SearchConfig, Path, bool]:
+    def _resolve_config(self, cfg: SearchConfig) -> tuple[SearchConfig, Optional[Path]]:
+        """The configuration to run and, when resuming, the run directory."""
         resume = cfg.resume
         if resume is None and elastic_restart():
             resume = D.broadcast_object(find_resumable(cfg, self.method) if self.env.is_main else None)
         if resume is None:
-            run_dir = new_run_dir(cfg.save, "search", cfg.note)
-            if self.env.is_main:
-                write_yaml(run_dir / "config.yaml", {"method": self.method, **to_dict(cfg)})
-                write_state(run_dir, status="running", method=self.method, phase="start")
-            D.barrier()
-            return cfg, run_dir, False
+            return cfg, None
         run_dir = Path(resume)
         saved = check_resumable(run_dir, self.method)
         bad = mismatched_keys(saved, self.given)
@@ -97,7 +100,15 @@ class SearchRun:
         # the run's own configuration; only where/how it runs may be given anew (--train_path, --workers, ...)
         runtime = {k: v for k, v in self.given.items() if k in RUNTIME_KEYS}
         cfg = from_dict(type(cfg), {**saved, **runtime, "resume": str(run_dir)}, source=str(run_dir / "config.yaml"))
-        return cfg, run_dir, True
+        return cfg, run_dir
+
+    def _new_run_dir(self) -> Path:
+        run_dir = new_run_dir(self.cfg.save, "search", self.cfg.note)
+        if self.env.is_main:
+            write_yaml(run_dir / "config.yaml", {"method": self.method, **to_dict(self.cfg)})
+            write_state(run_dir, status="running", method=self.method, phase="start")
+        D.barrier()
+        return run_dir
 
     # ---------------------------------------------------------------- networks and training
     def build(self, switches: Switches, seed: int, previous: Optional[nn.Module] = None) -> SearchNetwork:

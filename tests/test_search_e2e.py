@@ -132,10 +132,13 @@ def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
     (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "loss became"),  # diverges in the first stage
 ])
 def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message):
-    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, tmp_path, *extra), check=False)
+    save = tmp_path / "runs"
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, *extra), check=False)
     assert proc.returncode == 2, proc.stderr[-2000:]
     err = proc.stderr.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
+    if "loss became" not in message:  # refused before anything was written
+        assert not save.exists() or not any(save.iterdir())
 
 
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
