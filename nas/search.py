@@ -210,7 +210,7 @@ class SearchRun:
             entry["switches"] = to_lists(D.check_agreement(switches, f"the switches after {name}"))
             entry["seconds"] = round(time.time() - tic, 2)
             history.append(entry)
-            log.info("decision %d/%d (%s) done in %.0fs; %s", index + 1, len(names), name, entry["seconds"],
+            log.info("%d/%d decisions done (%s in %.0fs); %s", index + 1, len(names), name, entry["seconds"],
                      eta(time.time() - t_run, index - done, len(names) - 1 - index))
             self._save_checkpoint(index, switches, net, optimizer, history, time.time() - t0)
         self.time_phases2_4 = time.time() - t0
