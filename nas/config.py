@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, TypeVar
 
@@ -138,3 +139,21 @@ def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str =
 
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+@dataclass
+class RunOptions:
+    """Where and how any run (search or evaluation) runs; the scripts' configs extend it."""
+
+    seed: int = option(1, "run seed; every step derives its own seed from it")
+    save: str = option("runs", "directory under which the run directory is made")
+    note: str = option("try", "note in the run directory's name")
+    resume: Optional[str] = option(None, "continue the run in this run directory")
+    distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)")
+    cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"))
+    device: str = option("auto", "auto (CUDA when available), cuda or cpu", ("auto", "cuda", "cpu"))
+
+
+# Options that may differ when a run is resumed: where and how it runs, not what it computes.
+RUNTIME_KEYS = frozenset({"save", "note", "resume", "workers", "log_every", "cluster", "distributed", "device",
+                          "progress"})

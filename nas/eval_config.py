@@ -6,25 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .config import option
+from .config import RUNTIME_KEYS as RUN_KEYS, RunOptions, option
 
 # Keys that may differ when a run is resumed (where and how it runs, not what it computes).
 # arch / reduce_arch are compared by the genotypes they name, not by their spelling.
-RUNTIME_KEYS = frozenset({"save", "note", "resume", "workers", "log_every", "cluster", "distributed", "device",
-                          "data", "loader", "progress", "arch", "reduce_arch"})
+RUNTIME_KEYS = RUN_KEYS | {"data", "loader", "arch", "reduce_arch"}
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(RunOptions):
     arch: str = option("EVAL_BEST_EVOLUTIONARY", "genotype spec: library name, genotype .json/.txt file or search run directory")
     reduce_arch: Optional[str] = option(None, "take the reduction cell from this genotype spec (the paper: the second best run)")
     seed: int = option(0, "run seed (initial weights; each epoch derives its own seed from it)")
     save: str = option("runs", "directory under which the run directory eval-<note>-<time> is made")
     note: str = option("eval", "note in the run directory's name (eval-<note>-<time>)")
     resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)")
-    distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)")
-    cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"))
-    device: str = option("auto", "auto (CUDA when available), cuda or cpu", ("auto", "cuda", "cpu"))
     data: str = option("data/cifar10", "data root: FFCV .beton files or the standard on-disk format")
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
     workers: int = option(8, "data loading workers per process")

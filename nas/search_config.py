@@ -5,23 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from .config import option
+from .config import RUNTIME_KEYS as RUN_KEYS, RunOptions, option
 
 # Keys that may differ when a run is resumed (where and how it runs, not what it computes).
-RUNTIME_KEYS = frozenset({"save", "note", "resume", "workers", "log_every", "cluster", "distributed", "device",
-                          "train_path", "progress"})
+RUNTIME_KEYS = RUN_KEYS | {"train_path"}
 
 
 @dataclass
-class SearchConfig:
+class SearchConfig(RunOptions):
     SECTIONS: ClassVar[tuple[str, ...]] = ("evolutionary", "supernet")  # per-method parts of a YAML file
-    seed: int = option(1, "run seed; every step derives its own seed from it")
     save: str = option("runs", "directory under which the run directory search-<note>-<time> is made")
-    note: str = option("try", "note in the run directory's name")
     resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision")
-    distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)")
-    cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"))
-    device: str = option("auto", "auto (CUDA when available), cuda or cpu", ("auto", "cuda", "cpu"))
     train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/")
     cifar100: bool = option(False, "search on CIFAR-100 (data root holds CIFAR-100)")
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
