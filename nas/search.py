@@ -143,7 +143,7 @@ class SearchRun:
                             progress=self.cfg.progress)
             except torch.OutOfMemoryError:
                 raise UserError(f"out of GPU memory training {tag} with --batch_size {self.cfg.batch_size} "
-                                f"({loader_batch(self.cfg.batch_size, parallel, self.env.world_size)} per process), "
+                                f"({self.cfg.batch_size // self.env.world_size if parallel else self.cfg.batch_size} per process), "
                                 f"--init_channels {self.cfg.init_channels}, --layers {self.cfg.layers}: "
                                 f"lower the batch size or the channels") from None
             self.steps[counter] += res["steps"]
@@ -190,7 +190,8 @@ class SearchRun:
         t_run = time.time()
         for index in range(done + 1, len(names)):
             name = names[index]
-            write_state_main(self, phase=name, decision=index)
+            if self.env.is_main:
+                write_state(self.run_dir, status="running", method=self.method, phase=name, decision=index)
             seed_all(derive_seed(self.cfg.seed, "decision", index))
             tic = time.time()
             entry: dict = {"decision": index, "name": name}
@@ -300,15 +301,6 @@ class SearchRun:
         if self.env.is_main:
             print(f"genotype = {format_literal(genotype)}")
         self.tb.close()
-
-
-def loader_batch(batch_size: int, parallel: bool, world_size: int) -> int:
-    return batch_size // world_size if parallel else batch_size
-
-
-def write_state_main(run: SearchRun, **state) -> None:
-    if run.env.is_main:
-        write_state(run.run_dir, status="running", method=run.method, **state)
 
 
 def check_resumable(run_dir: Path, method: str) -> dict:

@@ -9,7 +9,7 @@ import random
 from typing import Iterable, Sequence
 
 from .errors import UserError
-from .space import NUM_EDGES, PRIMITIVES, edges_of_node
+from .space import NUM_EDGES, PRIMITIVES
 
 Switches = tuple[tuple[str, ...], ...]
 
@@ -45,13 +45,6 @@ def with_edge(switches: Switches, edge: int, ops: Iterable[str], primitives: Seq
     edges = list(switches)
     edges[edge] = tuple(ops)
     return make_switches(edges, primitives)
-
-
-def is_final(switches: Switches) -> bool:
-    """One operation per kept edge and exactly two kept edges per node: a genotype's cell."""
-    if any(len(ops) > 1 for ops in switches):
-        return False
-    return all(sum(1 for e in edges_of_node(n) if switches[e]) == 2 for n in range(4))
 
 
 def to_lists(switches: Switches) -> list[list[str]]:

@@ -4,7 +4,7 @@ import pytest
 
 from nas.errors import UserError
 from nas.space import PRIMITIVES
-from nas.switches import full_switches, is_final, make_switches, random_switches, with_edge
+from nas.switches import full_switches, make_switches, random_switches, with_edge
 
 
 def test_random_switches_are_seeded_and_capped():
@@ -24,12 +24,6 @@ def test_with_edge_replaces_one_edge_only():
     sw = with_edge(full_switches(), 3, ["skip_connect"])
     assert sw[3] == ("skip_connect",)
     assert sw[2] == PRIMITIVES
-
-
-def test_is_final():
-    edges = [["skip_connect"]] * 2 + [["sep_conv_3x3"]] * 2 + [[]] + [["max_pool_3x3"]] * 2 + [[]] * 2 + [["dil_conv_3x3"]] * 2 + [[]] * 3
-    assert is_final(make_switches(edges))
-    assert not is_final(full_switches())
 
 
 @pytest.mark.parametrize("edges, message", [
