@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev graphviz
+APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev graphviz chromium
 DEMO_DATA ?= data/digits
 BENCH_DIR ?= bench
 
@@ -10,10 +10,17 @@ BENCH_DIR ?= bench
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt scripts/setup_system.sh
+# Order matters on a fresh machine: FFCV builds from source without build isolation, so the
+# venv needs wheel, setuptools and numpy before requirements.txt; `.installed` is written last,
+# so a failed step is redone by the next `make setup`.
+$(VENV)/.installed: requirements.txt pyproject.toml scripts/setup_system.sh scripts/check_install.py
 	@bash scripts/setup_system.sh $(APT_PACKAGES)
 	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=64" wheel
+	$(PY) -m pip install --quiet "numpy>=1.24"
 	$(PY) -m pip install --quiet --no-build-isolation -r requirements.txt
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
+	$(PY) scripts/check_install.py
 	@touch $@
 
 test: setup

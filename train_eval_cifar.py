@@ -3,10 +3,10 @@
 
   torchrun --nproc_per_node=1 train_eval_cifar.py --arch EVAL_BEST_EVOLUTIONARY --data DATA --save runs/
 """
-from nas.config import parse
-from nas.errors import run_cli
-from nas.eval_config import CifarEvalConfig
-from nas.evaluation import CIFAR, run_evaluation
+from nas.core.config import parse
+from nas.core.errors import run_cli
+from nas.evaluation.config import CifarEvalConfig
+from nas.evaluation.run import CIFAR, run_evaluation
 
 
 def main() -> None:

@@ -3,10 +3,10 @@
 
   torchrun --nproc_per_node=8 train_eval_imagenet.py --arch EVAL_BEST_EVOLUTIONARY --data DATA --save runs/
 """
-from nas.config import parse
-from nas.errors import run_cli
-from nas.eval_config import ImageNetEvalConfig
-from nas.evaluation import IMAGENET, run_evaluation
+from nas.core.config import parse
+from nas.core.errors import run_cli
+from nas.evaluation.config import ImageNetEvalConfig
+from nas.evaluation.run import IMAGENET, run_evaluation
 
 
 def main() -> None:

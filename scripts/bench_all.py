@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from nas.errors import UserError, run_cli  # noqa: E402
-from nas.io import write_json  # noqa: E402
+from nas.core.errors import UserError, run_cli  # noqa: E402
+from nas.core.files import write_json  # noqa: E402
 
 BENCHES = ("loaders", "memory", "step", "scaling")
 

@@ -24,9 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.errors import UserError, run_cli  # noqa: E402
+from nas.core.errors import UserError, run_cli  # noqa: E402
 
 BACKENDS = ("ffcv", "torch")
 TARGET_RATIO = 3.0
@@ -52,8 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def write_synthetic(root: Path, images: int) -> None:
     import numpy as np
 
-    from nas.dataset_writer import write_cifar
-    from nas.datasets import ImageArrays, write_cifar10_batches
+    from nas.data.writer import write_cifar
+    from nas.data.raw import ImageArrays, write_cifar10_batches
 
     rng = np.random.default_rng(0)
 
@@ -71,7 +70,7 @@ def measure(args) -> dict:
     """In a fresh process: time whole epochs of the search training loader."""
     import torch
 
-    from nas.data import DataConfig, build_search_loaders
+    from nas.data.loaders import DataConfig, build_search_loaders
 
     device = torch.device(args.device)
     cfg = DataConfig(root=args.data, loader=args.measure, workers=args.workers, val_protocol="test", cutout=8)
@@ -123,7 +122,7 @@ def main(argv=None) -> None:
     verdict = "meets" if ratio >= TARGET_RATIO else "misses"
     print(f"ratio ffcv/torch: {ratio:.2f}x ({verdict} the {TARGET_RATIO:g}x target)")
     if args.json:
-        from nas.io import write_json
+        from nas.core.files import write_json
 
         write_json(args.json, {"batch_size": args.batch_size, "workers": args.workers, "device": args.device,
                                "cpu_count": os.cpu_count(), "repeats": args.repeats, "ratio": ratio,

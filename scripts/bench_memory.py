@@ -22,17 +22,15 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 NETWORKS = ("supernet", "phase1", "phase3")
 TARGET_PHASE1_RATIO = 0.25  # the method's claim: about 80 % less memory than the supernet
 
 
 def switches_for(kind: str, seed: int = 0):
-    from nas.space import PRIMITIVES
-    from nas.switches import full_switches, random_switches, with_edge
+    from nas.space.primitives import PRIMITIVES
+    from nas.space.switches import full_switches, random_switches, with_edge
 
     if kind == "supernet":
         return full_switches()
@@ -52,8 +50,8 @@ def measure_one(args) -> dict:
     import torch
     import torch.nn as nn
 
-    from nas.engine import Precision
-    from nas.search_model import SearchNetwork
+    from nas.core.engine import Precision
+    from nas.search.network import SearchNetwork
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -97,9 +95,9 @@ def measure_one(args) -> dict:
 
 def population_switches(model: int, seed: int = 1):
     """The phase-1 network of population model `model` of a run with `seed` (edge 13 expanded)."""
-    from nas.population import initial_switches
-    from nas.space import PRIMITIVES
-    from nas.switches import with_edge
+    from nas.search.population import initial_switches
+    from nas.space.primitives import PRIMITIVES
+    from nas.space.switches import with_edge
 
     return with_edge(initial_switches(seed, model, 1, PRIMITIVES), 13, PRIMITIVES)
 
@@ -111,7 +109,7 @@ def saved_activation_breakdown(kind, args) -> dict:
     import torch
     import torch.nn as nn
 
-    from nas.search_model import SearchNetwork
+    from nas.search.network import SearchNetwork
 
     torch.manual_seed(0)
     switches = switches_for(kind) if isinstance(kind, str) else kind
@@ -215,7 +213,7 @@ def main() -> None:
         print(f"phase-1 networks of a run's population (seed 1, models 0-3), saved activations / supernet: "
               f"{', '.join(f'{r:.3f}' for r in ratios)} (mean {sum(ratios) / len(ratios):.3f}, max {max(ratios):.3f})")
     if args.json:
-        from nas.io import write_json
+        from nas.core.files import write_json
 
         write_json(args.json, res)
 

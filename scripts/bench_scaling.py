@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 # A search small enough to run twice in a few minutes on two cores, with every phase.
 SEARCH_ARGS = ["--preset", "tiny", "--seed", "1", "--batch_size", "16", "--train_subset", "128", "--val_size", "64",
@@ -89,7 +88,7 @@ def main() -> None:
           f"original {m['phases2_4_original']}, ours {m['phases2_4_ours']} ({m['phases2_4_ratio']:.2f}x); "
           f"phase 1: {m['phase1_steps_critical_path']} in both")
     if args.json:
-        from nas.io import write_json
+        from nas.core.files import write_json
 
         write_json(args.json, res)
 

@@ -17,19 +17,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from nas.engine import Precision, split_output  # noqa: E402
-from nas.search_model import SearchNetwork  # noqa: E402
-from nas.space import PRIMITIVES  # noqa: E402
-from nas.switches import random_switches, with_edge  # noqa: E402
+from nas.core.engine import Precision, split_output  # noqa: E402
+from nas.search.network import SearchNetwork  # noqa: E402
+from nas.space.primitives import PRIMITIVES  # noqa: E402
+from nas.space.switches import random_switches, with_edge  # noqa: E402
 
 EXPANDED_EDGE = 13
 EXPENSIVE_OP = "sep_conv_5x5"
@@ -76,7 +73,7 @@ def time_steps(steps: dict, warmup: int, reps: int) -> dict:
 
 
 def networks(args):
-    from nas.eval_model import NetworkCIFAR
+    from nas.evaluation.networks import NetworkCIFAR
     from nas.genotype import load_genotype
 
     yield "search phase-1", lambda: SearchNetwork(args.init_channels, 10, args.layers, phase1_switches()), args.batch_size
@@ -156,7 +153,7 @@ def main() -> None:
     res = run(args)
     print_report(res)
     if args.json:
-        from nas.io import write_json
+        from nas.core.files import write_json
 
         write_json(args.json, res)
 

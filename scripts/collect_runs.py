@@ -11,15 +11,13 @@ genotype JSON (train_eval_cifar.py --arch PATH, python -m nas.genotype show PATH
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.errors import UserError, run_cli  # noqa: E402
+from nas.core.errors import UserError, run_cli  # noqa: E402
 from nas.genotype import save_genotype  # noqa: E402
-from nas.io import write_text  # noqa: E402
-from nas.run_table import Collection, csv_text, markdown  # noqa: E402
+from nas.core.files import write_text  # noqa: E402
+from nas.analysis.table import Collection, csv_text, markdown  # noqa: E402
 
 
 def main() -> None:
@@ -37,7 +35,7 @@ def main() -> None:
 
     surrogate = None
     if args.nb301_models is not None:
-        from nas.nb301 import Surrogate
+        from nas.analysis.nb301 import Surrogate
 
         surrogate = Surrogate(args.nb301_models)
     collection = Collection(args.root, surrogate)

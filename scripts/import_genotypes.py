@@ -5,12 +5,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.errors import UserError, run_cli  # noqa: E402
+from nas.core.errors import UserError, run_cli  # noqa: E402
 from nas.genotype import LIBRARY_DIR, parse_literal_all, save_genotype  # noqa: E402
 
 

@@ -9,14 +9,12 @@ cell for both); --one-cell uses SPEC's normal cell as the reduction cell too.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.errors import run_cli  # noqa: E402
+from nas.core.errors import run_cli  # noqa: E402
 from nas.genotype import Genotype, combine, load_genotype  # noqa: E402
-from nas.nb301 import Surrogate, genotype_to_config  # noqa: E402
+from nas.analysis.nb301 import Surrogate, genotype_to_config  # noqa: E402
 
 
 def main() -> None:

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.errors import run_cli  # noqa: E402
+from nas.core.errors import run_cli  # noqa: E402
 
 EPILOG = """layout of a data root:
   cifar:    ROOT/cifar_train.beton  ROOT/cifar_test.beton  ROOT/cifar-10-batches-py/ (or cifar-100-python/)
@@ -61,8 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from nas.dataset_writer import write_cifar, write_digits, write_imagenet
-    from nas.errors import UserError
+    from nas.data.writer import write_cifar, write_digits, write_imagenet
+    from nas.core.errors import UserError
 
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: expected at least 1")

@@ -1,13 +1,10 @@
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-# The shared reference data sits beside the checkout (in CI too); tests that need it skip without it.
-SHARED = ROOT.parent / "shared"
+from tests.helpers import ROOT
+
 
 
 @pytest.fixture(autouse=True, scope="session")

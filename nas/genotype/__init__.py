@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-from nas import space
-from nas.errors import UserError
+from nas.space import primitives as space
+from nas.core.errors import UserError
 from nas.genotype.literal import format_genotype, parse_literals
-from nas.io import write_text
+from nas.core.files import write_text
+from nas.core.rundir import find_run_dirs, read_state
 
 LIBRARY_DIR = Path(__file__).resolve().parents[2] / "genotypes"
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -251,8 +252,6 @@ def load_genotype_file(path: Path, name: str | None = None, allow_extra_ops: boo
 
 
 def _load_run_dir(run_dir: Path, allow_extra_ops: bool) -> Genotype:
-    from nas.runs import find_run_dirs, read_state
-
     if (run_dir / "genotype.json").is_file():
         return load_genotype_file(run_dir / "genotype.json", allow_extra_ops=allow_extra_ops)
     if not (run_dir / "state.json").exists() and not (run_dir / "config.yaml").exists():

@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from nas.errors import UserError, run_cli
+from nas.core.errors import UserError, run_cli
 from nas.genotype import Genotype, combine, format_json, format_literal, library_names, load_genotype
-from nas.io import write_text
+from nas.core.files import write_text
 
 # The published evaluation settings (SPEC §7): name, builder, C, layers, classes, input size.
 EVAL_NETWORKS = (
@@ -68,8 +68,8 @@ def spec_name(spec: str) -> str:
 def show(args, g: Genotype, name: str) -> None:
     print(name)
     print(cells_text(g), end="")
-    from nas import eval_model
-    from nas.profile import count_macs, count_parameters_m
+    from nas.evaluation import networks as eval_model
+    from nas.evaluation.cost import count_macs, count_parameters_m
 
     for label, builder, C, layers, classes, size in EVAL_NETWORKS:
         model = getattr(eval_model, builder)(C, classes, layers, False, g)
@@ -106,7 +106,7 @@ def plot(args, g: Genotype, name: str) -> None:
 
 
 def nb301(args, g: Genotype, name: str) -> None:
-    from nas.nb301 import genotype_to_config
+    from nas.analysis.nb301 import genotype_to_config
 
     if args.one_cell:
         if args.reduce:

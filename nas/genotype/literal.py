@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-from nas.errors import UserError
+from nas.core.errors import UserError
 
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 

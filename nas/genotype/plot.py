@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.errors import UserError
-from nas.io import atomic_write
+from nas.core.errors import UserError
+from nas.core.files import atomic_write
 
 FORMATS = ("png", "svg")
 

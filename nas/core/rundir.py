@@ -1,0 +1,147 @@
+"""Run directories: their file names, making them, per-rank logs, TensorBoard, and reading
+and writing their progress state. What a search or evaluation writes is named here once."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+import yaml
+
+from nas.core import distributed as D
+from nas.core.distributed import DistEnv
+from nas.core.errors import UserError
+from nas.core.files import write_json
+
+log = logging.getLogger("nas")
+
+CONFIG = "config.yaml"            # the resolved configuration, written before the run starts
+STATE = "state.json"              # progress: status (running | finished), phase, decision
+SUMMARY = "summary.json"          # written when the run finishes
+GENOTYPE = "genotype.json"        # the searched (or evaluated) cells, canonical JSON
+DECISIONS = "decisions.json"      # every decision of phases 2-4 with its scores
+VALUATION = "valuation"           # phase 1: model<m>.json and average.json
+LAST_CHECKPOINT = "checkpoints/last.pt"
+BEST_CHECKPOINT = "checkpoints/model_best.pt"
+SEARCH_PREFIX = "search-"
+
+
+def new_run_dir(save: str, prefix: str, note: str, env: DistEnv) -> Path:
+    """`<save>/<prefix>-<note>-<timestamp>`, created atomically by rank 0 (a suffix -2, -3, ...
+    when another run took the name in the same second), the same path on every rank."""
+    path = None
+    if env.is_main:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path(save) / f"{prefix}-{note}-{stamp}"
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 1000):
+                path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+                try:
+                    path.mkdir()  # atomic: exactly one of several simultaneous starts gets each name
+                    break
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise UserError(f"cannot create run directory {path or base}: {exc.strerror}") from None
+    return Path(D.broadcast_object(str(path) if path else None))
+
+
+def setup_logging(run_dir: Optional[Path], rank: int) -> None:
+    """Log to `log_rank<r>.txt` in the run directory; rank 0 also logs to the terminal."""
+    root = logging.getLogger("nas")
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    fmt = logging.Formatter(f"%(asctime)s [rank {rank}] %(message)s", datefmt="%m/%d %H:%M:%S")
+    if rank == 0:
+        sh = logging.StreamHandler(sys.stdout)
+        sh.setFormatter(fmt)
+        root.addHandler(sh)
+    if run_dir is not None:
+        fh = logging.FileHandler(run_dir / f"log_rank{rank}.txt")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+
+
+def tensorboard(run_dir: Path, rank: int):
+    """A SummaryWriter under tb/rank<r> (every rank logs its own phase-1 models)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run_dir / "tb" / f"rank{rank}"))
+
+
+def write_state(run_dir: Path, **state) -> None:
+    write_json(Path(run_dir) / STATE, state)
+
+
+def read_json_or_none(path: Path):
+    """The JSON document at `path`, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def read_state(run_dir) -> dict | None:
+    """state.json as a dict, or None when missing or unreadable."""
+    data = read_json_or_none(Path(run_dir) / STATE)
+    return data if isinstance(data, dict) else None
+
+
+def read_config(run_dir: Path, what: str) -> dict:
+    """config.yaml of a run as a dict; a missing or damaged file is the user's error (one line)."""
+    path = Path(run_dir) / CONFIG
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{what}: not a run directory (no {path})") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{what}: {path} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{what}: {path} holds a {type(data).__name__}, not a configuration mapping")
+    return data
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and (path.name.startswith(SEARCH_PREFIX) or any((path / m).is_file() for m in (CONFIG, STATE)))
+
+
+def find_run_dirs(root) -> list[Path]:
+    """Every run directory under root (root itself included), sorted; runs are not searched inside."""
+    root = Path(root)
+    if is_run_dir(root):
+        return [root]
+    found = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        found.extend(find_run_dirs(child))
+    return found
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process: CUDA allocator's peak on GPUs, max RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 2**20
+
+
+def elastic_restart() -> bool:
+    """True when torchrun restarted this worker after a failure."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def eta(elapsed: float, done: int, left: int) -> str:
+    """'ETA 3m20s' from the average time of the `done` units so far."""
+    if done <= 0:
+        return "ETA unknown"
+    seconds = int(elapsed / done * left)
+    return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"ETA {seconds // 60}m{seconds % 60:02d}s"

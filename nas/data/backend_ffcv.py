@@ -1,0 +1,183 @@
+"""FFCV loaders over the .beton files, with the sample order of LoaderSpec.plan.
+
+FFCV 1.0.2 draws its augmentation randomness from numba's per-thread generators, which it
+does not seed: the order of every pass is a function of (seed, epoch), the flips, shifts and
+crops are not. FFCV's Loader also sets torch's thread count to its worker count; we put it
+back after each call, so that loading does not change the training's threading.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import numba
+import numpy as np
+import torch
+from ffcv.fields.decoders import (CenterCropRGBImageDecoder, IntDecoder, RandomResizedCropRGBImageDecoder,
+                                  SimpleRGBImageDecoder)
+from ffcv.loader import Loader, OrderOption
+from ffcv.pipeline.compiler import Compiler
+from ffcv.pipeline.operation import Operation
+from ffcv.transforms import RandomHorizontalFlip, ToDevice, ToTensor
+
+from nas.data.beton import CIFAR_BETONS, IMAGENET_BETONS, check_cifar_beton, check_labels, read_beton_info
+from nas.data.raw import CIFAR_SIZE, cifar_layout
+from nas.data.base import IMAGENET_RESIZE, IMAGENET_SIZE, BatchFinisher, EpochLoader, ImageNetAugment, LoaderSpec
+
+
+class AugmentImages(Operation):
+    """One pass over a uint8 NHWC batch: random horizontal flip, random translation by up to
+    `translate` px (black outside, as a zero-padded random crop), DARTS cutout (a `cutout` px
+    square centred anywhere, clipped at the border, painted `fill`), then each value looked up
+    in `table` (256 x 3): BatchFinisher.table normalises to float32 (CPU), an identity uint8
+    table keeps pixels (CUDA, where the GPU normalises). The same semantics as
+    loader_torch.augment_cifar. The result is a fresh array, so a batch stays valid after
+    FFCV reuses its buffers."""
+
+    def __init__(self, flip: bool, translate: int, cutout: int, fill, table: np.ndarray):
+        super().__init__()
+        self.flip, self.translate, self.cutout = bool(flip), int(translate), int(cutout)
+        self.fill = np.asarray(fill, dtype=np.int64)
+        self.table = table
+
+    def generate_code(self):
+        my_range = Compiler.get_iterator()
+        do_flip, pad, half, do_cut = self.flip, self.translate, self.cutout // 2, self.cutout > 0
+        fill, table = self.fill, self.table
+
+        def augment(images, *_):
+            n, h, w, c = images.shape
+            out = np.empty((n, h, w, c), dtype=table.dtype)
+            for i in my_range(n):
+                flipped = do_flip and np.random.random() < 0.5
+                dy = np.random.randint(-pad, pad + 1) if pad > 0 else 0
+                dx = np.random.randint(-pad, pad + 1) if pad > 0 else 0
+                y0, y1, x0, x1 = 0, 0, 0, 0
+                if do_cut:
+                    cy, cx = np.random.randint(0, h), np.random.randint(0, w)
+                    y0, y1, x0, x1 = max(cy - half, 0), min(cy + half, h), max(cx - half, 0), min(cx + half, w)
+                for y in range(h):
+                    sy = y + dy
+                    for x in range(w):
+                        sx = x + dx
+                        if y0 <= y < y1 and x0 <= x < x1:
+                            for k in range(c):
+                                out[i, y, x, k] = table[fill[k], k]
+                        elif 0 <= sy < h and 0 <= sx < w:
+                            if flipped:
+                                sx = w - 1 - sx
+                            for k in range(c):
+                                out[i, y, x, k] = table[images[i, sy, sx, k], k]
+                        else:
+                            for k in range(c):
+                                out[i, y, x, k] = table[0, k]
+            return out
+
+        augment.is_parallel = True
+        return augment
+
+    def declare_state_and_memory(self, previous_state):
+        return replace(previous_state, jit_mode=True, dtype=self.table.dtype), None
+
+
+IDENTITY_TABLE = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+
+
+def image_pipeline(aug, table) -> list:
+    """Decoder, augmentation and (with `table`, on the CPU) normalisation: NHWC batches with
+    the torch path's preprocessing."""
+    if isinstance(aug, ImageNetAugment):
+        if aug.train:
+            ops = [RandomResizedCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE))]
+        else:
+            ops = [CenterCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE), ratio=IMAGENET_SIZE / IMAGENET_RESIZE)]
+        if table is not None:
+            return ops + [AugmentImages(aug.train, 0, 0, (0, 0, 0), table)]
+        return ops + ([RandomHorizontalFlip()] if aug.train else [])
+    ops = [SimpleRGBImageDecoder()]
+    if table is not None or aug.flip or aug.translate or aug.cutout:
+        ops.append(AugmentImages(aug.flip, aug.translate, aug.cutout, aug.fill,
+                                 IDENTITY_TABLE if table is None else table))
+    return ops
+
+
+@contextmanager
+def _torch_threads_kept():
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _PlannedLoader(Loader):
+    """FFCV's Loader with its traversal order replaced by LoaderSpec.plan."""
+
+    def __init__(self, spec: LoaderSpec, **kwargs):
+        self._spec = spec
+        super().__init__(**kwargs)
+
+    def next_traversal_order(self):
+        return self._spec.plan(self.next_epoch)[0].astype(np.uint64)
+
+
+class FFCVEpochLoader(EpochLoader):
+    backend = "ffcv"
+
+    def __init__(self, spec: LoaderSpec, finisher: BatchFinisher, path: Path, workers: int, device: torch.device):
+        super().__init__(spec, finisher)
+        to_device = [ToDevice(device, non_blocking=True)] if device.type == "cuda" else []
+        table = finisher.table if finisher.loader_normalises else None
+        # FFCV's workers are numba threads, at most numba's pool size (the cores by default).
+        threads = min(max(1, workers), numba.config.NUMBA_NUM_THREADS)
+        with _torch_threads_kept():
+            self._loader = _PlannedLoader(
+                spec, fname=str(path), batch_size=spec.batch_size, num_workers=threads,
+                order=OrderOption.SEQUENTIAL, drop_last=spec.drop_last, os_cache=True,
+                pipelines={"image": image_pipeline(spec.augment, table) + [ToTensor()] + to_device,
+                           "label": [IntDecoder(), ToTensor()] + to_device})
+
+    def _iterate(self, epoch: int) -> Iterator:
+        self._loader.next_epoch = epoch
+        with _torch_threads_kept():
+            batches = iter(self._loader)  # compiles the pipeline on the first pass
+        try:
+            for images, labels in batches:
+                yield self.finish(images, labels)
+        finally:
+            batches.close()  # an abandoned pass would otherwise keep its reader thread
+
+
+def _expected_cifar(root: Path) -> str:
+    return f"{root}/{CIFAR_BETONS['train']} and {CIFAR_BETONS['test']}, written by scripts/write_datasets.py"
+
+
+class FFCVCifarSource:
+    def __init__(self, root, dataset: str, workers: int, finisher: BatchFinisher, device: torch.device):
+        root = Path(root)
+        self.num_classes = cifar_layout(dataset).num_classes
+        self.paths = {split: root / name for split, name in CIFAR_BETONS.items()}
+        self.sizes = {split: check_cifar_beton(path, self.num_classes, CIFAR_SIZE, _expected_cifar(root)).num_samples
+                      for split, path in self.paths.items()}
+        self.workers, self.finisher, self.device = workers, finisher, device
+
+    def loader(self, spec: LoaderSpec) -> FFCVEpochLoader:
+        return FFCVEpochLoader(spec, self.finisher, self.paths[spec.split], self.workers, self.device)
+
+
+class FFCVImageNetSource:
+    def __init__(self, root, workers: int, finisher: BatchFinisher, device: torch.device):
+        root = Path(root)
+        expected = (f"{root}/{IMAGENET_BETONS['train']} and {IMAGENET_BETONS['val']}, "
+                    f"written by scripts/write_datasets.py")
+        self.paths = {split: root / name for split, name in IMAGENET_BETONS.items()}
+        infos = {split: read_beton_info(path, expected) for split, path in self.paths.items()}
+        self.num_classes = int(infos["train"].labels.max()) + 1
+        check_labels(infos["val"], self.num_classes)
+        self.sizes = {split: info.num_samples for split, info in infos.items()}
+        self.workers, self.finisher, self.device = workers, finisher, device
+
+    def loader(self, spec: LoaderSpec) -> FFCVEpochLoader:
+        return FFCVEpochLoader(spec, self.finisher, self.paths[spec.split], self.workers, self.device)

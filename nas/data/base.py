@@ -1,0 +1,170 @@
+"""What the FFCV and the torch loaders share: the description of one loader (which samples,
+in which order, with which augmentation), the epoch plan, and the last step that turns a
+uint8 NHWC batch into the network's input on the target device.
+
+Both backends take their sample order from `LoaderSpec.plan`, so for the same seed and
+epoch they yield the same labels in the same order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Union
+
+import numpy as np
+import torch
+
+from nas.core.errors import UserError
+
+# Per-channel mean and std on the 0..255 scale (the values DARTS uses).
+NORMALISATION = {
+    "cifar10": ((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+IMAGENET_SIZE = 224
+IMAGENET_RESIZE = 256
+
+
+def mean_fill(dataset: str) -> tuple[int, int, int]:
+    """The mean colour as uint8: cutout paints it, so the square is ~0 after normalisation
+    (DARTS applies cutout after normalising, with zeros)."""
+    return tuple(int(round(255 * m)) for m in NORMALISATION[dataset][0])
+
+
+@dataclass(frozen=True)
+class CifarAugment:
+    """Random horizontal flip, random translation by up to `translate` px (black fill, as a
+    zero-padded random crop), DARTS cutout (a `cutout` px square centred anywhere, clipped at
+    the border, mean colour). All off = the plain validation pipeline."""
+    flip: bool = False
+    translate: int = 0
+    cutout: int = 0
+    fill: tuple = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ImageNetAugment:
+    """train: random-resized-crop 224 + flip (+ colour jitter on the torch path);
+    else resize 256, centre crop 224."""
+    train: bool
+
+
+Augment = Union[CifarAugment, ImageNetAugment]
+
+
+@dataclass(frozen=True)
+class LoaderSpec:
+    split: str              # which file of the data set: 'train', 'test' (CIFAR) or 'val' (ImageNet)
+    indices: np.ndarray     # sample ids in that file this loader draws from (all ranks together)
+    batch_size: int
+    shuffle: bool
+    drop_last: bool
+    augment: Augment
+    rank: int = 0
+    world_size: int = 1
+    seed: int = 0
+    num_samples: int = field(init=False)  # samples this rank yields per epoch
+
+    def __post_init__(self):
+        n = len(self.indices)
+        if self.world_size > 1:
+            # Training shards are cut to equal sizes (every rank takes the same number of steps);
+            # evaluation shards keep every sample and differ by at most one.
+            n = n // self.world_size if self.drop_last else len(range(self.rank, n, self.world_size))
+        object.__setattr__(self, "num_samples", n)
+
+    def num_batches(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return -(-self.num_samples // self.batch_size)
+
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sample ids, augmentation seeds) this rank reads in `epoch`, in order. Both are
+        functions of (seed, epoch) alone: drawn for all ranks at once, then sharded."""
+        order = self.indices
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.shuffle:
+            order = rng.permutation(order)
+        seeds = rng.integers(0, 2**63 - 1, size=len(order), dtype=np.int64)
+        if self.world_size > 1:
+            if self.drop_last:
+                keep = len(order) // self.world_size * self.world_size
+                order, seeds = order[:keep], seeds[:keep]
+            order, seeds = order[self.rank::self.world_size], seeds[self.rank::self.world_size]
+        return order, seeds
+
+
+def normalisation(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per channel on the 0..255 scale, float32."""
+    mean, std = NORMALISATION[dataset]
+    return np.float32(255) * np.array(mean, np.float32), np.float32(255) * np.array(std, np.float32)
+
+
+class BatchFinisher:
+    """Turns a loader's NHWC batch into the network's input: NCHW (channels-last in memory on
+    request), labels int64. On CUDA the loaders ship uint8 and the normalisation runs on the
+    GPU after a non-blocking copy (fp16 with AMP). On the CPU the loader's own workers or
+    threads normalise to float32 (`loader_normalises`): the main thread, which trains, then
+    does no pixel work, and on a busy machine torch's thread pool is not fought over."""
+
+    def __init__(self, dataset: str, device: torch.device, channels_last: bool, amp: bool):
+        self.device = device
+        self.loader_normalises = device.type != "cuda"
+        mean, std = normalisation(dataset)
+        # value -> normalised value per channel: the CPU loaders (numba and numpy) look pixels
+        # up here, so both backends give bit-identical batches.
+        self.table = ((np.arange(256, dtype=np.float64)[:, None] - mean) / std).astype(np.float32)
+        self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
+        self._std = torch.from_numpy(std).to(device).view(1, 3, 1, 1)
+        self.dtype = torch.float16 if amp and device.type == "cuda" else torch.float32
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # FFCV reuses its output buffers: the labels are copied out here, the images by the
+        # conversion below or by the loader's normalisation, which writes a fresh array.
+        labels = labels.to(self.device, non_blocking=True).view(-1).to(torch.int64, copy=True)
+        # NHWC permuted to NCHW is channels-last in memory; the arithmetic keeps that layout.
+        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        if not self.loader_normalises:
+            x = x.float().sub_(self._mean).div_(self._std).to(self.dtype)
+        return x.contiguous(memory_format=self.memory_format), labels
+
+
+class EpochLoader:
+    """One pass per iteration. `set_epoch(n)` fixes the order (and, where the backend allows,
+    the augmentation) of the next pass; without it, passes count 0, 1, 2, ..."""
+
+    backend = ""
+
+    def __init__(self, spec: LoaderSpec, finisher: BatchFinisher):
+        self.spec = spec
+        self.finish = finisher
+        self.batch_size = spec.batch_size
+        self._epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.spec.num_batches()
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch, self._epoch = self._epoch, self._epoch + 1
+        return self._iterate(epoch)
+
+    def _iterate(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+
+def check_batching(batch_size: int, rank: int, world_size: int) -> None:
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise UserError(f"rank {rank} of world size {world_size}: expected 0 <= rank < world size")
+    if batch_size < 1:
+        raise UserError(f"batch size {batch_size}: expected a positive number")
+
+
+def require_batches(loader: EpochLoader, what: str) -> None:
+    if len(loader) == 0:
+        raise UserError(f"the {what} has {loader.spec.num_samples} images per rank, fewer than one batch of "
+                        f"{loader.batch_size}: lower the batch size or use more images")
+

@@ -1,0 +1,201 @@
+"""Data loaders for the searches and the evaluations, built once per run.
+
+    data = build_search_loaders(DataConfig(root="data/cifar"), 256, rank, world_size, device)
+    for images, labels in data.train_full: ...
+
+Two backends read the same data root: FFCV (`cifar_train.beton`, `cifar_test.beton`; or
+`train.beton`, `val.beton` for ImageNet) and the torchvision fallback (the raw pickles
+`cifar-10-batches-py/` / `cifar-100-python/`, or the `train/`, `val/` class folders).
+`scripts/write_datasets.py` writes both into one root. Loaders yield (images, labels) on
+the target device: normalised, NCHW (channels-last in memory on request), fp16 with AMP on
+CUDA, float32 on the CPU; labels int64.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from nas.core.errors import UserError
+from nas.data.base import (IMAGENET_SIZE, BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec,
+                          check_batching, mean_fill, require_batches)
+
+log = logging.getLogger("nas.data.loaders")
+
+DATASETS = ("cifar10", "cifar100", "imagenet")
+LOADERS = ("auto", "ffcv", "torch")
+VAL_PROTOCOLS = ("holdout", "test")
+BETONS = {"cifar10": ("cifar_train.beton", "cifar_test.beton"), "cifar100": ("cifar_train.beton", "cifar_test.beton"),
+          "imagenet": ("train.beton", "val.beton")}
+# SPEC §3: search training augmentation (the cutout size comes from DataConfig.cutout).
+SEARCH_TRANSLATE = 2
+# DARTS evaluation: random crop 32 with padding 4 = a random translation by up to 4 px.
+EVAL_CROP_PADDING = 4
+
+
+@dataclass
+class DataConfig:
+    root: str
+    dataset: str = "cifar10"
+    loader: str = "auto"            # auto: FFCV when it imports and the .beton files exist, else torch
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # per process: FFCV threads / DataLoader workers
+    val_size: int = 5000            # images held out from the training set (val_protocol 'holdout')
+    val_protocol: str = "holdout"   # 'test': measure on the test set (the original protocol)
+    split_seed: int = 0
+    train_subset: Optional[int] = None  # first N training images after the split (smoke runs)
+    cutout: int = 0                 # cutout square in px, 0 = off
+
+    def __post_init__(self):
+        choices = {"dataset": DATASETS, "loader": LOADERS, "val_protocol": VAL_PROTOCOLS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+        for name in ("workers", "cutout", "split_seed"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} {getattr(self, name)}: expected a number >= 0")
+        if self.val_protocol == "holdout" and self.val_size < 1:
+            raise UserError(f"val_size {self.val_size}: expected at least 1 held-out image")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise UserError(f"train_subset {self.train_subset}: expected a positive number of images")
+
+
+@dataclass
+class SearchLoaders:
+    train_full: EpochLoader   # the whole search-training split, for one rank alone
+    train_shard: EpochLoader  # this rank's share of it, batch_size // world_size
+    val: EpochLoader          # held-out split (or the test set), unsharded, no augmentation
+    num_classes: int
+    image_size: int
+    backend: str
+
+
+@dataclass
+class EvalLoaders:
+    train: EpochLoader  # this rank's shard of the training set
+    val: EpochLoader    # this rank's shard of the test (ImageNet: val) set; shards differ by at most one image
+    num_classes: int
+    image_size: int
+    backend: str
+
+
+def ffcv_missing_reason() -> str | None:
+    """None when FFCV imports, else why not (one line)."""
+    threads = torch.get_num_threads()
+    try:
+        import ffcv.loader  # noqa: F401
+    except Exception as exc:  # FFCV can fail with ImportError or a numba/numpy error
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        torch.set_num_threads(threads)  # importing FFCV sets torch's thread count to 1
+    return None
+
+
+def choose_backend(cfg: DataConfig) -> str:
+    """'ffcv' or 'torch'; with loader='auto', one log line says why the fallback was taken."""
+    if cfg.loader == "torch":
+        return "torch"
+    reason = ffcv_missing_reason()
+    if cfg.loader == "ffcv":
+        if reason:
+            raise UserError(f"loader 'ffcv': FFCV does not import here ({reason}); use the torch loader")
+        return "ffcv"
+    if reason:
+        log.warning("data loader: torch (FFCV does not import: %s)", reason)
+        return "torch"
+    missing = [Path(cfg.root) / name for name in BETONS[cfg.dataset] if not (Path(cfg.root) / name).is_file()]
+    if missing:
+        log.warning("data loader: torch (no FFCV file %s; scripts/write_datasets.py writes it)", missing[0])
+        return "torch"
+    log.info("data loader: ffcv (%s)", cfg.root)
+    return "ffcv"
+
+
+def _open_source(cfg: DataConfig, device: torch.device, channels_last: bool, amp: bool):
+    backend = choose_backend(cfg)
+    finisher = BatchFinisher(cfg.dataset, device, channels_last, amp)
+    if backend == "ffcv":
+        from nas.data.backend_ffcv import FFCVCifarSource, FFCVImageNetSource
+
+        if cfg.dataset == "imagenet":
+            return backend, FFCVImageNetSource(cfg.root, cfg.workers, finisher, device)
+        return backend, FFCVCifarSource(cfg.root, cfg.dataset, cfg.workers, finisher, device)
+    from nas.data.backend_torch import TorchCifarSource, TorchImageNetSource
+
+    if cfg.dataset == "imagenet":
+        return backend, TorchImageNetSource(cfg.root, cfg.workers, finisher, device)
+    return backend, TorchCifarSource(cfg.root, cfg.dataset, cfg.workers, finisher, device)
+
+
+def holdout_split(num_train: int, val_size: int, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training ids, held-out ids), both sorted: a fixed seeded split of the training set."""
+    if val_size >= num_train:
+        raise UserError(f"val_size {val_size} must be smaller than the {num_train} training images")
+    perm = np.random.default_rng(split_seed).permutation(num_train)
+    return np.sort(perm[val_size:]), np.sort(perm[:val_size])
+
+
+def _subset(indices: np.ndarray, train_subset: Optional[int]) -> np.ndarray:
+    if train_subset is None:
+        return indices
+    if train_subset > len(indices):
+        raise UserError(f"train_subset {train_subset} is larger than the {len(indices)} training images")
+    return indices[:train_subset]
+
+
+def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device,
+                         channels_last: bool = True, amp: bool = False, seed: int = 0) -> SearchLoaders:
+    """Search data (SPEC §3): flip + translate 2 px + cutout `cfg.cutout` px on the training
+    split; the held-out split (or, with val_protocol 'test', the test set) for validation."""
+    if cfg.dataset == "imagenet":
+        raise UserError("the searches run on cifar10 or cifar100, not imagenet")
+    check_batching(batch_size, rank, world_size)
+    if batch_size % world_size:
+        raise UserError(f"batch size {batch_size} is not a multiple of the world size {world_size}")
+    if seed < 0:
+        raise UserError(f"seed {seed}: expected a number >= 0")
+    backend, source = _open_source(cfg, torch.device(device), channels_last, amp)
+    if cfg.val_protocol == "holdout":
+        train_ids, val_ids = holdout_split(source.sizes["train"], cfg.val_size, cfg.split_seed)
+        val_split = "train"
+    else:
+        train_ids, val_ids, val_split = np.arange(source.sizes["train"]), np.arange(source.sizes["test"]), "test"
+    train_ids = _subset(train_ids, cfg.train_subset)
+    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE, cutout=cfg.cutout, fill=mean_fill(cfg.dataset))
+    train_full = source.loader(LoaderSpec("train", train_ids, batch_size, shuffle=True, drop_last=True, augment=aug,
+                                          seed=seed))
+    train_shard = source.loader(LoaderSpec("train", train_ids, batch_size // world_size, shuffle=True, drop_last=True,
+                                           augment=aug, rank=rank, world_size=world_size, seed=seed))
+    val = source.loader(LoaderSpec(val_split, val_ids, batch_size, shuffle=False, drop_last=False,
+                                   augment=CifarAugment(), seed=seed))
+    require_batches(train_full, "search-training split")
+    require_batches(train_shard, "search-training shard")
+    return SearchLoaders(train_full, train_shard, val, source.num_classes, 32, backend)
+
+
+def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device,
+                       channels_last: bool = True, amp: bool = False, seed: int = 0) -> EvalLoaders:
+    """Evaluation data (SPEC §7), `batch_size` per rank. CIFAR: random crop 32 pad 4 + flip +
+    cutout `cfg.cutout` px; ImageNet: random-resized-crop 224 + flip (+ colour jitter on the
+    torch path), validation resize 256 + centre crop 224. Validation is the test set (ImageNet:
+    val); val_size and val_protocol do not apply."""
+    check_batching(batch_size, rank, world_size)
+    if seed < 0:
+        raise UserError(f"seed {seed}: expected a number >= 0")
+    backend, source = _open_source(cfg, torch.device(device), channels_last, amp)
+    if cfg.dataset == "imagenet":
+        train_aug, val_aug, val_split, image_size = ImageNetAugment(True), ImageNetAugment(False), "val", IMAGENET_SIZE
+    else:
+        train_aug = CifarAugment(flip=True, translate=EVAL_CROP_PADDING, cutout=cfg.cutout, fill=mean_fill(cfg.dataset))
+        val_aug, val_split, image_size = CifarAugment(), "test", 32
+    train_ids = _subset(np.arange(source.sizes["train"]), cfg.train_subset)
+    train = source.loader(LoaderSpec("train", train_ids, batch_size, shuffle=True, drop_last=True, augment=train_aug,
+                                     rank=rank, world_size=world_size, seed=seed))
+    val = source.loader(LoaderSpec(val_split, np.arange(source.sizes[val_split]), batch_size, shuffle=False,
+                                   drop_last=False, augment=val_aug, rank=rank, world_size=world_size, seed=seed))
+    require_batches(train, "training shard")
+    return EvalLoaders(train, val, source.num_classes, image_size, backend)

@@ -1,0 +1,79 @@
+"""Configurations of the evaluation runs (SPEC §7); defaults are the published runs' settings.
+Flag names follow the DARTS evaluation scripts (`--arch`, `--init_channels`, `--auxiliary`,
+`--drop_path_prob`, ...); dashes work too."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from nas.core.config import RunOptions, option
+
+
+@dataclass
+class EvalConfig(RunOptions):
+    SECTION: ClassVar[str] = "evaluation"
+    # arch / reduce_arch are runtime options: a resumed run compares the genotypes they name, not their spelling
+    arch: str = option("EVAL_BEST_EVOLUTIONARY", "genotype spec: library name, genotype .json/.txt file or search run directory", runtime=True)
+    reduce_arch: Optional[str] = option(None, "take the reduction cell from this genotype spec (the paper: the second best run)", runtime=True)
+    seed: int = option(0, "run seed (initial weights; each epoch derives its own seed from it)")
+    save: str = option("runs", "directory under which the run directory eval-<note>-<time> is made", runtime=True)
+    note: str = option("eval", "note in the run directory's name (eval-<note>-<time>)", runtime=True)
+    resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)", runtime=True)
+    data: str = option("data/cifar10", "data root: FFCV .beton files or the standard on-disk format", runtime=True)
+    loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"), runtime=True)
+    workers: int = option(8, "data loading workers per process", runtime=True, low=0)
+    train_subset: Optional[int] = option(None, "train on only this many images (smoke runs)", low=1)
+    epochs: int = option(600, "training epochs", low=1)
+    batch_size: int = option(128, "global batch size (split over the processes)", low=1)
+    learning_rate: float = option(0.025, "initial learning rate", above=0)
+    lr_scheduler: str = option("cosine", "per-epoch learning-rate schedule", ("cosine", "linear"))
+    momentum: float = option(0.9, "SGD momentum", low=0, high=1)
+    weight_decay: float = option(3e-4, "SGD weight decay", low=0)
+    grad_clip: float = option(5.0, "gradient-norm clip (0: off)", low=0)
+    label_smooth: float = option(0.0, "label smoothing of the training loss (validation never smooths)", low=0, high=1)
+    init_channels: int = option(36, "channels of the first cell", low=1)
+    layers: int = option(20, "cells in the network", low=3)
+    auxiliary: bool = option(True, "auxiliary head after the second reduction cell")
+    auxiliary_weight: float = option(0.4, "weight of the auxiliary loss", low=0)
+    drop_path_prob: float = option(0.3, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1)
+    amp: str = option("auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off",
+                      ("auto", "fp16", "bf16", "off"))
+    channels_last: bool = option(True, "channels-last memory format")
+    log_every: int = option(100, "log a line every this many training steps", runtime=True, low=1)
+    progress: bool = option(True, "progress bar within the epoch", runtime=True)
+
+
+@dataclass
+class CifarEvalConfig(EvalConfig):
+    """NetworkCIFAR: 600 epochs, batch 128, lr 0.025 cosine, 36 channels, 20 cells, auxiliary 0.4,
+    cutout 16, drop-path 0.3, grad clip 5 (the published CIFAR-10 run)."""
+
+    SECTION: ClassVar[str] = "cifar"
+
+    note: str = option("cifar", "note in the run directory's name", runtime=True)
+    cifar100: bool = option(False, "CIFAR-100 instead of CIFAR-10 (the data root holds CIFAR-100)")
+    cutout_length: int = option(16, "cutout square side in pixels (0: off)", low=0)
+    # fp32 (TF32 convolutions) measured faster than fp16 autocast for NetworkCIFAR on an H100
+    # (README, benchmarks); --amp fp16 restores the original recipe. ImageNet keeps fp16.
+    amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
+                      ("auto", "fp16", "bf16", "off"))
+
+
+@dataclass
+class ImageNetEvalConfig(EvalConfig):
+    """NetworkImageNet: 300 epochs, batch 128, lr 0.1 "linear" (+ warm-up above batch 256), label
+    smoothing 0.1, wd 3e-5, 48 channels, 14 cells, no auxiliary, no drop-path (the published run)."""
+
+    SECTION: ClassVar[str] = "imagenet"
+
+    note: str = option("imagenet", "note in the run directory's name", runtime=True)
+    data: str = option("data/imagenet", "data root: FFCV .beton files or train/ and val/ class folders", runtime=True)
+    epochs: int = option(300, "training epochs", low=1)
+    learning_rate: float = option(0.1, "initial learning rate", above=0)
+    lr_scheduler: str = option("linear", "per-epoch learning-rate schedule", ("cosine", "linear"))
+    weight_decay: float = option(3e-5, "SGD weight decay", low=0)
+    label_smooth: float = option(0.1, "label smoothing of the training loss (validation never smooths)", low=0, high=1)
+    init_channels: int = option(48, "channels of the first cell", low=1)
+    layers: int = option(14, "cells in the network", low=3)
+    auxiliary: bool = option(False, "auxiliary head after the second reduction cell")
+    drop_path_prob: float = option(0.0, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1)

@@ -1,0 +1,99 @@
+"""Checkpoints and resume of a search. After every decision rank 0 writes the switches, the
+trained weights, the optimizer and the decision history (`checkpoints/last.pt`), then
+`decisions.json`; a resumed run continues after the last completed decision."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from nas.core import distributed as D
+from nas.core.config import resume_config, runtime_keys, to_dict
+from nas.core.distributed import DistEnv
+from nas.core.errors import UserError
+from nas.core.files import remove_stale_tmp, torch_save, write_json
+from nas.core.rundir import CONFIG, DECISIONS, GENOTYPE, LAST_CHECKPOINT, SEARCH_PREFIX, elastic_restart, read_config, read_state
+from nas.search.config import SearchConfig
+
+CHECKPOINT_KEYS = ("done", "switches", "model", "optimizer", "history", "steps_phases2_4", "time_phases2_4")
+
+
+def save_checkpoint(run_dir: Path, env: DistEnv, *, done: int, switches: list, model: dict, optimizer: dict,
+                    history: list, steps_by_rank: list, elapsed: float) -> None:
+    if env.is_main:
+        # decisions.json first: it never lags behind the checkpoint a resumed run continues from
+        write_json(run_dir / DECISIONS, history)
+        torch_save(run_dir / LAST_CHECKPOINT, {
+            "done": done, "switches": switches, "model": model, "optimizer": optimizer, "history": history,
+            "steps_phases2_4": steps_by_rank, "time_phases2_4": elapsed,
+        })
+    D.barrier()
+
+
+def load_checkpoint(run_dir: Path, device: torch.device) -> Optional[dict]:
+    """The last checkpoint, or None before the first decision; a damaged file is a one-line error."""
+    path = run_dir / LAST_CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # truncated or foreign: the user's file, not our bug
+        raise UserError(f"--resume {run_dir}: {path} is not a readable checkpoint ({type(exc).__name__}); "
+                        f"delete it to redo the decisions from the start") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
+        raise UserError(f"--resume {run_dir}: {path} is not a search checkpoint; delete it to redo the decisions")
+    return ckpt
+
+
+def check_resumable(run_dir: Path, method: str) -> dict:
+    """The saved configuration of `run_dir`, after checking that it is an unfinished run of `method`."""
+    what = f"--resume {run_dir}"
+    if not (run_dir / CONFIG).is_file():
+        raise UserError(f"{what}: not a search run directory (expected {run_dir / CONFIG})")
+    saved = read_config(run_dir, what)
+    saved_method = saved.pop("method", None)
+    if saved_method != method:
+        raise UserError(f"{what}: it is a {saved_method} search, not {method}")
+    state = read_state(run_dir) or {}
+    if state.get("status") == "finished":
+        raise UserError(f"{what}: the search already finished (see {run_dir / GENOTYPE})")
+    return saved
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def find_resumable(cfg: SearchConfig, method: str) -> Optional[str]:
+    """After an elastic restart: the newest unfinished run of this note with the same config."""
+    runtime = runtime_keys(type(cfg))
+    mine = {k: _plain(v) for k, v in to_dict(cfg).items() if k not in runtime}
+    candidates = sorted(Path(cfg.save).glob(f"{SEARCH_PREFIX}{cfg.note}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for run_dir in candidates:
+        state = read_state(run_dir) or {}
+        if state.get("status") != "running" or not (run_dir / CONFIG).is_file():
+            continue
+        try:
+            saved = read_config(run_dir, str(run_dir))
+        except UserError:
+            continue
+        if saved.get("method") == method and all(_plain(saved.get(k)) == v for k, v in mine.items()):
+            return str(run_dir)
+    return None
+
+
+def resolve_config(cfg: SearchConfig, *, method: str, given: dict, env: DistEnv) -> tuple[SearchConfig, Optional[Path]]:
+    """The configuration to run and, when resuming (--resume or a torchrun restart), the run directory."""
+    resume = cfg.resume
+    if resume is None and elastic_restart():
+        resume = D.broadcast_object(find_resumable(cfg, method) if env.is_main else None)
+    if resume is None:
+        return cfg, None
+    run_dir = Path(resume)
+    saved = check_resumable(run_dir, method)
+    cfg = resume_config(type(cfg), {**saved, "resume": str(run_dir)}, given, what=f"--resume {run_dir}",
+                        source=str(run_dir / CONFIG))
+    if env.is_main:
+        remove_stale_tmp(run_dir)  # half-written files of the process that was killed
+    return cfg, run_dir

@@ -1,0 +1,68 @@
+"""Configurations of the two searches. Flag names follow the original scripts
+(`--train_path`, `--npop`, `--op_cap`, `--finetune_steps`, ...); dashes work too."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from nas.core.config import RunOptions, option
+
+
+@dataclass
+class SearchConfig(RunOptions):
+    SECTION: ClassVar[str] = "search"
+    save: str = option("runs", "directory under which the run directory search-<note>-<time> is made", runtime=True)
+    resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision", runtime=True)
+    train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/", runtime=True)
+    cifar100: bool = option(False, "search on CIFAR-100 (data root holds CIFAR-100)")
+    loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
+    workers: int = option(8, "data loading workers per process", runtime=True, low=0)
+    val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
+                               "or on the test set (the original protocol)", ("holdout", "test"))
+    val_size: int = option(5000, "images held out from the training set for validation", low=1)
+    split_seed: int = option(0, "seed of the held-out split", low=0)
+    train_subset: Optional[int] = option(None, "use only this many training images (smoke runs)", low=1)
+    batch_size: int = option(256, "global batch size", low=1)
+    learning_rate: float = option(0.2176, "base learning rate for a global batch of 256 (scaled linearly with the batch)", above=0)
+    learning_rate_min: float = option(0.001, "cosine annealing floor within each training stage", low=0)
+    momentum: float = option(0.9, "SGD momentum", low=0, high=1)
+    weight_decay: float = option(3e-4, "SGD weight decay", low=0)
+    grad_clip: float = option(0.0, "gradient-norm clip (0: off, as in the original)", low=0)
+    init_channels: int = option(16, "channels of the first cell", low=1)
+    layers: int = option(5, "cells in the search network", low=3)
+    stage_epochs: int = option(5, "epochs of every 'train a network' stage", low=1)
+    finetune_steps: int = option(50, "base fine-tuning steps of perturb-val", low=0)
+    finetune_extra: tuple = option((20, 80, 130), "steps added to --finetune_steps in phases 1, 2 and 3", low=0)
+    perturb_restore: str = option("exact", "perturb-val restore between candidates: exact (a copy of the trained "
+                                  "weights and optimizer) or accumulate (the original's, which did not restore)",
+                                  ("exact", "accumulate"))
+    perturb_batches: str = option("shared", "perturb-val fine-tuning batches: shared (the same for every candidate) "
+                                  "or fresh (one stream continued across candidates, as the original)",
+                                  ("shared", "fresh"))
+    extra_ops: bool = option(False, "also search sep_conv_7x7")
+    inherit_weights: bool = option(False, "start a rebuilt network from the surviving operations' weights")
+    # fp32 (TF32 convolutions) measured faster than fp16 autocast for these launch-bound 32-px
+    # networks on an H100 and on the CPU (README, benchmarks); --amp fp16 is the original recipe.
+    amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
+                      ("auto", "fp16", "bf16", "off"))
+    channels_last: bool = option(True, "channels-last memory format")
+    fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
+    log_every: int = option(50, "log a line every this many training steps", runtime=True, low=1)
+    progress: bool = option(True, "progress bars on the terminal", runtime=True)
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.learning_rate * self.batch_size / 256
+
+
+@dataclass
+class EvolutionaryConfig(SearchConfig):
+    SECTION: ClassVar[str] = "evolutionary"
+    npop: int = option(4, "population size (a multiple of the number of processes)", low=1)
+    op_cap: int = option(1, "operations per edge of each population model", low=1)
+
+
+@dataclass
+class SupernetConfig(SearchConfig):
+    SECTION: ClassVar[str] = "supernet"
+    pretrain_epochs: int = option(20, "epochs of supernet training before the selections", low=0)

@@ -1,0 +1,80 @@
+"""The decisions of phases 2-4 (docs/method.md): the method's start (coarse selection or
+supernet training), the 14 fine decisions in the fixed edge order, then the 3 topology
+decisions in a seeded node order. The sequence is data: a list of `Decision`s."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from nas.search.network import SearchNetwork
+from nas.search.selection import check_topology_ready, fine_select, topology_node_order, topology_select
+from nas.search.stages import Trainer
+from nas.space.primitives import FINE_EDGE_ORDER, edges_of_node
+from nas.space.switches import Switches
+
+log = logging.getLogger("nas")
+
+START, FINE, TOPOLOGY = "start", "fine", "topology"
+
+
+@dataclass(frozen=True)
+class Decision:
+    index: int
+    kind: str                # START, FINE or TOPOLOGY
+    target: Optional[int]    # FINE: the edge; TOPOLOGY: the node
+    name: str                # as in logs, state.json and decisions.json
+
+    @property
+    def last(self) -> bool:
+        return self.index == 1 + len(FINE_EDGE_ORDER) + 2
+
+
+def plan(start_name: str, seed: int) -> list[Decision]:
+    """`start_name` (the method's first decision), the fine edge decisions, the topology ones."""
+    kinds = ([(START, None, start_name)] + [(FINE, e, f"fine_edge{e}") for e in FINE_EDGE_ORDER]
+             + [(TOPOLOGY, n, f"topology_node{n}") for n in topology_node_order(seed)])
+    return [Decision(i, kind, target, name) for i, (kind, target, name) in enumerate(kinds)]
+
+
+def _scores(trainer: Trainer, net, optimizer, candidates, *, phase: int, decision: Decision, entry: dict) -> dict:
+    res = trainer.perturb(net, optimizer, candidates, phase=phase, key=("decision", decision.index), parallel=True)
+    entry["acc_before"] = res.acc_before
+    for (edge, op), score in res.scores.items():
+        trainer.tb.add_scalar(f"perturb/{decision.name}/edge{edge}" + (f"/{op}" if op else ""), score, decision.index)
+    return res.scores
+
+
+def fine_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, optimizer: torch.optim.Optimizer,
+                  decision: Decision, entry: dict) -> Switches:
+    """Keep the operation of the edge whose removal hurts most; fine-tunes with the last stage's
+    optimizer (at its cosine floor), as the original did."""
+    edge = decision.target
+    ops = switches[edge]
+    if len(ops) > 1:
+        scores = _scores(trainer, net, optimizer, [(edge, op) for op in ops], phase=2, decision=decision, entry=entry)
+        entry["scores"] = {op: scores[(edge, op)] for op in ops}
+        switches = fine_select(switches, edge, entry["scores"], trainer.primitives)
+    entry["selected"] = switches[edge][0] if switches[edge] else None
+    log.info("decision %d: edge %d keeps %s", decision.index, edge, entry["selected"])
+    return switches
+
+
+def topology_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, decision: Decision,
+                      entry: dict) -> Switches:
+    """Keep the two incoming edges of the node whose removal hurts most. The original makes a
+    fresh SGD (lr/2.5, empty momentum) before every topology decision, so the candidates
+    fine-tune at that lr, not at the last stage's floor."""
+    node = decision.target
+    check_topology_ready(switches, node)
+    optimizer = trainer.make_optimizer(net, trainer.cfg.scaled_lr / 2.5)
+    edges = list(edges_of_node(node))
+    scores = _scores(trainer, net, optimizer, [(e, None) for e in edges], phase=3, decision=decision, entry=entry)
+    edge_scores = {e: scores[(e, None)] for e in edges}
+    switches = topology_select(switches, node, edge_scores, trainer.primitives)
+    entry["scores"] = {str(e): s for e, s in edge_scores.items()}
+    entry["kept_edges"] = [e for e in edges if switches[e]]
+    log.info("decision %d: node %d keeps edges %s", decision.index, node, entry["kept_edges"])
+    return switches

@@ -1,0 +1,26 @@
+"""The evolutionary search (docs/method.md): population valuation (phase 1), coarse
+selection, then the shared fine and topology decisions."""
+from __future__ import annotations
+
+from nas.search.config import EvolutionaryConfig
+from nas.search.population import models_of_rank, value_population
+from nas.search.registry import SearchMethod, register
+from nas.search.selection import coarse_select
+
+
+def _phase1(run):
+    return value_population(run.trainer, run.run_dir, npop=run.cfg.npop, op_cap=run.cfg.op_cap)
+
+
+def _coarse(run, phase1, *, seed: int):
+    """Keep each edge's two operations with the lowest average score; train at lr/3."""
+    trainer = run.trainer
+    switches = coarse_select(phase1.average, trainer.primitives, keep=2)
+    net = trainer.build(switches, seed=seed)
+    optimizer = trainer.train_stage(net, epochs=run.cfg.stage_epochs, lr=run.cfg.scaled_lr / 3, data_key=0,
+                                    tag="coarse", parallel=True)
+    return switches, net, optimizer
+
+
+register(SearchMethod(name="evolutionary", config=EvolutionaryConfig, start_name="coarse", start=_coarse,
+                      phase1=_phase1, check=lambda cfg, env: models_of_rank(cfg.npop, env.rank, env.world_size)))

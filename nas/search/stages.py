@@ -1,0 +1,115 @@
+"""The training stages of a search: build a network from switches, train it for a stage,
+and run perturb-val over candidates (docs/method.md, "Training recipe" and "perturb-val").
+
+Phase 1 trains each population model on one rank alone, over the whole training split;
+phases 2-4 train data parallel over every rank. The same flag, `parallel`, picks the
+loader, the DDP wrapper and the step counter.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from nas.core import distributed as D
+from nas.core.distributed import DistEnv
+from nas.core.engine import Precision, train
+from nas.core.errors import UserError
+from nas.core.seeding import derive_seed, seed_all
+from nas.data.loaders import SearchLoaders
+from nas.search.config import SearchConfig
+from nas.search.network import SearchNetwork, inherit_weights
+from nas.search.perturb import Candidate, PerturbData, PerturbResult, perturb_val
+from nas.space.primitives import primitives
+from nas.space.switches import Switches
+
+log = logging.getLogger("nas")
+
+
+@dataclass
+class StepCounts:
+    """Training steps this rank took: population valuation, and the decisions (phases 2-4)."""
+
+    phase1: int = 0
+    phases2_4: int = 0
+
+    def add(self, n: int, *, parallel: bool) -> None:
+        if parallel:
+            self.phases2_4 += n
+        else:
+            self.phase1 += n
+
+
+class Trainer:
+    def __init__(self, cfg: SearchConfig, env: DistEnv, data: SearchLoaders, precision: Precision, tb):
+        self.cfg, self.env, self.data, self.precision, self.tb = cfg, env, data, precision, tb
+        self.primitives = primitives(cfg.extra_ops)
+        self.criterion = nn.CrossEntropyLoss().to(env.device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.progress = cfg.progress and env.is_main
+        self.steps = StepCounts()
+        self.perturb_data = PerturbData(train=data.train_full, val=data.val, criterion=self.criterion,
+                                        precision=precision, max_eval_steps=1 if cfg.fast else None)
+
+    def build(self, switches: Switches, *, seed: int, previous: Optional[nn.Module] = None) -> SearchNetwork:
+        seed_all(seed)  # the same initial weights on every rank (DDP also broadcasts them)
+        net = SearchNetwork(self.cfg.init_channels, self.data.num_classes, self.cfg.layers, switches,
+                            primitives=self.primitives)
+        if previous is not None and self.cfg.inherit_weights:
+            inherit_weights(net, previous)
+        return net.to(self.env.device, memory_format=self.memory_format)
+
+    def make_optimizer(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
+        return torch.optim.SGD(net.parameters(), lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
+
+    def train_stage(self, net: SearchNetwork, *, epochs: int, lr: float, data_key: int, tag: str,
+                    parallel: bool) -> torch.optim.Optimizer:
+        """Train `net` for `epochs` with cosine annealing from `lr` to the floor; returns the
+        stage's optimizer (perturb-val of phases 1 and 2 fine-tunes with it, at the floor)."""
+        optimizer = self.make_optimizer(net, lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1),
+                                                               eta_min=self.cfg.learning_rate_min)
+        parallel_ranks = parallel and self.env.world_size > 1
+        model = (DDP(net, device_ids=[self.env.device] if self.env.device.type == "cuda" else None)
+                 if parallel_ranks else net)
+        loader = self.data.train_shard if parallel_ranks else self.data.train_full
+        scaler = self.precision.make_scaler()
+        for epoch in range(epochs):
+            loader.set_epoch(data_key * 1000 + epoch)
+            try:
+                res = train(model, loader, optimizer, self.criterion, self.precision, scaler,
+                            steps=1 if self.cfg.fast else None, grad_clip=self.cfg.grad_clip or None,
+                            log_every=self.cfg.log_every, desc=f"{tag} ep{epoch + 1}/{epochs}", progress=self.progress)
+            except torch.OutOfMemoryError:
+                per_process = self.cfg.batch_size // self.env.world_size if parallel_ranks else self.cfg.batch_size
+                raise UserError(f"out of GPU memory training {tag} with --batch_size {self.cfg.batch_size} "
+                                f"({per_process} per process), --init_channels {self.cfg.init_channels}, "
+                                f"--layers {self.cfg.layers}: lower the batch size or the channels") from None
+            self.steps.add(res["steps"], parallel=parallel)
+            log.info("%s epoch %d/%d lr %.4g train loss %.4f top1 %.2f", tag, epoch + 1, epochs,
+                     optimizer.param_groups[0]["lr"], res["loss"], res["top1"])
+            scheduler.step()
+        if parallel_ranks:
+            D.broadcast_buffers(net)  # BN statistics: identical networks on every rank
+        return optimizer
+
+    def finetune_steps(self, phase: int) -> int:
+        """F + 1 fine-tuning steps in phase 1, 2 or 3: the original tests its step counter after
+        the step, so it takes one more than F = finetune_steps + finetune_extra[phase - 1]."""
+        if self.cfg.fast:
+            return 1
+        return self.cfg.finetune_steps + self.cfg.finetune_extra[phase - 1] + 1
+
+    def perturb(self, net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates: Sequence[Candidate], *,
+                phase: int, key: tuple, parallel: bool) -> PerturbResult:
+        """perturb-val of `candidates`; with `parallel` they are split over the ranks."""
+        rank, world = (self.env.rank, self.env.world_size) if parallel else (0, 1)
+        return perturb_val(net, optimizer, candidates, self.perturb_data, finetune_steps=self.finetune_steps(phase),
+                           data_epoch=derive_seed(self.cfg.seed, "perturb-data", key) % 10**6,
+                           seed=derive_seed(self.cfg.seed, "perturb", key), rank=rank, world=world,
+                           restore=self.cfg.perturb_restore, batches=self.cfg.perturb_batches,
+                           on_steps=lambda n: self.steps.add(n, parallel=parallel))

@@ -1,0 +1,72 @@
+import pytest
+
+from nas.core.config import parse
+from nas.core.errors import UserError
+from nas.search.config import EvolutionaryConfig, SupernetConfig
+
+
+def test_defaults_follow_the_spec():
+    cfg, given = parse(EvolutionaryConfig, [])
+    assert given == {}
+    assert (cfg.npop, cfg.op_cap, cfg.finetune_steps, cfg.finetune_extra) == (4, 1, 50, (20, 80, 130))
+    assert (cfg.batch_size, cfg.learning_rate, cfg.learning_rate_min) == (256, 0.2176, 0.001)
+    assert (cfg.momentum, cfg.weight_decay, cfg.grad_clip) == (0.9, 3e-4, 0.0)
+    assert (cfg.layers, cfg.init_channels, cfg.stage_epochs) == (5, 16, 5)
+    assert cfg.val_protocol == "holdout"
+    assert SupernetConfig().pretrain_epochs == 20
+
+
+def test_underscore_and_dash_spellings_and_boolean_negation():
+    cfg, given = parse(EvolutionaryConfig, ["--train_path", "a", "--op-cap", "2", "--no-channels-last", "--fast"])
+    assert (cfg.train_path, cfg.op_cap, cfg.channels_last, cfg.fast) == ("a", 2, False, True)
+    assert set(given) == {"train_path", "op_cap", "channels_last", "fast"}
+
+
+def test_yaml_sets_values_and_flags_override(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("npop: 8\nbatch-size: 64\nfinetune_extra: [1, 2, 3]\n")
+    cfg, _ = parse(EvolutionaryConfig, ["--config", str(f), "--npop", "2"])
+    assert (cfg.npop, cfg.batch_size, cfg.finetune_extra) == (2, 64, (1, 2, 3))
+
+
+def test_preset_is_a_named_yaml():
+    cfg, _ = parse(EvolutionaryConfig, ["--preset", "tiny"])
+    assert cfg.init_channels < 16
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nopop: 3\n", "unknown key 'nopop'"),
+    ("npop: three\n", "config key 'npop' = 'three' has type str: expected int"),
+    ("learning_rate: true\n", "expected float"),
+    ("val_protocol: test-set\n", "expected one of"),
+    ("- 1\n", "must hold a mapping"),
+    ("npop: [\n", "not valid YAML"),
+])
+def test_bad_yaml(tmp_path, text, message):
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(UserError, match=message):
+        parse(EvolutionaryConfig, ["--config", str(f)])
+
+
+def test_missing_config_file_and_unknown_preset(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        parse(EvolutionaryConfig, ["--config", str(tmp_path / "nope.yaml")])
+    with pytest.raises(UserError, match="unknown preset 'huge'"):
+        parse(EvolutionaryConfig, ["--preset", "huge"])
+
+
+def test_bad_flag_value_exits_with_argparse_error():
+    with pytest.raises(SystemExit):
+        parse(EvolutionaryConfig, ["--npop", "x"])
+
+
+def test_method_sections_apply_to_their_own_search_only(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("layers: 4\nevolutionary:\n  npop: 6\nsupernet:\n  pretrain_epochs: 3\n")
+    evo, _ = parse(EvolutionaryConfig, ["--config", str(f)])
+    sup, _ = parse(SupernetConfig, ["--config", str(f)])
+    assert (evo.layers, evo.npop, sup.layers, sup.pretrain_epochs) == (4, 6, 4, 3)
+    f.write_text("supernet:\n  npop: 2\n")
+    with pytest.raises(UserError, match="unknown key 'npop'"):
+        parse(SupernetConfig, ["--config", str(f)])

@@ -1,0 +1,336 @@
+"""The evaluation scripts (train_eval_cifar.py, train_eval_imagenet.py) on tiny data, on the CPU.
+
+Runs go through nas.evaluation.run in-process (the scripts are two lines over it); bad input goes
+through the scripts themselves, to see the one-line error and exit status 2.
+"""
+import hashlib
+import json
+import runpy
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import nas.evaluation.run as evaluation
+from tests.helpers import ROOT
+from nas.core.config import parse
+from nas.data.writer import ffcv_missing_reason
+from nas.evaluation.config import CifarEvalConfig, ImageNetEvalConfig
+from nas.evaluation.run import CIFAR, IMAGENET, make_criteria, resolve_genotype, run_evaluation
+from nas.genotype import combine, genotype_to_dict, library_names, load_genotype
+
+LOADERS = ["torch", pytest.param("ffcv", marks=pytest.mark.skipif(bool(ffcv_missing_reason()),
+                                                                   reason="FFCV does not import"))]
+
+
+def cifar_args(data, save, *extra):
+    return ["--data", str(data), "--save", str(save), "--arch", "DARTS_V2", "--epochs", "1", "--init_channels", "4",
+            "--layers", "3", "--batch_size", "32", "--train_subset", "64", "--workers", "0", "--device", "cpu",
+            "--loader", "torch", "--no-progress", *extra]
+
+
+def imagenet_args(data, save, *extra):
+    # 16 channels: torch 2.14's oneDNN corrupts the heap in the backward pass of channels-last
+    # strided 1x1 convolutions with fewer input channels at 56 px (the first FactorizedReduce).
+    return ["--data", str(data), "--save", str(save), "--arch", "DARTS_V2", "--epochs", "6", "--init_channels", "16",
+            "--layers", "3", "--batch_size", "4", "--workers", "0", "--device", "cpu", "--loader", "torch",
+            "--no-progress", *extra]
+
+
+def run(task, argv):
+    cfg, given = parse(CifarEvalConfig if task is CIFAR else ImageNetEvalConfig, argv)
+    return run_evaluation(cfg, given, task)
+
+
+def only_run_dir(save):
+    dirs = [d for d in save.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def run_script(script, argv, monkeypatch, capsys):
+    """The entry script in-process: (exit status, stderr)."""
+    monkeypatch.setattr(sys, "argv", [script, *map(str, argv)])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+    return exc.value.code, capsys.readouterr().err
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def imagenet_root(tmp_path_factory):
+    """A 3-class ImageNet-style folder pair (odd image sizes, as in the real set), plus .beton files
+    when FFCV imports."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 4), ("val", 2)):
+        for c in ("n01", "n02", "n03"):
+            (root / "raw" / split / c).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, size=(40 + 3 * i, 56, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / "raw" / split / c / f"{c}_{i}.JPEG", format="JPEG")
+    if not ffcv_missing_reason():
+        from nas.data.writer import write_imagenet
+
+        write_imagenet(root / "raw", root / "data", max_side=64, quality=90)
+    else:
+        (root / "data").mkdir()
+        for split in ("train", "val"):
+            (root / "data" / split).symlink_to(root / "raw" / split)
+    return root / "data"
+
+
+# ------------------------------------------------------------------------------ pieces
+def test_two_genotype_form_takes_normal_and_reduction_cells_from_each():
+    g = resolve_genotype("EVAL_BEST_SUPERNET", "DARTS_V2")
+    assert g.normal == load_genotype("EVAL_BEST_SUPERNET").normal
+    assert g.reduce == load_genotype("DARTS_V2").reduce
+    assert resolve_genotype("PDARTS") == load_genotype("PDARTS")
+
+
+def test_label_smoothing_is_for_training_only():
+    train_loss, val_loss = make_criteria(0.1)
+    assert train_loss.label_smoothing == 0.1 and val_loss.label_smoothing == 0.0
+    logits, target = torch.tensor([[4.0, 0.0, 0.0]]), torch.tensor([0])
+    assert train_loss(logits, target) > val_loss(logits, target)
+
+
+def test_published_defaults():
+    cifar, imagenet = CifarEvalConfig(), ImageNetEvalConfig()
+    assert (cifar.epochs, cifar.batch_size, cifar.learning_rate, cifar.lr_scheduler, cifar.weight_decay,
+            cifar.init_channels, cifar.layers, cifar.auxiliary, cifar.auxiliary_weight, cifar.cutout_length,
+            cifar.drop_path_prob, cifar.grad_clip, cifar.label_smooth) == \
+        (600, 128, 0.025, "cosine", 3e-4, 36, 20, True, 0.4, 16, 0.3, 5.0, 0.0)
+    assert (imagenet.epochs, imagenet.batch_size, imagenet.learning_rate, imagenet.lr_scheduler, imagenet.weight_decay,
+            imagenet.init_channels, imagenet.layers, imagenet.auxiliary, imagenet.drop_path_prob, imagenet.grad_clip,
+            imagenet.label_smooth) == (300, 128, 0.1, "linear", 3e-5, 48, 14, False, 0.0, 5.0, 0.1)
+
+
+# ------------------------------------------------------------------------------ runs
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", LOADERS)
+def test_cifar_smoke_run_writes_checkpoints_log_and_summary(digits_root, tmp_path, loader):
+    save = tmp_path / "runs"
+    summary = run(CIFAR, cifar_args(digits_root, save, "--loader", loader, "--arch", "EVAL_BEST_SUPERNET",
+                                    "--reduce_arch", "DARTS_V2"))
+    run_dir = only_run_dir(save)
+    assert run_dir.name.startswith("eval-cifar-")
+    for name in ("config.yaml", "genotype.json", "log_rank0.txt", "summary.json", "checkpoints/last.pt",
+                 "checkpoints/model_best.pt"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb" / "rank0").glob("events.out.tfevents.*"))
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    intended = genotype_to_dict(combine(load_genotype("EVAL_BEST_SUPERNET"), load_genotype("DARTS_V2")))
+    assert on_disk["genotype"] == intended
+    assert {k: v for k, v in json.loads((run_dir / "genotype.json").read_text()).items() if k != "source"} == intended
+    assert on_disk["status"] == "finished" and on_disk["epochs"] == 1 and on_disk["dataset"] == "cifar10"
+    assert on_disk["params_m"] > 0 and on_disk["macs_m"] > 0 and on_disk["wall_time_s"] > 0
+    assert 0 <= on_disk["final_top1"] <= 100 and on_disk["best_top1"] == on_disk["final_top1"]
+    log = (run_dir / "log_rank0.txt").read_text()
+    assert "epoch 1/1 lr 0.025 drop_path 0.000 | train loss" in log and " top5 " in log and "s\n" in log
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["genotype"] == intended and ckpt["dataset"]["name"] == "cifar10"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", LOADERS)
+def test_imagenet_smoke_run_smooths_labels_in_training_only(imagenet_root, tmp_path, loader, monkeypatch):
+    criteria = {}
+    real_train, real_evaluate = evaluation.train, evaluation.evaluate
+    monkeypatch.setattr(evaluation, "train", lambda m, b, o, crit, *a, **k: criteria.setdefault("train", crit)
+                        and real_train(m, b, o, crit, *a, **k))
+    monkeypatch.setattr(evaluation, "evaluate", lambda m, b, crit, *a, **k: criteria.setdefault("val", crit)
+                        and real_evaluate(m, b, crit, *a, **k))
+    save = tmp_path / "runs"
+    # 6 epochs is the shortest "linear" schedule; a train subset of 4 keeps it to one step each.
+    summary = run(IMAGENET, imagenet_args(imagenet_root, save, "--loader", loader, "--train_subset", "4"))
+    assert criteria["train"].label_smoothing == 0.1 and criteria["val"].label_smoothing == 0.0
+    run_dir = only_run_dir(save)
+    assert summary["dataset"] == "imagenet" and summary["epochs"] == 6
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    assert ckpt["dataset"] == {"name": "imagenet", "num_classes": 3, "image_size": 224}
+    # "linear" with E=6: 0.1 (E-5-e)/(E-5) for e < 1, then 0.1 (E-e)/((E-5) 5).
+    assert [h["lr"] for h in ckpt["history"]] == pytest.approx([0.1, 0.1, 0.08, 0.06, 0.04, 0.02])
+
+
+@pytest.mark.slow
+def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_path, monkeypatch):
+    extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")  # drop-path draws random masks
+    run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
+
+    class Crash(Exception):
+        pass
+
+    real_save = evaluation.torch_save
+
+    def crash_after_first_checkpoint(path, obj):
+        real_save(path, obj)
+        if path.name == "last.pt":
+            raise Crash
+
+    monkeypatch.setattr(evaluation, "torch_save", crash_after_first_checkpoint)
+    with pytest.raises(Crash):
+        run(CIFAR, cifar_args(digits_root, tmp_path / "b", *extra))
+    monkeypatch.setattr(evaluation, "torch_save", real_save)
+    run_dir = only_run_dir(tmp_path / "b")
+    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["epoch"] == 1
+    # Runtime flags only: everything else comes from the run.
+    run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "0", "--no-progress"])
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+
+    assert resumed["epoch"] == straight["epoch"] == 2
+    assert resumed["model"].keys() == straight["model"].keys()
+    assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
+    assert resumed["best_top1"] == straight["best_top1"]
+    assert [h["drop_path_prob"] for h in resumed["history"]] == [0.0, 0.15]  # ramped: 0.3 * epoch / 2
+    assert [h["lr"] for h in resumed["history"]] == pytest.approx([0.025, 0.0125])  # cosine over 2 epochs
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(digits_root, tmp_path):
+    import os
+    import subprocess
+
+    save = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train_eval_cifar.py"), *cifar_args(digits_root, save, "--drop_path_prob", "0.2")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(save)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["world_size"] == 2 and len(summary["peak_memory_mb"]) == 2
+    assert (run_dir / "log_rank1.txt").is_file()
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.fixture(scope="module")
+def finished_cifar_run(digits_root, tmp_path_factory):
+    save = tmp_path_factory.mktemp("finished")
+    run(CIFAR, cifar_args(digits_root, save))
+    return only_run_dir(save)
+
+
+def bad_json(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    return path
+
+
+BAD_ARCH = {
+    "unknown library name": (lambda tmp: "NOPE", "unknown genotype 'NOPE'"),
+    "malformed JSON": (lambda tmp: bad_json(tmp, '{"normal": ['), "malformed JSON"),
+    "op the network cannot build": (
+        lambda tmp: bad_json(tmp, json.dumps({**genotype_to_dict(load_genotype("DARTS_V2")),
+                                              "normal": [["conv_9x9", 0]] + [["sep_conv_3x3", 1]] * 7})),
+        "unknown operation 'conv_9x9'"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(BAD_ARCH))
+@pytest.mark.parametrize("script", ["train_eval_cifar.py", "train_eval_imagenet.py"])
+def test_bad_architecture_is_one_line_exit_2_and_writes_nothing(case, script, digits_root, tmp_path,
+                                                                monkeypatch, capsys):
+    make_spec, message = BAD_ARCH[case]
+    save = tmp_path / "runs"
+    code, err = run_script(script, cifar_args(digits_root, save, "--arch", make_spec(tmp_path)), monkeypatch, capsys)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+    if case == "unknown library name":
+        assert all(name in err for name in library_names())
+    assert not save.exists()
+
+
+@pytest.mark.slow
+def test_cifar_data_of_the_wrong_resolution(tmp_path, monkeypatch, capsys):
+    import pickle
+
+    raw = tmp_path / "data" / "cifar-10-batches-py"
+    raw.mkdir(parents=True)
+    batch = {"data": np.zeros((20, 3 * 16 * 16), dtype=np.uint8), "labels": [0] * 20}
+    for name in ("data_batch_1", "test_batch"):
+        (raw / name).write_bytes(pickle.dumps(batch))
+    save = tmp_path / "runs"
+    code, err = run_script("train_eval_cifar.py", cifar_args(tmp_path / "data", save), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "32x32" in err
+    assert not save.exists()
+
+
+@pytest.mark.slow
+def test_imagenet_script_on_cifar_data_is_refused(digits_root, tmp_path, monkeypatch, capsys):
+    save = tmp_path / "runs"
+    code, err = run_script("train_eval_imagenet.py", imagenet_args(digits_root, save), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "train" in err
+    assert not save.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra, message", [
+    (("--arch", "PDARTS"), "another architecture"),
+    (("--reduce_arch", "PDARTS"), "another architecture"),
+    (("--cifar100",), "--cifar100 True (run has False)"),
+    (("--epochs", "5"), "--epochs 5 (run has 1)"),
+])
+def test_resume_with_another_architecture_or_data_set_is_refused(finished_cifar_run, digits_root, extra, message,
+                                                                 monkeypatch, capsys):
+    run_dir = finished_cifar_run
+    before = {p.name: digest(p) for p in (run_dir / "checkpoints").iterdir()}
+    code, err = run_script("train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, *extra],
+                           monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert {p.name: digest(p) for p in (run_dir / "checkpoints").iterdir()} == before
+
+
+@pytest.mark.slow
+def test_resume_with_the_same_genotype_spelled_differently_is_accepted(finished_cifar_run, digits_root, tmp_path,
+                                                                       monkeypatch, capsys):
+    # A finished run refuses to resume for that reason, after the architecture check passed.
+    run_dir = finished_cifar_run
+    spec = ROOT / "genotypes" / "DARTS_V2.json"
+    code, err = run_script("train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, "--arch", spec],
+                           monkeypatch, capsys)
+    assert code == 2 and "already finished its 1 epochs" in err
+
+
+@pytest.mark.slow
+def test_resume_of_imagenet_data_with_other_classes_is_refused(imagenet_root, tmp_path, monkeypatch, capsys):
+    save = tmp_path / "runs"
+    run(IMAGENET, imagenet_args(imagenet_root, save, "--train_subset", "4", "--epochs", "2", "--lr_scheduler", "cosine"))
+    run_dir = only_run_dir(save)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    ckpt["epoch"] = 1  # as if stopped after the first epoch
+    torch.save(ckpt, run_dir / "checkpoints/last.pt")
+    before = digest(run_dir / "checkpoints/last.pt")
+    other = tmp_path / "other"
+    for split in ("train", "val"):
+        for c in ("n01", "n02"):  # two classes instead of three
+            (other / split / c).mkdir(parents=True)
+            for f in sorted((imagenet_root / split / c).iterdir())[:2]:
+                (other / split / c / f.name).symlink_to(f.resolve())
+    code, err = run_script("train_eval_imagenet.py", ["--resume", run_dir, "--data", other, "--loader", "torch",
+                                                      "--workers", "0", "--device", "cpu"], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "trained on imagenet (3 classes" in err and "2 classes" in err
+    assert digest(run_dir / "checkpoints/last.pt") == before
+
+
+@pytest.mark.slow
+def test_resume_across_scripts_or_of_a_non_run_is_refused(finished_cifar_run, imagenet_root, tmp_path,
+                                                          monkeypatch, capsys):
+    run_dir = finished_cifar_run
+    code, err = run_script("train_eval_imagenet.py", ["--resume", run_dir, "--data", imagenet_root],
+                           monkeypatch, capsys)
+    assert code == 2 and "it is a cifar evaluation run, not imagenet" in err
+    code, err = run_script("train_eval_cifar.py", ["--resume", tmp_path], monkeypatch, capsys)
+    assert code == 2 and "no checkpoint" in err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    code, err = run_script("train_eval_cifar.py", ["--resume", tmp_path / "junk.pt"], monkeypatch, capsys)
+    assert code == 2 and "not a readable checkpoint" in err

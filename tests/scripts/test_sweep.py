@@ -1,0 +1,109 @@
+"""Seed sweeps (scripts/sweep_seeds.sh)."""
+import json
+import sys
+
+import pytest
+
+from nas.genotype import load_genotype
+from tests.helpers import ROOT, assert_one_line_error, run_script
+
+
+# --- seed sweeps --------------------------------------------------------------------------
+
+FAKE_SEARCH = '''
+"""Stand-in for search_evolutionary.py: records its flags; fails once for seeds in FAIL_SEEDS."""
+import argparse, json, os, sys
+from pathlib import Path
+
+from nas.genotype import load_genotype, save_genotype
+
+p = argparse.ArgumentParser()
+p.add_argument("--seed", type=int)
+p.add_argument("--save")
+p.add_argument("--resume")
+args, rest = p.parse_known_args()
+run = Path(args.resume) if args.resume else Path(args.save) / f"search-fake-{{args.seed}}"
+run.mkdir(parents=True, exist_ok=True)
+with open(run / "calls.jsonl", "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+(run / "config.yaml").write_text(f"seed: {{args.seed}}\\nmethod: evolutionary\\n")
+if str(args.seed) in os.environ.get("FAIL_SEEDS", "").split() and not args.resume:
+    (run / "state.json").write_text(json.dumps({{"status": "running", "phase": "valuation"}}))
+    sys.exit(1)
+save_genotype(run / "genotype.json", load_genotype("DARTS_V2"))
+(run / "state.json").write_text(json.dumps({{"status": "finished", "phase": "done"}}))
+'''
+
+
+def test_sweep_skips_finished_and_resumes_unfinished(tmp_path):
+    script = tmp_path / "fake_search.py"
+    script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
+    root = tmp_path / "sweep"
+    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 2", "--root", root, "--script", script, "--", "--npop", "2"]
+    env = {"PYTHON": sys.executable, "FAIL_SEEDS": "2"}
+
+    first = run_script(*sweep, env=env)
+    assert first.returncode == 1 and "error: seeds 2 did not finish" in first.stderr
+    assert (root / "seed1" / "search-fake-1" / "genotype.json").exists()
+    assert not (root / "seed2" / "search-fake-2" / "genotype.json").exists()
+
+    second = run_script(*sweep, env=env)
+    assert second.returncode == 0, second.stderr
+    assert f"== seed 1: finished ({root}/seed1/search-fake-1), skipped" in second.stdout
+    assert f"== seed 2: resuming {root}/seed2/search-fake-2" in second.stdout
+    calls = [json.loads(line) for line in (root / "seed2" / "search-fake-2" / "calls.jsonl").read_text().splitlines()]
+    assert calls == [
+        ["--seed", "2", "--save", f"{root}/seed2", "--npop", "2"],
+        ["--seed", "2", "--save", f"{root}/seed2", "--resume", f"{root}/seed2/search-fake-2", "--npop", "2"],
+    ]
+    assert len((root / "seed1" / "search-fake-1" / "calls.jsonl").read_text().splitlines()) == 1
+
+
+def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("")
+    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "4", "--root", tmp_path / "r", "--script", script,
+                        env={"PYTHON": sys.executable})
+    assert result.returncode == 1
+    assert f"== seed 4: the search exited without writing genotype.json under {tmp_path}/r/seed4" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ("--root {root} --script {script}", "--seeds is required"),
+        ("--seeds 1,b --root {root} --script {script}", "seed '1,b' in --seeds"),
+        ("--seeds 1 --root {root} --script {script} --nproc 0", "--nproc 0"),
+        ("--seeds 1 --root {root} --script /nonexistent.py", "search script /nonexistent.py does not exist"),
+        ("--seeds 1 --root {root} --script {script} -- --seed 3", "the sweep sets --seed, --save and --resume itself"),
+        ("--seeds 1 --root {script}/sub --script {script}", "cannot create or write --root"),
+        ("--seeds 1 --bogus", "unknown option '--bogus'"),
+    ],
+)
+def test_sweep_bad_arguments(tmp_path, args, fragment):
+    script = tmp_path / "s.py"
+    script.write_text("")
+    args = args.format(root=tmp_path / "root", script=script).split()
+    assert_one_line_error(run_script(ROOT / "scripts" / "sweep_seeds.sh", *args), fragment)
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.slow
+def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root):
+    root = tmp_path / "sweep"
+    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 2", "--root", root, "--",
+             "--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", digits_root, "--loader", "torch",
+             "--no-progress", "--note", "tiny"]
+    env = {"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    result = run_script(*sweep, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for seed in (1, 2):
+        assert len(load_genotype(root / f"seed{seed}").normal) == 8  # one finished run per seed
+    again = run_script(*sweep, env=env)
+    assert again.returncode == 0 and again.stdout.count("skipped") == 2, again.stdout
+    table = run_script(sys.executable, "scripts/collect_runs.py", root)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("| finished |") == 2 and "| 1 | evolutionary |" in table.stdout
+    pair = run_script(sys.executable, "scripts/collect_runs.py", root, "--top", "2", "--out", tmp_path / "pair.json")
+    assert pair.returncode == 0, pair.stderr  # ranked by the runs' val_acc (no NAS-Bench-301 here)
+    assert len(load_genotype(tmp_path / "pair.json").reduce) == 8

@@ -1,0 +1,34 @@
+"""The search driver's pieces that need no training (the end-to-end runs are in test_search_e2e.py)."""
+from nas.core.config import mismatched_keys, to_dict
+from nas.core.files import write_json, write_yaml
+from nas.search.checkpoints import find_resumable
+from nas.search.config import EvolutionaryConfig
+from nas.search.decisions import FINE, START, TOPOLOGY, plan
+def test_an_elastic_restart_finds_its_unfinished_run(tmp_path):
+    """torchrun restarts workers with the original flags: they must find the run they were in."""
+    cfg = EvolutionaryConfig(save=str(tmp_path), note="x", npop=2)
+    for name, status, npop in (("search-x-1", "finished", 2), ("search-x-2", "running", 4), ("search-x-3", "running", 2)):
+        run = tmp_path / name
+        write_yaml(run / "config.yaml", {"method": "evolutionary", **to_dict(EvolutionaryConfig(save="elsewhere",
+                                                                                                note="x", npop=npop))})
+        write_json(run / "state.json", {"status": status})
+    assert find_resumable(cfg, "evolutionary") == str(tmp_path / "search-x-3")
+    assert find_resumable(cfg, "supernet") is None
+
+
+def test_decision_sequence_follows_the_method():
+    decisions = plan("coarse", seed=1)
+    assert len(decisions) == 18 and [d.index for d in decisions] == list(range(18))
+    assert (decisions[0].kind, decisions[0].name) == (START, "coarse")
+    assert [d.kind for d in decisions[1:15]] == [FINE] * 14
+    assert [d.target for d in decisions[1:15]] == [13, 12, 8, 11, 7, 4, 9, 10, 5, 6, 2, 3, 0, 1]
+    assert [d.name for d in decisions[1:3]] == ["fine_edge13", "fine_edge12"]  # the names old run directories hold
+    assert [d.kind for d in decisions[15:]] == [TOPOLOGY] * 3 and sorted(d.target for d in decisions[15:]) == [1, 2, 3]
+    assert [d.last for d in decisions] == [False] * 17 + [True]
+    assert [d.name for d in plan("pretrain", seed=1)[15:]] == [d.name for d in decisions[15:]]  # node order: seed only
+
+
+def test_resume_may_change_where_a_run_runs_but_not_what_it_computes():
+    saved = to_dict(EvolutionaryConfig())
+    assert mismatched_keys(EvolutionaryConfig, saved, {"train_path": "/new/place", "workers": 2}) == []
+    assert mismatched_keys(EvolutionaryConfig, saved, {"npop": 8, "seed": 1}) == ["npop"]

@@ -1,0 +1,195 @@
+"""End-to-end searches on the embedded data set (tiny preset, CPU)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow
+PY = sys.executable
+
+
+def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    proc = subprocess.run([PY, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def only_run_dir(save: Path) -> Path:
+    dirs = [d for d in save.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def kill_after_decisions(script, args, save: Path, decisions: int) -> Path:
+    """Start a search, SIGKILL it once `decisions` decisions are checkpointed; its run directory."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([PY, str(ROOT / script), *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            found = list(save.glob("*/decisions.json"))
+            if found and len(json.loads(found[0].read_text())) >= decisions:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"{script} did not reach decision {decisions} in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = only_run_dir(save)
+    assert not (run_dir / "genotype.json").exists()
+    return run_dir
+
+
+def torchrun_search(script, args, save: Path) -> tuple[Path, list]:
+    """Run a search with 2 processes on the CPU (gloo); its run directory and each rank's logged genotypes."""
+    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / script), *map(str, args)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(save)
+    logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
+    return run_dir, [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line]
+                     for log in logs]
+
+
+def tiny_args(data, save, *extra):
+    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
+            "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_run(digits_root, tmp_path_factory):
+    save = tmp_path_factory.mktemp("evo")
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3"))
+    return only_run_dir(save), proc
+
+
+def test_evolutionary_search_writes_a_complete_run_directory(finished_run):
+    run_dir, proc = finished_run
+    genotype = json.loads((run_dir / "genotype.json").read_text())
+    assert genotype["normal"] == genotype["reduce"] and len(genotype["normal"]) == 8
+    assert genotype["normal_concat"] == [2, 3, 4, 5]
+    assert "genotype = Genotype(normal=[" in proc.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["method"] == "evolutionary"
+    assert summary["genotype"] == genotype
+    assert summary["world_size"] == 1 and len(summary["peak_memory_mb"]) == 1
+    assert summary["steps"]["phase1"][0] > 0 and summary["steps"]["phases2_4"][0] > 0
+    for m in range(2):
+        model = json.loads((run_dir / "valuation" / f"model{m}.json").read_text())
+        assert len(model["matrix"]) == 14 and all(len(row) == 7 for row in model["matrix"])
+    decisions = json.loads((run_dir / "decisions.json").read_text())
+    assert [d["name"] for d in decisions][:3] == ["coarse", "fine_edge13", "fine_edge12"]
+    assert len(decisions) == 1 + 14 + 3
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "log_rank0.txt").is_file()
+    assert any((run_dir / "tb").rglob("events.out.tfevents.*"))
+    assert "genotype = Genotype(" in (run_dir / "log_rank0.txt").read_text()
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_genotype(finished_run, digits_root, tmp_path):
+    run_dir, _ = finished_run
+    expected = json.loads((run_dir / "genotype.json").read_text())
+    save = tmp_path / "killed"  # killed in the middle of the fine selection (phase 3)
+    killed_dir = kill_after_decisions("search_evolutionary.py", tiny_args(digits_root, save, "--seed", "3"), save, 3)
+    run_search("search_evolutionary.py", "--resume", killed_dir, "--no-progress")
+    assert json.loads((killed_dir / "genotype.json").read_text()) == expected
+
+
+def test_resume_refuses_a_different_configuration_and_leaves_the_run_untouched(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    proc = run_search("search_evolutionary.py", "--resume", run_dir, check=False)
+    assert proc.returncode == 2 and "already finished" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
+    save = tmp_path / "ddp"
+    run_dir, genotypes = torchrun_search("search_evolutionary.py", tiny_args(digits_root, save, "--seed", "4"), save)
+    assert genotypes[0] and genotypes[0] == genotypes[1]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    p1, p24 = summary["steps"]["phase1"], summary["steps"]["phases2_4"]
+    assert p1[0] == p1[1] > 0  # one population model each
+    assert min(p24) > 0 and max(p24) / sum(p24) <= 0.6  # phases 2-4 shared, nobody idles
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--npop", "0"], "--npop 0 is not a positive multiple"),
+    (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
+    (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "loss became"),  # diverges in the first stage
+])
+def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message):
+    save = tmp_path / "runs"
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, *extra), check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+    if "loss became" not in message:  # refused before anything was written
+        assert not save.exists() or not any(save.iterdir())
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    proc = run_search("search_evolutionary.py", "--resume", tmp_path, check=False)
+    assert proc.returncode == 2 and "not a search run directory" in proc.stderr
+
+
+def test_resume_with_a_different_search_flag_is_refused(finished_run, digits_root, tmp_path):
+    run_dir, _ = finished_run
+    # fabricate an unfinished copy's state to reach the configuration check
+    import shutil
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    (copy / "state.json").write_text('{"status": "running"}')
+    proc = run_search("search_evolutionary.py", "--resume", copy, "--npop", "4", check=False)
+    assert proc.returncode == 2 and "--npop 4 (run has 2)" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def supernet_run(digits_root, tmp_path_factory):
+    save = tmp_path_factory.mktemp("sup")
+    run_search("search_supernet.py", *tiny_args(digits_root, save, "--seed", "5"))
+    return only_run_dir(save)
+
+
+def test_supernet_search_writes_the_same_outputs(supernet_run):
+    genotype = json.loads((supernet_run / "genotype.json").read_text())
+    assert genotype["normal"] == genotype["reduce"] and len(genotype["normal"]) == 8
+    summary = json.loads((supernet_run / "summary.json").read_text())
+    assert summary["method"] == "supernet" and summary["genotype"] == genotype
+    decisions = json.loads((supernet_run / "decisions.json").read_text())
+    assert decisions[0]["name"] == "pretrain" and len(decisions) == 18
+    assert all(len(d["scores"]) == 7 for d in decisions if d["name"].startswith("fine"))  # every op a candidate
+    assert not (supernet_run / "valuation").exists()
+
+
+def test_supernet_resume_after_sigkill_gives_the_uninterrupted_genotype(supernet_run, digits_root, tmp_path):
+    expected = json.loads((supernet_run / "genotype.json").read_text())
+    save = tmp_path / "killed"
+    killed_dir = kill_after_decisions("search_supernet.py", tiny_args(digits_root, save, "--seed", "5"), save, 5)
+    run_search("search_supernet.py", "--resume", killed_dir, "--no-progress")
+    assert json.loads((killed_dir / "genotype.json").read_text()) == expected
+
+
+def test_supernet_torchrun_two_ranks_agree(digits_root, tmp_path):
+    save = tmp_path / "ddp"
+    _, genotypes = torchrun_search("search_supernet.py", tiny_args(digits_root, save, "--seed", "6"), save)
+    assert genotypes[0] and genotypes[0] == genotypes[1]
+
+
+def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
+    proc = run_search("search_supernet.py", *tiny_args(digits_root, tmp_path, "--pretrain_epochs", "-1"), check=False)
+    assert proc.returncode == 2 and "--pretrain_epochs -1: expected 0 or more" in proc.stderr
+
