@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 # so a failed step is redone by the next `make setup`.
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup_system.sh scripts/check_install.py
 	@bash scripts/setup_system.sh $(APT_PACKAGES)
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)  # none, or a half-made one
 	$(PY) -m pip install --quiet --upgrade pip "setuptools>=64" wheel
 	$(PY) -m pip install --quiet "numpy>=1.24"
 	$(PY) -m pip install --quiet --no-build-isolation -r requirements.txt

@@ -6,8 +6,8 @@ types and values out of range are errors naming the key, in YAML and flags alike
 found before anything runs. Booleans take --flag / --no-flag.
 
 A YAML file may hold sections: a config class answers to the `SECTION` names along its
-class hierarchy (`search:` and `evolutionary:` for the evolutionary search), and skips the
-sections of the other run configs, so one file (or preset) can configure every script.
+class hierarchy (`search:` and `evolutionary:` for the evolutionary search) and skips the
+other mappings, the sections of other scripts, so one file (or preset) can configure them all.
 """
 from __future__ import annotations
 
@@ -158,23 +158,15 @@ def _own_sections(cls) -> list[str]:
     return [c.__dict__["SECTION"] for c in reversed(cls.__mro__) if "SECTION" in c.__dict__]
 
 
-def _all_sections() -> set[str]:
-    found, todo = set(), [RunOptions]
-    while todo:
-        c = todo.pop()
-        found.update([c.__dict__["SECTION"]] if "SECTION" in c.__dict__ else [])
-        todo.extend(c.__subclasses__())
-    return found
-
-
 def applicable(cls, data: dict, source: str = "config") -> list[tuple[str, Any, str]]:
     """The (field, value, where) settings of `data` that apply to `cls`, in order: top-level keys,
-    then the keys of each of its own sections; the other run configs' sections are skipped."""
+    then the keys of each of its own sections. A mapping under any other name is another
+    script's section (no option takes a mapping) and is skipped."""
     out, own = [], _own_sections(cls)
     for key, value in data.items():
-        if key in _all_sections():
-            if not isinstance(value, dict):
-                raise UserError(f"section {key!r} in {source} must be a mapping, got {type(value).__name__}")
+        if key in own and not isinstance(value, dict):
+            raise UserError(f"section {key!r} in {source} must be a mapping, got {type(value).__name__}")
+        if isinstance(value, dict):
             continue
         out.append((key.replace("-", "_"), value, source))
     for section in own:

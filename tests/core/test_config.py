@@ -1,8 +1,13 @@
+import dataclasses
+import re
+
 import pytest
 
 from nas.core.config import parse
 from nas.core.errors import UserError
+from nas.evaluation.config import CifarEvalConfig, ImageNetEvalConfig
 from nas.search.config import EvolutionaryConfig, SupernetConfig
+from tests.helpers import ROOT
 
 
 def test_defaults_follow_the_spec():
@@ -70,3 +75,73 @@ def test_method_sections_apply_to_their_own_search_only(tmp_path):
     f.write_text("supernet:\n  npop: 2\n")
     with pytest.raises(UserError, match="unknown key 'npop'"):
         parse(SupernetConfig, ["--config", str(f)])
+
+
+@pytest.mark.parametrize("cls, argv, message", [
+    (EvolutionaryConfig, ["--init_channels", "0"], "--init_channels 0: expected 1 or more"),
+    (EvolutionaryConfig, ["--learning_rate", "-1"], "--learning_rate -1.0: expected more than 0"),
+    (EvolutionaryConfig, ["--learning_rate", "nan"], "--learning_rate nan: expected more than 0"),
+    (EvolutionaryConfig, ["--stage_epochs", "0"], "--stage_epochs 0: expected 1 or more"),
+    (EvolutionaryConfig, ["--layers", "1"], "--layers 1: expected 3 or more"),
+    (EvolutionaryConfig, ["--finetune_extra", "5", "-1", "3"], "--finetune_extra 5 -1 3: expected 0 or more"),
+    (SupernetConfig, ["--pretrain_epochs", "-1"], "--pretrain_epochs -1: expected 0 or more"),
+    (SupernetConfig, ["--momentum", "1.5"], "--momentum 1.5: expected a number from 0 to 1"),
+    (CifarEvalConfig, ["--label_smooth", "2"], "--label_smooth 2.0: expected a number from 0 to 1"),
+    (CifarEvalConfig, ["--drop_path_prob", "-0.1"], "--drop_path_prob -0.1: expected a number from 0 to 1"),
+    (ImageNetEvalConfig, ["--epochs", "0"], "--epochs 0: expected 1 or more"),
+])
+def test_values_out_of_range_are_refused_from_flags(cls, argv, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse(cls, argv)
+
+
+def test_values_out_of_range_are_refused_from_yaml_too(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("search:\n  workers: -2\n")
+    with pytest.raises(UserError, match=re.escape("--workers -2: expected 0 or more")):
+        parse(EvolutionaryConfig, ["--config", str(f)])
+
+
+def test_one_file_configures_every_script_through_its_sections(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("seed: 3\nsearch:\n  layers: 4\nevolutionary:\n  npop: 6\nevaluation:\n  epochs: 7\n"
+                 "cifar:\n  cutout_length: 8\nimagenet:\n  epochs: 9\n")
+    evo, _ = parse(EvolutionaryConfig, ["--config", str(f)])
+    sup, _ = parse(SupernetConfig, ["--config", str(f)])
+    cifar, _ = parse(CifarEvalConfig, ["--config", str(f)])
+    imagenet, _ = parse(ImageNetEvalConfig, ["--config", str(f)])
+    assert (evo.seed, evo.layers, evo.npop, sup.layers, sup.seed) == (3, 4, 6, 4, 3)
+    assert (cifar.seed, cifar.epochs, cifar.cutout_length, imagenet.epochs) == (3, 7, 8, 9)
+
+
+def test_given_counts_what_the_config_file_and_preset_set(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("seed: 7\nevolutionary:\n  npop: 2\n")
+    _, given = parse(EvolutionaryConfig, ["--preset", "tiny", "--config", str(f), "--workers", "1"])
+    assert given["seed"] == 7 and given["npop"] == 2 and given["workers"] == 1 and given["init_channels"] == 4
+
+
+# docs/method.md, "Where we deviate from the original": every row's paper value
+PAPER = {EvolutionaryConfig: {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh",
+                              "amp": "auto"},
+         SupernetConfig: {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh",
+                          "amp": "auto"},
+         CifarEvalConfig: {"amp": "auto"}}
+
+
+@pytest.mark.parametrize("cls", list(PAPER))
+def test_paper_preset_restores_the_original_for_every_deviation(cls):
+    default, _ = parse(cls, [])
+    paper, _ = parse(cls, ["--preset", "paper"])
+    for key, original in PAPER[cls].items():
+        assert getattr(paper, key) == original and getattr(default, key) != original, key
+    changed = {k for k in dataclasses.asdict(default) if getattr(default, k) != getattr(paper, k)}
+    assert changed == set(PAPER[cls])  # nothing else moves
+    one, _ = parse(cls, ["--preset", "paper", "--amp", "off"])  # ablate one correction at a time
+    assert one.amp == "off"
+
+
+def test_the_method_doc_lists_every_paper_deviation():
+    table = (ROOT / "docs" / "method.md").read_text()
+    for key, value in PAPER[EvolutionaryConfig].items():
+        assert f"`{value}`" in table and key in table

@@ -193,3 +193,23 @@ def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
     proc = run_search("search_supernet.py", *tiny_args(digits_root, tmp_path, "--pretrain_epochs", "-1"), check=False)
     assert proc.returncode == 2 and "--pretrain_epochs -1: expected 0 or more" in proc.stderr
 
+
+
+def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(finished_run):
+    log = (only_run_dir(finished_run[0].parent) / "log_rank0.txt").read_text()
+    assert "lr 0.03125 for batch 8" in log  # tiny preset: learning_rate 1.0, scaled to batch 8
+    finetune = [line for line in log.splitlines() if "perturb edge" in line]
+    assert finetune and all("fine-tune 1 steps at lr " in line for line in finetune)
+    # topology candidates fine-tune at lr/2.5 of a fresh optimizer, not at the stage's floor
+    assert any("(whole edge): fine-tune 1 steps at lr 0.0125," in line for line in finetune)
+
+
+def test_the_paper_protocol_runs_end_to_end(digits_root, tmp_path):
+    save = tmp_path / "paper"
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--config", ROOT / "configs" / "paper.yaml"))
+    run_dir = only_run_dir(save)
+    config = (run_dir / "config.yaml").read_text()
+    for line in ("val_protocol: test", "perturb_restore: accumulate", "perturb_batches: fresh", "amp: auto"):
+        assert line in config
+    assert json.loads((run_dir / "summary.json").read_text())["val_protocol"] == "test"
+    assert "genotype = Genotype(" in proc.stdout

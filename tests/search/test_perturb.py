@@ -80,3 +80,55 @@ def test_snapshot_is_not_aliased_by_later_steps():
     after_model, after_opt = state(net, opt)
     assert all(torch.equal(before_model[k], after_model[k]) for k in before_model)
     assert all(torch.equal(before_opt[k][n], after_opt[k][n]) for k in before_opt for n in before_opt[k])
+
+
+def test_accumulate_restore_carries_weights_and_optimizer_from_one_candidate_to_the_next():
+    """The original's restore reloaded references to the live tensors: candidate 2 starts where
+    candidate 1's fine-tuning ended. `accumulate` must reproduce exactly that."""
+    cands = [(0, "skip_connect"), (9, "max_pool_3x3")]
+    net, opt, data = setup()
+    trained = state(net, opt)
+    # by hand: fine-tune candidate 1 with the exact snapshot, then candidate 2 from where it ended
+    perturb_val(net, opt, cands[:1], data, finetune_steps=2, data_epoch=0, seed=3, restore="accumulate")
+    after_first = state(net, opt)
+    assert not all(torch.equal(trained[0][k], after_first[0][k]) for k in trained[0])  # weights moved
+    both = perturb_val(net, opt, cands[1:], data, finetune_steps=2, data_epoch=0, seed=3, restore="accumulate")
+    by_hand = state(net, opt)
+
+    net, opt, data = setup()
+    res = perturb_val(net, opt, cands, data, finetune_steps=2, data_epoch=0, seed=3, restore="accumulate")
+    accumulated = state(net, opt)
+    assert all(torch.equal(by_hand[0][k], accumulated[0][k]) for k in by_hand[0])  # weights carried over
+    assert all(torch.equal(by_hand[1][k][n], accumulated[1][k][n]) for k in by_hand[1] for n in by_hand[1][k])
+    # the same acc_after (acc_before differs: the by-hand run measured it after candidate 1)
+    assert abs((res.scores[cands[1]] + res.acc_before) - (both.scores[cands[1]] + both.acc_before)) < 1e-9
+    net, opt, data = setup()
+    exact = perturb_val(net, opt, cands, data, finetune_steps=2, data_epoch=0, seed=3)
+    assert exact.scores[cands[0]] == res.scores[cands[0]]  # the first candidate starts from the trained state either way
+
+
+def test_fresh_batches_continue_one_stream_across_candidates():
+    seen = []
+
+    class Recording(Batches):
+        def __iter__(self):
+            for x, y in self.data:
+                seen.append(float(x.sum()))
+                yield x, y
+
+    for batches, expect_same in (("shared", True), ("fresh", False)):
+        net, opt, data = setup()
+        data.train = Recording(n=6, seed=4)
+        seen.clear()
+        perturb_val(net, opt, [(0, "skip_connect"), (9, "max_pool_3x3")], data, finetune_steps=2, data_epoch=0,
+                    seed=3, batches=batches)
+        assert (seen[:2] == seen[2:4]) is expect_same, (batches, seen)
+
+
+def test_perturb_val_logs_the_finetuning_lr_and_takes_the_steps_it_is_given(caplog):
+    net, opt, data = setup()
+    steps = []
+    with caplog.at_level("INFO", logger="nas"):
+        perturb_val(net, opt, [(3, "sep_conv_3x3")], data, finetune_steps=4, data_epoch=0, seed=1, on_steps=steps.append)
+    assert steps == [4]
+    assert "fine-tune 4 steps at lr 0.05," in caplog.text
