@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evolutionary PertNAS search on the DARTS space (SPEC §5).
+"""Evolutionary PertNAS search on the DARTS space (docs/method.md, "The evolutionary search").
 
 torchrun --nproc_per_node=4 search_evolutionary.py --seed 1 --npop 4 --train_path DATA --save runs/
 """

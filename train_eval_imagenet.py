@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a searched cell on ImageNet from scratch (DARTS mobile setting, SPEC §7).
+"""Train a searched cell on ImageNet from scratch (DARTS mobile setting, docs/method.md, "Evaluation").
 
   torchrun --nproc_per_node=8 train_eval_imagenet.py --arch EVAL_BEST_EVOLUTIONARY --data DATA --save runs/
 """

@@ -1,4 +1,4 @@
-"""Predict a genotype's CIFAR-10 accuracy with the NAS-Bench-301 surrogate (SPEC §8).
+"""Predict a genotype's CIFAR-10 accuracy with the NAS-Bench-301 surrogate (docs/method.md, "NAS-Bench-301").
 
     python scripts/nb301_query.py SPEC [--reduce SPEC2 | --one-cell] --models-dir DIR
 

@@ -1,4 +1,4 @@
-"""NAS-Bench-301: a genotype as the surrogate's configuration dict (SPEC §8), and the query.
+"""NAS-Bench-301: a genotype as the surrogate's configuration dict (docs/method.md, "NAS-Bench-301"), and the query.
 
 The dict holds only the architecture keys, exactly as nasbench301's own
 `convert_genotype_to_config` writes them; `SurrogateAPI.predict` adds the fixed training

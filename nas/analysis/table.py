@@ -17,7 +17,7 @@ SHORT_OPS = {
     "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
     "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
 }
-# CIFAR-10 evaluation network at the published size (SPEC §7).
+# CIFAR-10 evaluation network at the published size (docs/method.md, "Evaluation").
 EVAL_C, EVAL_LAYERS, EVAL_CLASSES = 36, 20, 10
 
 

@@ -1,4 +1,4 @@
-"""Configurations of the evaluation runs (SPEC §7); defaults are the published runs' settings.
+"""Configurations of the evaluation runs (docs/method.md, "Evaluation"); defaults are the published runs' settings.
 Flag names follow the DARTS evaluation scripts (`--arch`, `--init_channels`, `--auxiliary`,
 `--drop_path_prob`, ...); dashes work too."""
 from __future__ import annotations

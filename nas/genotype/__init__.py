@@ -171,7 +171,7 @@ def format_literal(g: Genotype) -> str:
 def genotype_from_switches(switches, allow_extra_ops: bool = True) -> Genotype:
     """The genotype of final switches (one op per kept edge, two kept edges per node).
 
-    The searched cell serves as both normal and reduction cell (SPEC §5.5).
+    The searched cell serves as both normal and reduction cell (docs/method.md, "The evolutionary search").
     """
     if len(switches) != space.NUM_EDGES:
         raise UserError(f"switches have {len(switches)} edges: expected {space.NUM_EDGES}")

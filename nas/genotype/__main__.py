@@ -15,7 +15,7 @@ from nas.core.errors import UserError, run_cli
 from nas.genotype import Genotype, combine, format_json, format_literal, library_names, load_genotype
 from nas.core.files import write_text
 
-# The published evaluation settings (SPEC §7): name, builder, C, layers, classes, input size.
+# The published evaluation settings (docs/method.md, "Evaluation"): name, builder, C, layers, classes, input size.
 EVAL_NETWORKS = (
     ("CIFAR-10", "NetworkCIFAR", 36, 20, 10, 32),
     ("ImageNet", "NetworkImageNet", 48, 14, 1000, 224),

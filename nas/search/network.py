@@ -1,4 +1,4 @@
-"""The search network (SPEC §2): a DARTS-style stack of one searched cell type whose
+"""The search network (docs/method.md, "The search network"): a DARTS-style stack of one searched cell type whose
 edges hold plain sums of their active operations — no architecture weights.
 
 A perturbation switches an operation (or a whole edge) off in every cell; switched-off

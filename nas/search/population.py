@@ -1,4 +1,4 @@
-"""Phase 1 of the evolutionary search (SPEC §5.1): population valuation.
+"""Phase 1 of the evolutionary search (docs/method.md, "The evolutionary search"): population valuation.
 
 Each of `npop` discrete models starts with `op_cap` random operations per edge. For every
 edge in turn, the model's edge is expanded to all operations, a fresh network is trained,

@@ -1,4 +1,4 @@
-"""Selection rules of the search (SPEC §5.2-5.4), on perturbation scores.
+"""Selection rules of the search (docs/method.md, "The evolutionary search"), on perturbation scores.
 
 A score is acc_after - acc_before for switching a candidate off: the more negative, the
 more the candidate matters, so every rule keeps the lowest scores. Ties go to the

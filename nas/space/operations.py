@@ -1,7 +1,7 @@
 """Candidate operations, as DARTS defines them.
 
 `OPS[name](C, stride, affine)` builds an operation mapping C channels to C channels;
-stride 2 halves the resolution. The search network uses affine=False (SPEC §2).
+stride 2 halves the resolution. The search network uses affine=False (docs/method.md, "The search network").
 """
 from __future__ import annotations
 

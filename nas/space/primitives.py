@@ -27,7 +27,7 @@ NUM_INPUTS = 2
 NUM_EDGES = sum(NUM_INPUTS + i for i in range(NUM_NODES))  # 14
 CONCAT: tuple[int, ...] = tuple(range(NUM_INPUTS, NUM_INPUTS + NUM_NODES))  # (2, 3, 4, 5)
 
-# Fine operation selection visits edges in this order (SPEC §5.3).
+# Fine operation selection visits edges in this order (docs/method.md, "The evolutionary search").
 FINE_EDGE_ORDER: tuple[int, ...] = (13, 12, 8, 11, 7, 4, 9, 10, 5, 6, 2, 3, 0, 1)
 
 
