@@ -154,12 +154,14 @@ def score_bars(panels: list[dict], title: str, cols: int) -> Figure:
     n = len(panels)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(2.9 * cols, 2.4 * rows), layout="constrained")
+    fig = Figure(figsize=(2.9 * cols, 2.4 * rows))
+    fig.subplots_adjust(hspace=0.65, wspace=0.35, top=1 - 0.35 / rows)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, panel in zip(axes, panels):
         labels, scores = panel["labels"], panel["scores"]
         colors = [KEPT if label in panel["kept"] else OTHER for label in labels]
-        ax.bar(range(len(labels)), scores, color=colors, edgecolor="#333333", linewidth=0.5)
+        bars = ax.bar(range(len(labels)), scores, color=colors, edgecolor="#333333", linewidth=0.5)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6)  # a zero score has no visible bar
         ax.axhline(0, color="#333333", linewidth=0.6)
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, fontsize=7, rotation=30 if len(labels) > 3 else 0)
@@ -177,7 +179,7 @@ def training_curves(stages: list[dict]) -> Figure:
     by_stage: dict[str, list[dict]] = {}
     for r in stages:
         by_stage.setdefault(r["tag"], []).append(r)
-    fig = Figure(figsize=(12, 5.2), layout="constrained")
+    fig = Figure(figsize=(12, 5.2))
     ax_loss, ax_top1 = fig.subplots(2, 1, sharex=True)
     x, ticks = 0, []
     for i, (tag, records) in enumerate(by_stage.items()):
@@ -202,7 +204,7 @@ def training_curves(stages: list[dict]) -> Figure:
 
 
 def val_acc_curve(names: list[str], accs: list[float]) -> Figure:
-    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()
     ax.plot(range(len(accs)), accs, marker="o", color="#2ca02c")
     ax.set_xticks(range(len(names)))
@@ -216,7 +218,8 @@ def val_acc_curve(names: list[str], accs: list[float]) -> Figure:
 def time_bars(phases: dict[str, float], decisions: list[tuple[str, float]]) -> Figure:
     """Wall time per phase, and the seconds of every decision."""
     panels = 2 if decisions else 1
-    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    fig = Figure(figsize=(12, 3.4))
+    fig.subplots_adjust(wspace=0.25)
     axes = np.atleast_1d(fig.subplots(1, panels, width_ratios=[1, 4][:panels]))
     ax = axes[0]
     ax.bar(list(phases), [v / 60 for v in phases.values()], color="#8c6d31")
@@ -235,7 +238,8 @@ def time_bars(phases: dict[str, float], decisions: list[tuple[str, float]]) -> F
 def per_rank_bars(steps: dict[str, list], memory: Optional[list]) -> Figure:
     """Training steps per rank per phase (an idle rank shows as a missing bar), and peak memory per rank."""
     panels = [k for k, v in steps.items() if v] + (["memory"] if memory else [])
-    fig = Figure(figsize=(3.6 * len(panels), 3.0), layout="constrained")
+    fig = Figure(figsize=(3.6 * len(panels), 3.0))
+    fig.subplots_adjust(wspace=0.35)
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, key in zip(axes, panels):
         values = memory if key == "memory" else steps[key]
@@ -265,7 +269,8 @@ def frequency_heatmap(freq: np.ndarray, prims, runs: int) -> Figure:
 
 def spread(series: dict[str, list[float]]) -> Figure:
     """Each metric's values across seeds as points over a box."""
-    fig = Figure(figsize=(3.2 * len(series), 3.4), layout="constrained")
+    fig = Figure(figsize=(3.2 * len(series), 3.4))
+    fig.subplots_adjust(wspace=0.4)
     axes = np.atleast_1d(fig.subplots(1, len(series)))
     for ax, (label, values) in zip(axes, series.items()):
         ax.boxplot(values, widths=0.5)
