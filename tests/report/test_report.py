@@ -133,7 +133,7 @@ def test_sweep_report_links_runs_counts_operations_and_writes_figures(tmp_path):
     for e, row in enumerate(freq):
         assert f"<tr><td>edge {e}</td>" + "".join(f'<td class="num">{v:.2f}</td>' for v in row) + "</tr>" in table
     accs = [json.loads((r / "summary.json").read_text())["val_acc"] for r in runs]
-    assert f'<td>val_acc</td><td class="num">2</td><td class="num">{sum(accs) / 2:.4f}</td>' in text
+    assert f'<td>val_acc</td><td>2</td><td class="num">{sum(accs) / 2:.4f}</td>' in text
     written = {p.name for p in (tmp_path / "figs").iterdir()}
     assert {"operation_frequency.png", "operation_frequency.svg", "spread.svg",
             "seed1_search-s1-20240101-000000_fine_selection.svg", "seed1_search-s1-20240101-000000_cell.png"} <= written
