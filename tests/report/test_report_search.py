@@ -44,7 +44,7 @@ def test_report_of_a_real_search_matches_its_files(search):
         row = text.split(f"<td>{d['name']}</td>", 1)[1].split("</tr>", 1)[0]
         assert f">{d['acc_before']:.4f}<" in row
     stages = (run / "stages.jsonl").read_text().splitlines()
-    assert f"from stages.jsonl; 46 stages, {len(stages)} epoch records" in text  # 2 x 14 models' edges + 18 decisions - the last
+    assert f"from stages.jsonl; 45 stages, {len(stages)} epoch records" in text  # 2 x 14 models' edges + 17 decisions
     assert {p.suffix for p in figures.iterdir()} == {".png", ".svg"} and len(list(figures.iterdir())) == 18
 
 
