@@ -32,8 +32,10 @@ test-fast: setup
 $(DEMO_DATA)/cifar-10-batches-py/batches.meta:
 	$(PY) scripts/write_datasets.py digits --out $(DEMO_DATA)
 
+# the search, then its report: runs/demo/report.html (the newest run's; open it in a browser)
 demo: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
 	$(PY) search_evolutionary.py --preset tiny --train_path $(DEMO_DATA) --save runs/demo
+	$(PY) -m nas.report "$$(ls -d runs/demo/search-* | sort | tail -n 1)" --out runs/demo/report.html
 
 bench: setup
 	$(PY) scripts/bench_all.py --out $(BENCH_DIR)

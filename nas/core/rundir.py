@@ -27,6 +27,7 @@ SUMMARY = "summary.json"          # written when the run finishes
 GENOTYPE = "genotype.json"        # the searched (or evaluated) cells, canonical JSON
 DECISIONS = "decisions.json"      # every decision of phases 2-4 with its scores
 VALUATION = "valuation"           # phase 1: model<m>.json and average.json
+STAGES = "stages.jsonl"           # one line per training epoch: tag, epoch, epochs, lr, loss, top1, rank
 LAST_CHECKPOINT = "checkpoints/last.pt"
 BEST_CHECKPOINT = "checkpoints/model_best.pt"
 SEARCH_PREFIX = "search-"

@@ -17,8 +17,8 @@ from nas.core import distributed as D
 from nas.core.config import to_dict
 from nas.core.engine import Precision
 from nas.core.files import write_json, write_yaml
-from nas.core.rundir import (CONFIG, GENOTYPE, SUMMARY, eta, new_run_dir, peak_memory_mb, setup_logging, tensorboard,
-                             write_state)
+from nas.core.rundir import (CONFIG, GENOTYPE, STAGES, SUMMARY, eta, new_run_dir, peak_memory_mb, setup_logging,
+                             tensorboard, write_state)
 from nas.core.seeding import derive_seed, seed_all
 from nas.data.loaders import DataConfig, build_search_loaders
 from nas.genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
@@ -55,7 +55,8 @@ class SearchRun:
         self.resumed = resume_dir is not None
         self.run_dir = resume_dir if self.resumed else self._new_run_dir()
         setup_logging(self.run_dir, self.env.rank)
-        self.trainer = Trainer(self.cfg, self.env, data, precision, tensorboard(self.run_dir, self.env.rank))
+        self.trainer = Trainer(self.cfg, self.env, data, precision, tensorboard(self.run_dir, self.env.rank),
+                               stage_log=self.run_dir / STAGES)
         self.start_time = time.time()
         log.info("%s search in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)", method.name,
                  self.run_dir, "resumed" if self.resumed else "new run", self.env.world_size, self.env.device,
@@ -156,6 +157,7 @@ class SearchRun:
         D.barrier()
         log.info("genotype = %s", format_literal(genotype))
         log.info("run directory: %s", self.run_dir)
+        log.info("report: python -m nas.report %s", self.run_dir)
         if env.is_main:
             print(f"genotype = {format_literal(genotype)}")
         self.trainer.tb.close()

@@ -7,8 +7,10 @@ loader, the DDP wrapper and the step counter.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
@@ -45,8 +47,10 @@ class StepCounts:
 
 
 class Trainer:
-    def __init__(self, cfg: SearchConfig, env: DistEnv, data: SearchLoaders, precision: Precision, tb):
+    def __init__(self, cfg: SearchConfig, env: DistEnv, data: SearchLoaders, precision: Precision, tb,
+                 stage_log: Optional[Path] = None):
         self.cfg, self.env, self.data, self.precision, self.tb = cfg, env, data, precision, tb
+        self.stage_log = stage_log  # the run's STAGES file: a JSON line per training epoch (the report reads it)
         self.primitives = primitives(cfg.extra_ops)
         self.criterion = nn.CrossEntropyLoss().to(env.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -92,6 +96,11 @@ class Trainer:
             self.steps.add(res["steps"], parallel=parallel)
             log.info("%s epoch %d/%d lr %.4g train loss %.4f top1 %.2f", tag, epoch + 1, epochs,
                      optimizer.param_groups[0]["lr"], res["loss"], res["top1"])
+            if self.stage_log is not None:  # one write per line: ranks append to one file without tearing lines
+                with open(self.stage_log, "a") as f:
+                    f.write(json.dumps({"tag": tag, "epoch": epoch + 1, "epochs": epochs, "rank": self.env.rank,
+                                        "lr": optimizer.param_groups[0]["lr"], "loss": res["loss"],
+                                        "top1": res["top1"]}) + "\n")
             scheduler.step()
         if parallel_ranks:
             D.broadcast_buffers(net)  # BN statistics: identical networks on every rank

@@ -1,0 +1,282 @@
+"""The report's pictures: matplotlib figures (no pyplot, so no global state or display) and the
+graphviz cell plot, rendered to PNG for the page and, with --figures DIR, to PNG and SVG files."""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from nas.analysis.table import SHORT_OPS
+from nas.core.errors import UserError
+from nas.core.files import atomic_write
+
+DPI = 110
+KEPT, OTHER = "#d62728", "#9ecae1"  # the kept candidate in red, the others in pale blue
+SCORE_CMAP = "RdBu_r"  # negative scores (the operation matters) blue, positive red
+
+
+def short(op: str) -> str:
+    return SHORT_OPS.get(op, op)
+
+
+@dataclass
+class Rendered:
+    name: str
+    png: bytes
+    svg: Optional[bytes]  # only when the figures are also written as files
+
+
+class Renderer:
+    """Renders figures once each; keeps what it rendered for the page and the --figures files."""
+
+    def __init__(self, *, svg: bool, prefix: str = ""):
+        self.svg = svg
+        self.prefix = prefix  # of the file names written by write_files
+        self.rendered: list[Rendered] = []
+
+    def add(self, name: str, fig: Figure) -> Rendered:
+        def save(fmt: str) -> bytes:
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight")
+            return buf.getvalue()
+
+        out = Rendered(name, save("png"), save("svg") if self.svg else None)
+        self.rendered.append(out)
+        return out
+
+    def add_cell(self, name: str, cell, concat) -> Rendered:
+        """The existing graphviz plot of nas.genotype.plot."""
+        import graphviz
+
+        from nas.genotype.plot import cell_graph
+
+        graph = cell_graph(cell, concat)
+        try:
+            out = Rendered(name, graph.pipe(format="png"), graph.pipe(format="svg") if self.svg else None)
+        except graphviz.ExecutableNotFound:
+            raise UserError("graphviz's `dot` program is not installed: run `make setup` or `apt-get install graphviz`") from None
+        self.rendered.append(out)
+        return out
+
+    def write_files(self, directory: Path) -> list[Path]:
+        written = []
+        for r in self.rendered:
+            for ext, data in (("png", r.png), ("svg", r.svg)):
+                path = Path(directory) / f"{self.prefix}{r.name}.{ext}"
+                try:
+                    atomic_write(path, lambda f, data=data: f.write(data), mode="wb")
+                except OSError as exc:
+                    raise UserError(f"cannot write figure {path}: {exc.strerror}") from None
+                written.append(path)
+        return written
+
+
+def _centred_norm(values) -> TwoSlopeNorm:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    bound = bound or 1.0
+    return TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
+
+
+def _matrix_axes(ax, matrix: np.ndarray, prims: Sequence[str], norm, *, annotate: bool, labels: bool = True):
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=SCORE_CMAP, norm=norm, aspect="auto")
+    ax.set_facecolor("#eeeeee")  # edges not yet valued
+    ax.set_xticks(range(len(prims)))
+    ax.set_yticks(range(matrix.shape[0]))
+    ax.set_xticklabels([short(op) for op in prims] if labels else [], rotation=0, fontsize=8)
+    ax.set_yticklabels([f"e{e}" for e in range(matrix.shape[0])] if labels else [], fontsize=8)
+    if annotate:
+        for (e, o), v in np.ndenumerate(matrix):
+            if np.isfinite(v):
+                dark = abs(norm(v) - 0.5) > 0.35
+                ax.text(o, e, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    return image
+
+
+def _box(ax, row: int, col: int, color: str, width: float = 2.0):
+    ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=color, linewidth=width))
+
+
+def average_heatmap(average, prims, kept: Optional[list[list[str]]]) -> Figure:
+    """The population-average scores, 14 edges x operations, centred at 0; the coarse
+    selection's two kept operations per edge outlined."""
+    matrix = np.array(average, dtype=float)
+    fig = Figure(figsize=(1.0 + 0.85 * len(prims), 6.2))
+    ax = fig.subplots()
+    norm = _centred_norm(matrix)
+    image = _matrix_axes(ax, matrix, prims, norm, annotate=True)
+    if kept:
+        for e, ops in enumerate(kept):
+            for op in ops:
+                _box(ax, e, prims.index(op), "black", 2.2)
+    ax.set_title("population-average perturbation score (acc after - acc before, %)" +
+                 ("\noutlined: the two operations the coarse selection kept" if kept else ""), fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def model_multiples(models: list[dict], prims) -> Figure:
+    """Each population model's valuation matrix, its initial operations outlined."""
+    n = len(models)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.1 * cols + 0.8, 3.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    matrices = [np.array([row if row is not None else [np.nan] * len(prims) for row in m["matrix"]], dtype=float)
+                for m in models]
+    norm = _centred_norm(np.concatenate([m.ravel() for m in matrices]))
+    image = None
+    for i, (ax, record, matrix) in enumerate(zip(axes, models, matrices)):
+        image = _matrix_axes(ax, matrix, prims, norm, annotate=False, labels=True)
+        for e, ops in enumerate(record["initial_switches"]):
+            for op in ops:
+                _box(ax, e, prims.index(op), "black", 1.5)
+        done = sum(row is not None for row in record["matrix"])
+        ax.set_title(f"model {record.get('model', i)} ({done}/{len(matrix)} edges)", fontsize=9)
+        ax.tick_params(labelsize=6)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle("valuation matrix of every population model; outlined: its initial operations", fontsize=10)
+    fig.colorbar(image, ax=list(axes[:n]), shrink=0.6)
+    return fig
+
+
+def score_bars(panels: list[dict], title: str, cols: int) -> Figure:
+    """Small multiples of candidate scores: each panel has title, labels, scores, kept (labels)."""
+    n = len(panels)
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(2.9 * cols, 2.4 * rows))
+    fig.subplots_adjust(hspace=0.65, wspace=0.35, top=1 - 0.35 / rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, panel in zip(axes, panels):
+        labels, scores = panel["labels"], panel["scores"]
+        colors = [KEPT if label in panel["kept"] else OTHER for label in labels]
+        bars = ax.bar(range(len(labels)), scores, color=colors, edgecolor="#333333", linewidth=0.5)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6)  # a zero score has no visible bar
+        ax.axhline(0, color="#333333", linewidth=0.6)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, fontsize=7, rotation=30 if len(labels) > 3 else 0)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(panel["title"], fontsize=8)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def training_curves(stages: list[dict]) -> Figure:
+    """Loss and top-1 of every training epoch in the order trained (the mean over ranks of
+    data-parallel stages); stages alternate shading, labelled by their tag."""
+    by_stage: dict[str, list[dict]] = {}
+    for r in stages:
+        by_stage.setdefault(r["tag"], []).append(r)
+    fig = Figure(figsize=(12, 5.2))
+    ax_loss, ax_top1 = fig.subplots(2, 1, sharex=True)
+    x, ticks = 0, []
+    for i, (tag, records) in enumerate(by_stage.items()):
+        epochs = sorted({r["epoch"] for r in records})
+        loss = [np.mean([r["loss"] for r in records if r["epoch"] == ep]) for ep in epochs]
+        top1 = [np.mean([r["top1"] for r in records if r["epoch"] == ep]) for ep in epochs]
+        xs = np.arange(x, x + len(epochs))
+        color = "#1f77b4" if tag.startswith("model") else "#ff7f0e"
+        for ax, ys in ((ax_loss, loss), (ax_top1, top1)):
+            ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, color=color)
+            if i % 2:
+                ax.axvspan(x - 0.5, x + len(epochs) - 0.5, color="#f0f0f0", zorder=0)
+        ticks.append((x + (len(epochs) - 1) / 2, tag))
+        x += len(epochs)
+    ax_loss.set_ylabel("train loss")
+    ax_top1.set_ylabel("train top-1 (%)")
+    ax_top1.set_xlabel("training epochs in order (blue: phase 1 population models, orange: phases 2-4)")
+    step = max(1, len(ticks) // 40)  # a readable number of stage labels
+    ax_top1.set_xticks([t for t, _ in ticks[::step]])
+    ax_top1.set_xticklabels([tag for _, tag in ticks[::step]], rotation=90, fontsize=6)
+    return fig
+
+
+def val_acc_curve(names: list[str], accs: list[float]) -> Figure:
+    fig = Figure(figsize=(9, 3.2))
+    ax = fig.subplots()
+    ax.plot(range(len(accs)), accs, marker="o", color="#2ca02c")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, fontsize=7)
+    ax.set_ylabel("validation top-1 (%)")
+    ax.set_title("accuracy of the search network before each decision (acc_before)", fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def time_bars(phases: dict[str, float], decisions: list[tuple[str, float]]) -> Figure:
+    """Wall time per phase, and the seconds of every decision."""
+    panels = 2 if decisions else 1
+    fig = Figure(figsize=(12, 3.4))
+    fig.subplots_adjust(wspace=0.25)
+    axes = np.atleast_1d(fig.subplots(1, panels, width_ratios=[1, 4][:panels]))
+    ax = axes[0]
+    ax.bar(list(phases), [v / 60 for v in phases.values()], color="#8c6d31")
+    ax.set_ylabel("minutes")
+    ax.set_title("wall time per phase", fontsize=9)
+    if decisions:
+        ax = axes[1]
+        ax.bar(range(len(decisions)), [s for _, s in decisions], color="#bd9e39")
+        ax.set_xticks(range(len(decisions)))
+        ax.set_xticklabels([n for n, _ in decisions], rotation=60, fontsize=7)
+        ax.set_ylabel("seconds")
+        ax.set_title("time of every decision (perturb-val and the training after it)", fontsize=9)
+    return fig
+
+
+def per_rank_bars(steps: dict[str, list], memory: Optional[list]) -> Figure:
+    """Training steps per rank per phase (an idle rank shows as a missing bar), and peak memory per rank."""
+    panels = [k for k, v in steps.items() if v] + (["memory"] if memory else [])
+    fig = Figure(figsize=(3.6 * len(panels), 3.0))
+    fig.subplots_adjust(wspace=0.35)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, key in zip(axes, panels):
+        values = memory if key == "memory" else steps[key]
+        ax.bar(range(len(values)), values, color="#6b6ecf" if key != "memory" else "#9c9ede")
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels([f"rank {r}" for r in range(len(values))], fontsize=7)
+        ax.set_title("peak memory per rank (MB)" if key == "memory" else f"training steps per rank, {key.replace('_', ' ')}",
+                     fontsize=9)
+    return fig
+
+
+def frequency_heatmap(freq: np.ndarray, prims, runs: int) -> Figure:
+    fig = Figure(figsize=(1.0 + 0.85 * len(prims), 6.2))
+    ax = fig.subplots()
+    image = ax.imshow(freq, cmap="Greens", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(prims)))
+    ax.set_xticklabels([short(op) for op in prims], fontsize=8)
+    ax.set_yticks(range(freq.shape[0]))
+    ax.set_yticklabels([f"e{e}" for e in range(freq.shape[0])], fontsize=8)
+    for (e, o), v in np.ndenumerate(freq):
+        if v > 0:
+            ax.text(o, e, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black")
+    ax.set_title(f"share of the {runs} final cells with each operation on each edge", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def spread(series: dict[str, list[float]]) -> Figure:
+    """Each metric's values across seeds as points over a box."""
+    fig = Figure(figsize=(3.2 * len(series), 3.4))
+    fig.subplots_adjust(wspace=0.4)
+    axes = np.atleast_1d(fig.subplots(1, len(series)))
+    for ax, (label, values) in zip(axes, series.items()):
+        ax.boxplot(values, widths=0.5)
+        jitter = np.linspace(-0.08, 0.08, len(values)) if len(values) > 1 else [0.0]
+        ax.scatter(1 + np.asarray(jitter), values, color="#d62728", zorder=3, s=18)
+        ax.set_xticks([])
+        ax.set_title(f"{label} (n={len(values)})", fontsize=9)
+        ax.set_ylabel("%")
+    return fig

@@ -1,0 +1,108 @@
+"""The report of a sweep: the collector's table, how often each operation ends on each edge
+across seeds, the spread of val_acc (and of NAS-Bench-301), and a section per run that links
+to the run's own report."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from nas.analysis.runs import RunInfo
+from nas.analysis.table import HEADERS, Collection
+from nas.report import figures as F
+from nas.report.page import esc, img, missing, num, numeric, page, table
+from nas.space.primitives import NUM_EDGES, edge_index, primitives
+
+SECTIONS = (("table", "Runs"), ("frequency", "Operations of the final cells"), ("spread", "Spread across seeds"),
+            ("runs", "Each run"))
+
+
+def operation_frequency(genotypes: list, prims) -> np.ndarray:
+    """Share of the normal cells (a search's one cell) holding each operation on each edge."""
+    freq = np.zeros((NUM_EDGES, len(prims)))
+    for g in genotypes:
+        for i, (op, source) in enumerate(g.normal):
+            freq[edge_index(i // 2, source), prims.index(op)] += 1
+    return freq / max(len(genotypes), 1)
+
+
+def sweep_report(collection: Collection, renderer: F.Renderer, failed: dict[Path, str],
+                 link: Callable[[Path], Optional[str]]) -> str:
+    """`link(run_dir)`: the relative address of the run's own report, None when it was not
+    written (`failed` says why)."""
+    runs = collection.runs
+    finished = [r for r in runs if r.status == "finished" and r.genotype is not None]
+    sections = [("table", "Runs", _table(collection, link)),
+                ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
+                ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
+                ("runs", "Each run", _runs(collection, renderer, failed, link))]
+    counts = {s: sum(r.status == s for r in runs) for s in ("finished", "unfinished", "broken")}
+    header = (f"<h1>Sweep report: {esc(collection.root.name)}</h1>\n<p><code>{esc(collection.root)}</code></p>\n"
+              f'<div class="banner {"finished" if counts["finished"] == len(runs) else "unfinished"}" id="status">'
+              f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "</div>")
+    return page(f"sweep report: {collection.root.name}", header, sections)
+
+
+def _table(collection: Collection, link) -> str:
+    rows = []
+    for run, row in zip(collection.runs, collection.rows()):
+        target = link(run.path)
+        name = f'<a href="{esc(target)}">{esc(row["run"])}</a>' if target else esc(row["run"])
+        rows.append([(name, ""), row["seed"] if row["seed"] is not None else "-", row["method"] or "-",
+                     (f"<code>{esc(row['genotype'] or '-')}</code>", ""), numeric(row["params_m"]),
+                     (esc(_clock(row["wall_time"])), "num"), numeric(row["gpu_hours"]), row["status"],
+                     numeric(row["nb301"])])
+    return table(HEADERS, rows, "runs")
+
+
+def _clock(seconds) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def _frequency(finished: list[RunInfo], renderer) -> str:
+    if not finished:
+        return missing("no finished run with a genotype yet")
+    prims = primitives(extra_ops=any(op not in primitives() for r in finished for op, _ in r.genotype.normal))
+    freq = operation_frequency([r.genotype for r in finished], prims)
+    fig = renderer.add("operation_frequency", F.frequency_heatmap(freq, prims, len(finished)))
+    rows = [[f"edge {e}"] + [numeric(v) for v in row] for e, row in enumerate(freq)]
+    return img(fig, "operation frequency per edge") + table(["edge"] + list(prims), rows, "frequency")
+
+
+def _spread(collection: Collection, finished: list[RunInfo], renderer) -> str:
+    series = {"val_acc": [r.val_acc for r in finished if r.val_acc is not None]}
+    if collection.nb301:
+        series["NAS-Bench-301"] = [collection.nb301[r.path] for r in finished if r.path in collection.nb301]
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return missing("no finished run records val_acc yet")
+    rows = [[label, len(v), numeric(float(np.mean(v)), 4), numeric(float(np.std(v)), 4), numeric(min(v), 4),
+             numeric(max(v), 4)] for label, v in series.items()]
+    note = "" if collection.nb301 else "<p>NAS-Bench-301: give --nb301-models DIR to add its predictions</p>"
+    return (img(renderer.add("spread", F.spread(series)), "spread across seeds")
+            + table(("metric (%)", "runs", "mean", "std", "min", "max"), rows, "spread") + note)
+
+
+def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> str:
+    parts = []
+    for i, run in enumerate(collection.runs):
+        name = collection.name(run)
+        target = link(run.path)
+        report = f'<a href="{esc(target)}">its report</a>' if target else esc(failed.get(run.path, "no report"))
+        facts = (f"status {run.status}{f' ({run.reason})' if run.reason else ''}; seed {num(run.seed)}; "
+                 f"val_acc {num(run.val_acc, 4)}")
+        body = f"<h3 id=\"run-{i}\">{esc(name)}</h3><p>{esc(facts)}; {report}</p>"
+        if run.genotype is not None:
+            g = run.genotype
+            body += img(renderer.add_cell(f"run{i}_cell", g.normal, g.normal_concat), f"cell of {name}", "fig cell")
+        parts.append(body)
+    return "\n".join(parts)
+
+
+def relative_link(out: Path, target: Path) -> str:
+    return Path(os.path.relpath(target.resolve(), out.resolve().parent)).as_posix()
