@@ -157,10 +157,11 @@ def main() -> None:
         "memory": [py, str(scripts / "bench_memory.py"), "--batch_size", "64" if args.device == "cpu" else "256",
                    "--breakdown", *dev],
         "step": [py, str(scripts / "bench_step.py"), *dev],
-        # On the CPU: CPU-sized networks, and inductor on the smallest only (it compiles for minutes here)
+        # On the CPU: CPU-sized networks, eager only: inductor compiled the smallest of them for
+        # 20 minutes on the 2-core machine (bench_compile.py --tiny --modes off,inductor measures it)
         "compile": ([py, str(scripts / "bench_compile.py"), *dev, "--check", "--concurrent", "2"] if args.device == "cuda"
-                    else [py, str(scripts / "bench_compile.py"), *dev, "--tiny", "--inductor_cases", "phase3_b256_fp32",
-                          "--warmup", "1", "--reps", "3"]),
+                    else [py, str(scripts / "bench_compile.py"), *dev, "--tiny", "--modes", "off", "--warmup", "1",
+                          "--reps", "3"]),
         "scaling": [py, str(scripts / "bench_scaling.py"), "--data", "DIGITS"],
     }
     results = {"machine": machine(args.device)}
