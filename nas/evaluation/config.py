@@ -39,6 +39,9 @@ class EvalConfig(RunOptions):
     amp: str = option("auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off",
                       ("auto", "fp16", "bf16", "off"))
     channels_last: bool = option(True, "channels-last memory format")
+    # Off until a GPU run of scripts/gpu_smoke.sh measures it faster (README, benchmarks).
+    compile: str = option("off", "training step: off (eager), graphs (CUDA graphs of forward and backward) or "
+                          "inductor (torch.compile)", ("off", "graphs", "inductor"), runtime=True)
     log_every: int = option(100, "log a line every this many training steps", runtime=True, low=1)
     progress: bool = option(True, "progress bar within the epoch", runtime=True)
 

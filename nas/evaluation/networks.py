@@ -3,12 +3,13 @@
 `NetworkCIFAR` and `NetworkImageNet` follow the DARTS reference implementation so that
 parameter counts match the published ones; the auxiliary head is the submodule
 `auxiliary_head` (profiling leaves it out). The training loop sets `drop_path_prob`
-each epoch; forward returns `(logits, logits_aux)`, `logits_aux` None unless training
-with the auxiliary head.
+each epoch (held in a tensor, so that a compiled or captured step reads the new value
+without being recompiled); forward returns `(logits, logits_aux)`, `logits_aux` None
+unless training with the auxiliary head.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -17,7 +18,7 @@ from nas.core.errors import UserError
 from nas.space.operations import OPS, FactorizedReduce, Identity, ReLUConvBN
 
 
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+def drop_path(x: torch.Tensor, drop_prob: float | torch.Tensor) -> torch.Tensor:
     """Zero whole samples with probability drop_prob (one Bernoulli draw per sample),
     scaling the kept ones by 1/keep so the expectation is unchanged."""
     keep_prob = 1.0 - drop_prob
@@ -75,9 +76,10 @@ class Cell(nn.Module):
         # Drop-path spares identities: dropping a skip would only drop the input itself.
         self._droppable = tuple(not isinstance(op, Identity) for op in self.ops)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: Optional[torch.Tensor]) -> torch.Tensor:
+        """`drop_prob`: the drop-path probability (a 0-d tensor), None for no drop-path."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        apply_drop = self.training and drop_prob > 0.0
+        apply_drop = self.training and drop_prob is not None
         for step in range(self.steps):
             node = None
             for k in (2 * step, 2 * step + 1):
@@ -136,6 +138,24 @@ class AuxiliaryHeadImageNet(nn.Module):
 class _EvalNetwork(nn.Module):
     """Shared cell stack: `layers` cells, reductions (doubled channels) at layers//3 and 2*layers//3."""
 
+    def __init__(self):
+        super().__init__()
+        # Not in the state dict: checkpoints stay as they were; the run sets it every epoch.
+        self.register_buffer("drop_prob_tensor", torch.zeros(()), persistent=False)
+        self.drop_path_prob = 0.0
+
+    @property
+    def drop_path_prob(self) -> float:
+        return self._drop_path_prob
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, p: float) -> None:
+        # Updated in place: a compiled graph or a captured CUDA graph reads this tensor at
+        # every step, and specialises only on whether drop-path is on at all.
+        self._drop_path_prob = float(p)
+        self._drop_path_on = self._drop_path_prob > 0.0
+        self.drop_prob_tensor.fill_(self._drop_path_prob)
+
     def _build_cells(self, genotype, C_prev_prev: int, C_prev: int, C: int, layers: int, reduction_prev: bool) -> int:
         if layers < 3:
             raise UserError(f"layers={layers}: expected at least 3 (two of them are reduction cells)")
@@ -160,7 +180,7 @@ class _EvalNetwork(nn.Module):
     def _run_cells(self, s0: torch.Tensor, s1: torch.Tensor):
         logits_aux = None
         for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            s0, s1 = s1, cell(s0, s1, self.drop_prob_tensor if self._drop_path_on else None)
             if i == self._aux_position and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(s1)
         return s1, logits_aux
@@ -173,7 +193,6 @@ class NetworkCIFAR(_EvalNetwork):
 
     def __init__(self, C: int, num_classes: int, layers: int, auxiliary: bool, genotype):
         super().__init__()
-        self.drop_path_prob = 0.0
         C_stem = 3 * C
         self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
         C_prev = self._build_cells(genotype, C_stem, C_stem, C, layers, reduction_prev=False)
@@ -197,7 +216,6 @@ class NetworkImageNet(_EvalNetwork):
         if image_size % 32:
             raise UserError(f"image_size={image_size}: expected a multiple of 32 (the network reduces by 32)")
         self.image_size = image_size
-        self.drop_path_prob = 0.0
         self.stem0 = nn.Sequential(
             nn.Conv2d(3, C // 2, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),

@@ -25,6 +25,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nas.core import distributed as D
+from nas.core.compile import check_compile, optimizer_options, prepare
 from nas.core.config import resume_config, to_dict
 from nas.data.loaders import DataConfig, build_eval_loaders
 from nas.core.engine import Precision, evaluate, train
@@ -181,6 +182,7 @@ class EvalRun:
         self.genotype = (genotype_from_dict(self.ckpt["genotype"]) if self.ckpt
                          else resolve_genotype(cfg.arch, cfg.reduce_arch))
         self.precision = Precision.choose(env.device, cfg.amp)
+        check_compile(cfg.compile, env.device)
         data_cfg = task.data_config(cfg)
         self.data = build_eval_loaders(data_cfg, cfg.batch_size // env.world_size, env.rank, env.world_size,
                                        env.device, channels_last=cfg.channels_last,
@@ -200,7 +202,7 @@ class EvalRun:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = net.to(env.device, memory_format=memory_format)
         self.optimizer = torch.optim.SGD(net.parameters(), cfg.learning_rate, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
+                                         weight_decay=cfg.weight_decay, **optimizer_options(env.device, cfg.compile))
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_scheduler, cfg.epochs, cfg.batch_size)
         self.scaler = self.precision.make_scaler()
         self.state = {"epoch": 0, "best_top1": 0.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
@@ -215,8 +217,8 @@ class EvalRun:
             self.state = {k: self.ckpt[k] for k in self.state}
         if env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        parallel = env.world_size > 1
-        self.model = DDP(net, device_ids=[env.device] if env.device.type == "cuda" else None) if parallel else net
+        ddp = (lambda m: DDP(m, device_ids=[env.device] if env.device.type == "cuda" else None))
+        self.model = prepare(net, cfg.compile, wrap=ddp if env.world_size > 1 else None)
         self.train_criterion, self.val_criterion = (c.to(env.device) for c in make_criteria(cfg.label_smooth))
 
     def open_run_dir(self) -> None:

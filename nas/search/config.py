@@ -46,6 +46,12 @@ class SearchConfig(RunOptions):
     amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
                       ("auto", "fp16", "bf16", "off"))
     channels_last: bool = option(True, "channels-last memory format")
+    # Off until a GPU run of scripts/gpu_smoke.sh measures a whole search faster with a mode
+    # (README, benchmarks); on the CPU inductor's compile time outweighs a tiny search's steps.
+    compile: str = option("off", "training stages: off (eager), graphs (CUDA graphs, recaptured when the network "
+                          "changes) or inductor (torch.compile)", ("off", "graphs", "inductor"), runtime=True)
+    compile_perturb: bool = option(False, "also capture each perturb-val candidate's fine-tuning with --compile "
+                                   "graphs (one capture per candidate)", runtime=True)
     fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
     log_every: int = option(50, "log a line every this many training steps", runtime=True, low=1)
     progress: bool = option(True, "progress bars on the terminal", runtime=True)

@@ -15,6 +15,7 @@ import torch
 
 from nas.core import distributed as D
 from nas.core.config import to_dict
+from nas.core.compile import check_compile
 from nas.core.engine import Precision
 from nas.core.files import write_json, write_yaml
 from nas.core.rundir import (CONFIG, GENOTYPE, STAGES, SUMMARY, eta, new_run_dir, peak_memory_mb, setup_logging,
@@ -42,6 +43,7 @@ class SearchRun:
         if method.check is not None:
             method.check(self.cfg, self.env)
         precision = Precision.choose(self.env.device, self.cfg.amp)
+        check_compile(self.cfg.compile, self.env.device, perturb=self.cfg.compile_perturb)
         if self.env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         data_cfg = DataConfig(root=self.cfg.train_path, dataset="cifar100" if self.cfg.cifar100 else "cifar10",

@@ -60,6 +60,7 @@ class Snapshot:
 def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates: Sequence[Candidate],
                 data: PerturbData, *, finetune_steps: int, data_epoch: int, seed: int, rank: int = 0, world: int = 1,
                 restore: str = "exact", batches: str = "shared",
+                prepare: Optional[Callable[[nn.Module], nn.Module]] = None,
                 on_steps: Optional[Callable[[int], None]] = None) -> PerturbResult:
     """Scores of `candidates` (acc_after - acc_before, in % points).
 
@@ -70,6 +71,8 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     `batches`: 'shared' gives every candidate the same fine-tuning batches (fixed by
     `data_epoch` and `seed`), so a score does not depend on its rank; 'fresh' continues one
     stream of batches from candidate to candidate, as the original did.
+    `prepare` gives the module that fine-tunes a candidate (nas.core.compile.prepare), made
+    anew for each so that its graphs are freed when it is done; None fine-tunes `net` eagerly.
     """
     candidates = list(candidates)
     mine = candidates[rank::world]
@@ -92,7 +95,8 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
             if stream is None:
                 torch.manual_seed(seed)
             if finetune_steps > 0:
-                res = train(net, stream or cycle(data.train, data_epoch), optimizer, data.criterion, data.precision,
+                model = prepare(net) if prepare is not None else net
+                res = train(model, stream or cycle(data.train, data_epoch), optimizer, data.criterion, data.precision,
                             scaler, steps=finetune_steps, desc=f"perturb e{edge} {op or 'edge'}", log_every=10**9,
                             progress=False)  # a line per candidate is logged instead
                 if on_steps is not None:

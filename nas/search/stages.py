@@ -18,6 +18,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nas.core import distributed as D
+from nas.core.compile import optimizer_options, prepare
 from nas.core.distributed import DistEnv
 from nas.core.engine import Precision, train
 from nas.core.errors import UserError
@@ -68,7 +69,8 @@ class Trainer:
         return net.to(self.env.device, memory_format=self.memory_format)
 
     def make_optimizer(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
-        return torch.optim.SGD(net.parameters(), lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
+        return torch.optim.SGD(net.parameters(), lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay,
+                               **optimizer_options(self.env.device, self.cfg.compile))
 
     def train_stage(self, net: SearchNetwork, *, epochs: int, lr: float, data_key: int, tag: str,
                     parallel: bool) -> torch.optim.Optimizer:
@@ -78,8 +80,10 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1),
                                                                eta_min=self.cfg.learning_rate_min)
         parallel_ranks = parallel and self.env.world_size > 1
-        model = (DDP(net, device_ids=[self.env.device] if self.env.device.type == "cuda" else None)
-                 if parallel_ranks else net)
+        # --compile: one compiled or captured network per stage (a stage is ~1,000 steps at the
+        # published sizes); perturb-val fine-tunes `net` itself, eagerly unless --compile_perturb.
+        ddp = (lambda m: DDP(m, device_ids=[self.env.device] if self.env.device.type == "cuda" else None))
+        model = prepare(net, self.cfg.compile, wrap=ddp if parallel_ranks else None)
         loader = self.data.train_shard if parallel_ranks else self.data.train_full
         scaler = self.precision.make_scaler()
         for epoch in range(epochs):
@@ -121,4 +125,5 @@ class Trainer:
                            data_epoch=derive_seed(self.cfg.seed, "perturb-data", key) % 10**6,
                            seed=derive_seed(self.cfg.seed, "perturb", key), rank=rank, world=world,
                            restore=self.cfg.perturb_restore, batches=self.cfg.perturb_batches,
+                           prepare=(lambda n: prepare(n, self.cfg.compile)) if self.cfg.compile_perturb else None,
                            on_steps=lambda n: self.steps.add(n, parallel=parallel))

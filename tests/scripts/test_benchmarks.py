@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 def run(script, *args):
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+                          text=True, cwd=ROOT, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -48,3 +48,32 @@ def test_published_setting_model():
     # 17 trainings of 5 epochs x 196 steps, 14 x 2 fine candidates x 130 steps, 12 topology candidates x 180 steps
     assert m["phases2_4_original"] == 17 * 5 * 196 + 14 * 2 * 130 + 12 * 180
     assert m["phases2_4_ours"] < m["phases2_4_original"] / 3
+
+
+def test_compile_benchmark_reports_every_case_and_the_published_model(tmp_path):
+    out = run("bench_compile.py", "--tiny", "--modes", "off", "--cases", "cifar_b128_fp32,phase1_b256_fp32,phase3_b256_fp32",
+              "--warmup", 0, "--reps", 1, "--concurrent", 2, "--json", tmp_path / "c.json")
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert [(r["case"], r["mode"], r["batch"]) for r in res["rows"]] == [
+        ("cifar_b128_fp32", "off", 4), ("phase1_b256_fp32", "off", 8), ("phase3_b256_fp32", "off", 8)]
+    assert all(r["speedup"] == 1.0 and r["img_per_s"] > 0 for r in res["rows"])
+    (model,) = res["published_model"]
+    assert model["search_h"] == pytest.approx(model["phase1_h"] + model["phases2_4_h"]) and model["cifar_eval_h"] > 0
+    assert res["concurrent"]["off"]["together_img_per_s"] > 0
+    assert "tiny CPU-sized networks" in out and "modelled wall time" in out
+
+
+def test_published_model_counts_capture_time_against_the_steps():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_compile import EVAL_STEPS, model_published
+
+    def row(ms, compile_s):
+        return {"step_ms": ms, "compile_s": compile_s}
+
+    eager = {(c, "off"): row(100, 0) for c in ("phase1_b256_fp32", "phase3_b256_fp32", "cifar_b128_fp32")}
+    cheap = {**eager, **{(c, "graphs"): row(40, 2) for c in ("phase1_b256_fp32", "phase3_b256_fp32", "cifar_b128_fp32")}}
+    dear = {**eager, **{(c, "graphs"): row(40, 60) for c in ("phase1_b256_fp32", "phase3_b256_fp32", "cifar_b128_fp32")}}
+    base, fast, slow = model_published(eager, "off"), model_published(cheap, "graphs"), model_published(dear, "graphs")
+    assert base["cifar_eval_h"] == pytest.approx(EVAL_STEPS * 0.1 / 3600)
+    assert fast["capture_per_candidate_pays"] and not slow["capture_per_candidate_pays"]  # 71 steps save 4.3 s
+    assert fast["search_h"] < base["search_h"] < slow["search_h"]  # a minute a capture would not pay
