@@ -46,13 +46,14 @@ def published_model(npop=4, gpus=4, batch=256, images=50_000, epochs=5, finetune
     """Training steps (per-GPU batches) on the critical path of phases 2-4."""
     steps_epoch = math.ceil(images / batch)
     stage = epochs * steps_epoch
-    fine_candidates, fine_steps = 2, finetune + extra[1]
-    nodes_edges, topo_steps = (3, 4, 5), finetune + extra[2]
+    # perturb-val takes F + 1 steps (docs/method.md, "perturb-val"), the original and ours alike
+    fine_candidates, fine_steps = 2, finetune + extra[1] + 1
+    nodes_edges, topo_steps = (3, 4, 5), finetune + extra[2] + 1
     trainings = 1 + 14 + 2  # coarse, after each fine decision, after the first two nodes
     original = trainings * stage + 14 * fine_candidates * fine_steps + sum(nodes_edges) * topo_steps
     ours = (trainings * stage / gpus + 14 * math.ceil(fine_candidates / gpus) * fine_steps
             + sum(math.ceil(n / gpus) for n in nodes_edges) * topo_steps)
-    phase1 = npop // gpus * 14 * (stage + 7 * (finetune + extra[0]))
+    phase1 = npop // gpus * 14 * (stage + 7 * (finetune + extra[0] + 1))
     return {"setting": f"npop {npop}, {gpus} GPUs, batch {batch}, {images} images, {epochs} epochs a stage",
             "phase1_steps_critical_path": phase1, "phases2_4_original": original, "phases2_4_ours": round(ours),
             "phases2_4_ratio": ours / original,

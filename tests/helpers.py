@@ -1,4 +1,5 @@
 """What several test folders share: the repository's paths and running a script as a user would."""
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
@@ -17,3 +18,11 @@ def assert_one_line_error(result, fragment):
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert fragment in result.stderr, result.stderr
+
+
+def load_script(name: str):
+    """A script of scripts/ as a module (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "scripts" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
