@@ -168,12 +168,15 @@ def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
 def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
-    try:
+    def go() -> dict:
         run = EvalRun(cfg, given or {}, task, env)
         run.open_run_dir()
         for epoch in range(run.state["epoch"], run.cfg.epochs):
             run.train_epoch(epoch)
         return run.finish()
+
+    try:
+        return D.guard_peers(go)
     finally:
         D.cleanup()
 
@@ -246,6 +249,7 @@ class EvalRun:
             D.barrier()
         elif self.env.is_main:
             remove_stale_tmp(self.run_dir)  # half-written files of the process that was killed
+        D.watch_run_dir(self.run_dir)
         setup_logging(self.run_dir, self.env.rank)
         self.tb = tensorboard(self.run_dir, self.env.rank) if self.env.is_main else None
         how = (f"resumed after epoch {self.state['epoch']}" if self.ckpt
