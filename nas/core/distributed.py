@@ -169,13 +169,14 @@ class PeerWatchdog:
             self._check(counts, time.monotonic())
 
     def _check(self, counts: list[int], now: float) -> None:
-        """Note which counters moved (`counts[0] == -1`: the store did not answer); exit on a lost one."""
-        keys = [-1] if counts == [-1] else list(range(len(counts)))
-        if counts != [-1]:
+        """Note which counters moved (`[-1]`: the store did not answer); exit on a lost one."""
+        if counts == [-1]:  # the ranks' silence is the store's then: their clocks restart when it answers
+            self._seen = {-1: self._seen.get(-1, (0, now))}
+        else:
             self._seen.pop(-1, None)
-        for key, count in zip(keys, counts):
-            if key not in self._seen or (key >= 0 and self._seen[key][0] != count):
-                self._seen[key] = (count, now)
+            for rank, count in enumerate(counts):
+                if self._seen.get(rank, (None,))[0] != count:
+                    self._seen[rank] = (count, now)
         lost = [key for key, (_, moved) in self._seen.items() if now - moved > self.STALE]
         if lost == [-1]:
             self._exit("lost the rendezvous store (its launcher or rank 0 is gone)")
