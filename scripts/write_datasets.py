@@ -63,6 +63,10 @@ def main(argv=None) -> None:
 
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: expected at least 1")
+    try:  # before reading any source: a root that cannot be made fails in one line
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {args.out}: cannot create the data root ({exc.strerror or exc})") from None
     if args.command in ("cifar10", "cifar100"):
         write_cifar(args.command, args.src, args.out, overwrite=args.overwrite, workers=args.workers)
     elif args.command == "imagenet":

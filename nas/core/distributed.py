@@ -1,14 +1,20 @@
-"""Distributed helpers, in one place: process-group set-up under torchrun or SLURM, and
-the few collectives the searches and evaluations use. One process without torchrun runs
-the same code with world size 1 and no process group."""
+"""Distributed helpers, in one place: process-group set-up under torchrun or SLURM, the
+threads per process, a watchdog for lost peers, and the few collectives the searches and
+evaluations use. One process without torchrun runs the same code with world size 1 and no
+process group."""
 from __future__ import annotations
 
 import datetime
 import os
 import socket
+import signal
 import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import torch
 import torch.distributed as dist
@@ -98,13 +104,123 @@ def init_distributed(cluster: str = "local", device: str = "auto", force: bool =
             init_method="env://",
             rank=rank,
             world_size=world,
+            # long: in phase 1 each rank trains its own models, and a collective may wait for the
+            # slowest; a dead peer is found by the watchdog within seconds instead
             timeout=datetime.timedelta(minutes=60),
             **({"device_id": dev} if use_cuda else {}),
         )
+        if world > 1:
+            set_threads(sum(h == socket.gethostname() for h in all_gather_object(socket.gethostname())))
+            PeerWatchdog.start(rank, world)
     return DistEnv(rank=rank, local_rank=local_rank, world_size=world, device=dev)
 
 
+def set_threads(local_world: int) -> int:
+    """Share this machine's cores among its processes (torchrun sets OMP_NUM_THREADS=1 only when
+    it starts several itself; two launchers on one machine would each take every core). The
+    processes here are counted by host name, so that case counts too. OMP_NUM_THREADS wins."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    launcher = [os.environ.get(v, "") for v in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE")]
+    local_world = max([local_world] + [int(v) for v in launcher if v.isdigit()])
+    torch.set_num_threads(max(1, cores // local_world))
+    return torch.get_num_threads()
+
+
+class PeerWatchdog:
+    """Every process bumps a counter in the rendezvous store every `INTERVAL` seconds and watches
+    the others'. A counter that stops for `STALE` seconds is a lost process (killed, or its
+    machine gone): this process then prints one line naming it and how to resume, and exits,
+    instead of a backend traceback or a collective that waits for an hour."""
+
+    INTERVAL, STALE = 1.0, 15.0
+    EXIT_CODE = 3
+    _current: Optional["PeerWatchdog"] = None
+
+    def __init__(self, rank: int, world: int, store):
+        self.rank, self.world, self.store = rank, world, store
+        self.run_dir: Optional[Path] = None
+        self.stopped = threading.Event()
+        self._seen: dict[int, tuple[int, float]] = {}  # rank (-1: the store) -> (counter, when it last moved)
+
+    @classmethod
+    def start(cls, rank: int, world: int) -> Optional["PeerWatchdog"]:
+        try:  # a client of its own: the process group's store is busy in the main thread
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                                  timeout=datetime.timedelta(seconds=cls.STALE))
+        except (KeyError, ValueError, RuntimeError):
+            return None  # no store to watch through: the collectives' own errors and timeout remain
+        prefix = f"nas/heartbeat/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+        cls._current = watchdog = cls(rank, world, dist.PrefixStore(prefix, store))
+        for r in range(world):
+            watchdog.store.add(str(r), 0)  # every counter exists: reading one never waits
+        signal.signal(signal.SIGTERM, watchdog._terminated)
+        threading.Thread(target=watchdog._loop, name="peer-watchdog", daemon=True).start()
+        return watchdog
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.INTERVAL):
+            try:
+                self.store.add(str(self.rank), 1)
+                counts = [int(v) for v in self.store.multi_get([str(r) for r in range(self.world)])]
+            except (RuntimeError, ValueError):
+                counts = [-1]  # the store's host (the launcher of rank 0) is gone
+            self._check(counts, time.monotonic())
+
+    def _check(self, counts: list[int], now: float) -> None:
+        """Note which counters moved (`[-1]`: the store did not answer); exit on a lost one."""
+        if counts == [-1]:  # the ranks' silence is the store's then: their clocks restart when it answers
+            self._seen = {-1: self._seen.get(-1, (0, now))}
+        else:
+            self._seen.pop(-1, None)
+            for rank, count in enumerate(counts):
+                if self._seen.get(rank, (None,))[0] != count:
+                    self._seen[rank] = (count, now)
+        lost = [key for key, (_, moved) in self._seen.items() if now - moved > self.STALE]
+        if lost == [-1]:
+            self._exit("lost the rendezvous store (its launcher or rank 0 is gone)")
+        elif lost:
+            self._exit(f"lost rank {', '.join(map(str, lost))} (no sign of life for {self.STALE:.0f}s)")
+
+    def _terminated(self, signum, frame) -> None:
+        self._exit("stopped by the launcher (another process failed or the job was cancelled)")
+
+    def _exit(self, what: str) -> None:
+        print(f"error: {what}: {resume_hint(self.run_dir)}", file=sys.stderr, flush=True)
+        os._exit(self.EXIT_CODE)  # the main thread may be stuck in a collective that never returns
+
+    def wait_for_verdict(self) -> None:
+        """After a collective failed: give the watchdog the time to name the lost rank (it exits)."""
+        time.sleep(self.STALE + 3 * self.INTERVAL)
+
+
+def resume_hint(run_dir: Optional[Path]) -> str:
+    return (f"this process stops too; launch every process again with --resume {run_dir}" if run_dir is not None
+            else "this process stops too, before a run directory was made; start the run again")
+
+
+def watch_run_dir(run_dir: Path) -> None:
+    """Name this run directory in the lost-peer message (where a --resume continues)."""
+    if PeerWatchdog._current is not None:
+        PeerWatchdog._current.run_dir = Path(run_dir)
+
+
+def guard_peers(main: Callable[[], Any]) -> Any:
+    """Run `main`; when a collective fails because a peer died, the watchdog's one-line error
+    ends the process rather than the backend's traceback (other errors are raised as they are)."""
+    try:
+        return main()
+    except RuntimeError:  # the backends' errors (dist.DistError is one)
+        if PeerWatchdog._current is not None:
+            PeerWatchdog._current.wait_for_verdict()
+        raise
+
+
 def cleanup() -> None:
+    if PeerWatchdog._current is not None:  # a peer that ends its run is not lost
+        PeerWatchdog._current.stopped.set()
+        PeerWatchdog._current = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

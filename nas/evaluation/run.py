@@ -34,9 +34,9 @@ from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfi
 from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
 from nas.genotype import (Genotype, combine, format_literal, genotype_from_dict, genotype_to_dict, load_genotype,
                        save_genotype)
-from nas.core.files import torch_save, write_json, write_yaml
+from nas.core.files import remove_stale_tmp, torch_save, write_json, write_yaml
 from nas.evaluation.cost import count_macs, count_parameters_m
-from nas.core.rundir import new_run_dir, peak_memory_mb, setup_logging, tensorboard
+from nas.core.rundir import CONFIG, GENOTYPE, new_run_dir, peak_memory_mb, read_config, setup_logging, tensorboard
 from nas.evaluation.schedules import build_scheduler, drop_path_prob
 from nas.core.seeding import derive_seed, seed_all
 
@@ -105,8 +105,6 @@ def _resume_paths(resume: str) -> tuple[Path, Path]:
 
 
 def _load_checkpoint(path: Path, what: str, device: torch.device) -> dict:
-    if not path.is_file():
-        raise UserError(f"{what}: no checkpoint {path} (the run did not finish an epoch)")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=False)
     except Exception as exc:  # a truncated or foreign file is the user's, not our bug
@@ -118,26 +116,45 @@ def _load_checkpoint(path: Path, what: str, device: torch.device) -> dict:
     return ckpt
 
 
-def _open_resume(cfg: EvalConfig, given: dict, task: Task, device: torch.device) -> tuple[EvalConfig, Path, dict]:
-    """The run's own configuration, its directory and its checkpoint, after checking that the
-    explicitly given flags do not ask for something else."""
+def _saved_run(run_dir: Path, ckpt_path: Path, what: str, device: torch.device) -> tuple[dict, Optional[dict]]:
+    """(the run's configuration, its checkpoint). A run killed during its first epoch has no
+    checkpoint yet: its config.yaml says what to start again, and the checkpoint is None."""
+    if ckpt_path.is_file():
+        ckpt = _load_checkpoint(ckpt_path, what, device)
+        return {"eval_task": ckpt["eval_task"], **ckpt["config"]}, ckpt
+    if ckpt_path != run_dir / LAST or not (run_dir / CONFIG).is_file():
+        raise UserError(f"{what}: no checkpoint {ckpt_path} and no {CONFIG}: not an evaluation run directory")
+    return read_config(run_dir, what), None
+
+
+def _open_resume(cfg: EvalConfig, given: dict, task: Task,
+                 device: torch.device) -> tuple[EvalConfig, Path, Optional[dict], Genotype]:
+    """The run's own configuration, its directory, its checkpoint (None when it did not finish an
+    epoch) and its genotype, after checking that the explicitly given flags do not ask for
+    something else."""
     what = f"--resume {cfg.resume}"
     run_dir, ckpt_path = _resume_paths(cfg.resume)
-    ckpt = _load_checkpoint(ckpt_path, what, device)
-    if ckpt["eval_task"] != task.name:
-        raise UserError(f"{what}: it is a {ckpt['eval_task']} evaluation run, not {task.name}")
-    saved = ckpt["config"]
+    saved, ckpt = _saved_run(run_dir, ckpt_path, what, device)
+    saved_task = saved.pop("eval_task", None)
+    if saved_task != task.name:
+        raise UserError(f"{what}: it is a {saved_task} evaluation run, not {task.name}")
+    source = f"the checkpoint {ckpt_path}" if ckpt else str(run_dir / CONFIG)
     cfg = resume_config(type(cfg), {**saved, "resume": cfg.resume}, given, what=what, keep=("arch", "reduce_arch"),
-                        source=f"the checkpoint {ckpt_path}")
+                        source=source)
+    # the genotype the run trained (or, before its first checkpoint, the one it saved when it started)
+    saved_genotype = run_dir / GENOTYPE
+    genotype = (genotype_from_dict(ckpt["genotype"]) if ckpt
+                else load_genotype(saved_genotype) if saved_genotype.is_file()
+                else resolve_genotype(saved["arch"], saved["reduce_arch"]))
     if "arch" in given or "reduce_arch" in given:
         wanted = resolve_genotype(given.get("arch", saved["arch"]), given.get("reduce_arch", saved["reduce_arch"]))
-        if genotype_to_dict(wanted) != ckpt["genotype"]:
-            raise UserError(f"{what}: its checkpoint trained another architecture "
+        if genotype_to_dict(wanted) != genotype_to_dict(genotype):
+            raise UserError(f"{what}: the run trains another architecture "
                             f"({saved['arch']}{' + ' + saved['reduce_arch'] if saved['reduce_arch'] else ''}), "
                             f"not the one given by --arch/--reduce_arch")
-    if ckpt["epoch"] >= saved["epochs"]:
+    if ckpt and ckpt["epoch"] >= saved["epochs"]:
         raise UserError(f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})")
-    return cfg, run_dir, ckpt
+    return cfg, run_dir, ckpt, genotype
 
 
 def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
@@ -152,12 +169,15 @@ def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
 def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
-    try:
+    def go() -> dict:
         run = EvalRun(cfg, given or {}, task, env)
         run.open_run_dir()
         for epoch in range(run.state["epoch"], run.cfg.epochs):
             run.train_epoch(epoch)
         return run.finish()
+
+    try:
+        return D.guard_peers(go)
     finally:
         D.cleanup()
 
@@ -169,18 +189,17 @@ class EvalRun:
     def __init__(self, cfg: EvalConfig, given: dict, task: Task, env: D.DistEnv):
         setup_logging(None, env.rank)  # the terminal only until the input is checked
         self.task, self.env = task, env
-        self.ckpt, self.run_dir = None, None
+        self.ckpt, self.run_dir, self.genotype = None, None, None
         if cfg.resume is not None:
-            cfg, self.run_dir, self.ckpt = _open_resume(cfg, given, task, env.device)
+            cfg, self.run_dir, self.ckpt, self.genotype = _open_resume(cfg, given, task, env.device)
         self.cfg = cfg
         if cfg.epochs < 1:
             raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
         if cfg.batch_size % env.world_size:
             raise UserError(f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
                             f"expected a multiple of the world size")
-        # A resumed run trains the genotype of its checkpoint, wherever the spec's files are now.
-        self.genotype = (genotype_from_dict(self.ckpt["genotype"]) if self.ckpt
-                         else resolve_genotype(cfg.arch, cfg.reduce_arch))
+        # A resumed run trains its own genotype, wherever the spec's files are now.
+        self.genotype = self.genotype or resolve_genotype(cfg.arch, cfg.reduce_arch)
         self.precision = Precision.choose(env.device, cfg.amp)
         check_compile(cfg.compile, env.device)
         data_cfg = task.data_config(cfg)
@@ -223,16 +242,21 @@ class EvalRun:
 
     def open_run_dir(self) -> None:
         """The input is valid: make the run directory (or continue the resumed one's) and log there."""
-        if self.run_dir is None:
+        resumed = self.run_dir is not None
+        if not resumed:
             self.run_dir = new_run_dir(self.cfg.save, "eval", self.cfg.note, self.env)
             if self.env.is_main:
-                write_yaml(self.run_dir / "config.yaml", {"eval_task": self.task.name, **to_dict(self.cfg)})
-                save_genotype(self.run_dir / "genotype.json", self.genotype)
+                write_yaml(self.run_dir / CONFIG, {"eval_task": self.task.name, **to_dict(self.cfg)})
+                save_genotype(self.run_dir / GENOTYPE, self.genotype)
             D.barrier()
+        elif self.env.is_main:
+            remove_stale_tmp(self.run_dir)  # half-written files of the process that was killed
+        D.watch_run_dir(self.run_dir)
         setup_logging(self.run_dir, self.env.rank)
         self.tb = tensorboard(self.run_dir, self.env.rank) if self.env.is_main else None
-        resumed = f"resumed after epoch {self.state['epoch']}" if self.ckpt else "new run"
-        log.info("%s evaluation in %s (%s, world size %d, device %s)", self.task.name, self.run_dir, resumed,
+        how = (f"resumed after epoch {self.state['epoch']}" if self.ckpt
+               else "started again: it stopped in its first epoch" if resumed else "new run")
+        log.info("%s evaluation in %s (%s, world size %d, device %s)", self.task.name, self.run_dir, how,
                  self.env.world_size, self.env.device)
         log.info("genotype = %s", format_literal(self.genotype))
         log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", self.dataset["name"],

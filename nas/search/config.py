@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from nas.core.config import RunOptions, option
+from nas.core.errors import UserError
+from nas.space.primitives import primitives
+
+CIFAR_TRAIN_IMAGES = 50_000  # CIFAR-10 and CIFAR-100 alike: the most any search's data root holds
 
 
 @dataclass
@@ -60,12 +64,28 @@ class SearchConfig(RunOptions):
     def scaled_lr(self) -> float:
         return self.learning_rate * self.batch_size / 256
 
+    def check(self) -> None:
+        """Rules between options, checked before anything runs (a late failure strands phase 1)."""
+        if len(self.finetune_extra) != 3:
+            raise UserError(f"--finetune_extra {' '.join(map(str, self.finetune_extra))}: expected 3 values "
+                            f"(the steps added in phases 1, 2 and 3)")
+        if self.val_protocol == "holdout" and self.val_size >= CIFAR_TRAIN_IMAGES:
+            raise UserError(f"--val_size {self.val_size}: expected fewer than the {CIFAR_TRAIN_IMAGES} "
+                            f"training images of CIFAR")
+
 
 @dataclass
 class EvolutionaryConfig(SearchConfig):
     SECTION: ClassVar[str] = "evolutionary"
     npop: int = option(4, "population size (a multiple of the number of processes)", low=1)
     op_cap: int = option(1, "operations per edge of each population model", low=1)
+
+    def check(self) -> None:
+        super().check()
+        ops = len(primitives(self.extra_ops))
+        if self.op_cap > ops:
+            raise UserError(f"--op_cap {self.op_cap}: expected at most the {ops} operations of the search space"
+                            f"{'' if self.extra_ops else ' (8 with --extra_ops)'}")
 
 
 @dataclass

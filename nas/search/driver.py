@@ -56,6 +56,7 @@ class SearchRun:
         # bad flags and bad data have failed by now: only then is a run directory made
         self.resumed = resume_dir is not None
         self.run_dir = resume_dir if self.resumed else self._new_run_dir()
+        D.watch_run_dir(self.run_dir)
         setup_logging(self.run_dir, self.env.rank)
         self.trainer = Trainer(self.cfg, self.env, data, precision, tensorboard(self.run_dir, self.env.rank),
                                stage_log=self.run_dir / STAGES)

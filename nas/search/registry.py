@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from nas.core.config import parse
-from nas.core.distributed import DistEnv, cleanup
+from nas.core.distributed import DistEnv, cleanup, guard_peers
 from nas.core.errors import UserError, run_cli
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def main(name: str, description: str, argv: Optional[Sequence[str]] = None) -> N
     def go() -> None:
         cfg, given = parse(get_method(name).config, argv, description=description)
         try:
-            run_search(name, cfg, given)
+            guard_peers(lambda: run_search(name, cfg, given))
         finally:
             cleanup()
 

@@ -1,0 +1,15 @@
+"""The tool scripts' bad input is one line `error: ...` with exit status 2."""
+import sys
+
+from tests.helpers import ROOT, assert_one_line_error, run_script
+
+
+def test_write_datasets_out_that_cannot_be_created(tmp_path):
+    result = run_script(sys.executable, ROOT / "scripts" / "write_datasets.py", "digits", "--out", "/proc/no/such/root")
+    assert_one_line_error(result, "--out /proc/no/such/root: cannot create the data root")
+
+
+def test_write_datasets_out_under_a_file(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run_script(sys.executable, ROOT / "scripts" / "write_datasets.py", "digits", "--out", tmp_path / "file" / "x")
+    assert_one_line_error(result, "cannot create the data root (Not a directory)")

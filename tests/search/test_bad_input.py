@@ -1,0 +1,170 @@
+"""Every class of bad input to the search scripts is one line `error: ...`, exit status 2, and
+leaves no run directory; damaged run directories are refused on --resume the same way."""
+import runpy
+import sys
+
+import pytest
+import torch
+
+from tests.helpers import ROOT
+
+SCRIPTS = ["search_evolutionary.py", "search_supernet.py"]
+
+
+def run_script(script, argv, monkeypatch, capsys):
+    """The entry script in-process, as a user runs it: (exit status, stderr)."""
+    monkeypatch.setattr(sys, "argv", [script, *map(str, argv)])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+    return exc.value.code, capsys.readouterr().err
+
+
+def tiny(data, save, *extra):
+    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save,
+            "--loader", "torch", "--no-progress", *extra]
+
+
+def assert_refused(code, err, fragment):
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
+
+
+BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of range, wrong type, wrong length
+    (["--init_channels", "0"], "--init_channels 0: expected 1 or more"),
+    (["--init_channels", "-4"], "--init_channels -4: expected 1 or more"),
+    (["--learning_rate", "-1"], "--learning_rate -1.0: expected more than 0"),
+    (["--learning_rate", "nan"], "--learning_rate nan: expected more than 0"),
+    (["--momentum", "1.5"], "--momentum 1.5: expected a number from 0 to 1"),
+    (["--stage_epochs", "0"], "--stage_epochs 0: expected 1 or more"),
+    (["--stage_epochs", "-1"], "--stage_epochs -1: expected 1 or more"),
+    (["--layers", "0"], "--layers 0: expected 3 or more"),
+    (["--layers", "1"], "--layers 1: expected 3 or more"),
+    (["--finetune_steps", "-1"], "--finetune_steps -1: expected 0 or more"),
+    (["--finetune_extra", "5"], "--finetune_extra 5: expected 3 values"),
+    (["--finetune_extra", "1", "2", "3", "4"], "--finetune_extra 1 2 3 4: expected 3 values"),
+    (["--finetune_extra", "1", "-2", "3"], "--finetune_extra 1 -2 3: expected 0 or more"),
+    (["--val_size", "50000"], "--val_size 50000: expected fewer than the 50000"),
+    (["--val_size", "1500"], "val_size 1500 must be smaller than the 1500 training images"),  # the data's own size
+    (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
+    (["--workers", "-1"], "--workers -1: expected 0 or more"),
+    (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("flags, message", BAD_VALUES, ids=[" ".join(f) for f, _ in BAD_VALUES])
+def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, message, digits_root, tmp_path,
+                                                            monkeypatch, capsys):
+    save = tmp_path / "runs"
+    code, err = run_script(script, tiny(digits_root, save, *flags), monkeypatch, capsys)
+    assert_refused(code, err, message)
+    assert not save.exists() or not any(save.iterdir())
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--op_cap", "9"], "--op_cap 9: expected at most the 7 operations of the search space (8 with --extra_ops)"),
+    (["--op_cap", "8"], "--op_cap 8: expected at most the 7 operations"),
+    (["--op_cap", "9", "--extra_ops"], "--op_cap 9: expected at most the 8 operations"),
+    (["--npop", "0"], "--npop 0: expected 1 or more"),
+])
+def test_evolutionary_flags_are_refused_before_a_run_directory(flags, message, digits_root, tmp_path, monkeypatch,
+                                                                capsys):
+    save = tmp_path / "runs"
+    code, err = run_script("search_evolutionary.py", tiny(digits_root, save, *flags), monkeypatch, capsys)
+    assert_refused(code, err, message)
+    assert not save.exists()
+
+
+def test_wrong_type_in_a_config_file(digits_root, tmp_path, monkeypatch, capsys):
+    (tmp_path / "c.yaml").write_text("layers: three\n")
+    code, err = run_script("search_supernet.py", tiny(digits_root, tmp_path / "runs", "--config", tmp_path / "c.yaml"),
+                           monkeypatch, capsys)
+    assert_refused(code, err, "config key 'layers' = 'three' has type str: expected int")
+
+
+# ------------------------------------------------------------------------------ damaged run directories
+def unfinished_run(tmp_path, method="evolutionary"):
+    """A run directory as a search leaves it when killed after its start (config and state only)."""
+    run_dir = tmp_path / "search-try-20250101-000000"
+    run_dir.mkdir()
+    from nas.core.config import parse, to_dict
+    from nas.core.files import write_json, write_yaml
+    from nas.search.config import EvolutionaryConfig, SupernetConfig
+
+    cfg, _ = parse(EvolutionaryConfig if method == "evolutionary" else SupernetConfig, ["--preset", "tiny", "--fast", "--loader", "torch"])
+    write_yaml(run_dir / "config.yaml", {"method": method, **to_dict(cfg)})
+    write_json(run_dir / "state.json", {"status": "running"})
+    return run_dir
+
+
+def damage_checkpoint_truncated(run_dir):
+    buffer = __import__("io").BytesIO()
+    torch.save({"done": 3, "model": {"w": torch.zeros(1000)}}, buffer)
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.pt").write_bytes(buffer.getvalue()[:300])
+
+
+def damage_checkpoint_garbage(run_dir):
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"\x00garbage" * 50)
+
+
+def damage_checkpoint_foreign(run_dir):
+    (run_dir / "checkpoints").mkdir()
+    torch.save({"epoch": 3}, run_dir / "checkpoints" / "last.pt")
+
+
+def damage_config_garbage(run_dir):
+    (run_dir / "config.yaml").write_bytes(b"\x00\x01: [unclosed")
+
+
+def damage_config_list(run_dir):
+    (run_dir / "config.yaml").write_text("- 1\n- 2\n")
+
+
+def damage_valuation(run_dir):
+    (run_dir / "valuation").mkdir()
+    (run_dir / "valuation" / "model0.json").write_text('{"matrix": [[0.1, 0.2')
+
+
+def damage_valuation_shape(run_dir):
+    (run_dir / "valuation").mkdir()
+    (run_dir / "valuation" / "model0.json").write_text('{"matrix": [], "steps": 0, "seconds": 0, "initial_switches": []}')
+
+
+CONFIG_DAMAGE = [
+    (damage_config_garbage, "config.yaml is unreadable"),
+    (damage_config_list, "config.yaml holds a list, not a configuration mapping"),
+]
+# the evolutionary search reads its valuation records first; the supernet search its checkpoint
+DAMAGE = CONFIG_DAMAGE + [
+    (damage_valuation, "model0.json is unreadable (JSONDecodeError): delete it to redo that model's valuation"),
+    (damage_valuation_shape, "model0.json is not a valuation record"),
+]
+SUPERNET_DAMAGE = CONFIG_DAMAGE + [
+    (damage_checkpoint_truncated, "last.pt is not a readable checkpoint"),
+    (damage_checkpoint_garbage, "last.pt is not a readable checkpoint"),
+    (damage_checkpoint_foreign, "last.pt is not a search checkpoint"),
+]
+
+
+@pytest.mark.parametrize("damage, message", DAMAGE, ids=[d.__name__ for d, _ in DAMAGE])
+def test_resume_of_a_damaged_run_is_one_line(damage, message, digits_root, tmp_path, monkeypatch, capsys):
+    run_dir = unfinished_run(tmp_path)
+    damage(run_dir)
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    code, err = run_script("search_evolutionary.py", ["--resume", run_dir, "--train_path", digits_root,
+                                                      "--loader", "torch", "--no-progress"], monkeypatch, capsys)
+    assert_refused(code, err, message)
+    after = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if not p.name.startswith("log_rank"))
+    assert [p for p in after if p not in before and p.parts[0] != "tb"] == []
+    assert [p for p in before if p not in after] == []
+
+
+@pytest.mark.parametrize("damage, message", SUPERNET_DAMAGE, ids=[d.__name__ for d, _ in SUPERNET_DAMAGE])
+def test_supernet_resume_of_a_damaged_run_is_one_line(damage, message, digits_root, tmp_path, monkeypatch, capsys):
+    run_dir = unfinished_run(tmp_path, "supernet")
+    damage(run_dir)
+    code, err = run_script("search_supernet.py", ["--resume", run_dir, "--train_path", digits_root,
+                                                  "--loader", "torch", "--no-progress"], monkeypatch, capsys)
+    assert_refused(code, err, message)

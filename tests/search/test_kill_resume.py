@@ -1,0 +1,63 @@
+"""A search SIGKILLed at several moments (phase 1, the decisions, half-written files) and
+resumed each time ends with complete, consistent files and the uninterrupted genotype."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.search.test_e2e import PY, ROOT, only_run_dir, run_search, tiny_args
+
+pytestmark = pytest.mark.slow
+
+
+def start_and_kill(argv, ready) -> None:
+    """Run a search script with `argv`; SIGKILL it as soon as `ready()` is true."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([PY, *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 400
+        while not ready():
+            assert proc.poll() is None, "the search ended before the moment to kill it"
+            assert time.time() < deadline, "the search did not reach the moment to kill it"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def decisions_done(run_dir) -> int:
+    try:
+        return len(json.loads((run_dir / "decisions.json").read_text()))
+    except (OSError, ValueError):
+        return 0
+
+
+def test_killed_at_several_moments_then_resumed(digits_root, tmp_path):
+    args = tiny_args(digits_root, tmp_path / "straight", "--seed", "3")
+    run_search("search_evolutionary.py", *args)
+    expected = json.loads((only_run_dir(tmp_path / "straight") / "genotype.json").read_text())
+
+    save = tmp_path / "killed"
+    script = ROOT / "search_evolutionary.py"
+    start_and_kill([script, *tiny_args(digits_root, save, "--seed", "3")],
+                   lambda: any(save.glob("*/valuation/model0.json")))  # phase 1: one model's edge done
+    run_dir = only_run_dir(save)
+    resume = [script, "--resume", run_dir, "--no-progress"]
+    start_and_kill(resume, lambda: decisions_done(run_dir) >= 1)  # right after the coarse selection's files
+    start_and_kill(resume, lambda: decisions_done(run_dir) >= 6)  # among the fine decisions
+    # killed while writing: what an atomic write leaves behind
+    (run_dir / ".decisions.json.k1l2.tmp").write_text('[{"decision": 0')
+    (run_dir / "checkpoints" / ".last.pt.k1l2.tmp").write_bytes(b"\x80\x02half")
+    run_search("search_evolutionary.py", *resume[1:])
+
+    decisions = json.loads((run_dir / "decisions.json").read_text())
+    assert [d["decision"] for d in decisions] == list(range(18))
+    assert json.loads((run_dir / "genotype.json").read_text()) == expected
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["genotype"] == expected
+    assert json.loads((run_dir / "state.json").read_text())["status"] == "finished"
+    assert not list(run_dir.rglob("*.tmp"))
