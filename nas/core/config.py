@@ -187,10 +187,16 @@ def from_dict(cls: type[T], data: dict, base: Optional[T] = None, source: str = 
     return cls(**values)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # argparse prints usage and the error on two lines; ours is one line, exit 2, like every bad input
+        raise UserError(f"{message} (see --help)")
+
+
 def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str = "") -> tuple[T, dict]:
     """Parse flags into `cls`. Returns the config and the dict of explicitly given settings
     (from --preset, --config and flags), which a resumed run compares with its own."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(parser, cls)
     ns = vars(parser.parse_args(argv))
     preset, config_file = ns.pop("preset"), ns.pop("config")

@@ -53,6 +53,8 @@ class SearchRun:
         data = build_search_loaders(data_cfg, self.cfg.batch_size, self.env.rank, self.env.world_size,
                                     self.env.device, channels_last=self.cfg.channels_last,
                                     amp=precision.dtype is not None, seed=self.cfg.seed)
+        # a damaged checkpoint fails now, not after phase 1 has been redone
+        self.checkpoint = load_checkpoint(resume_dir, self.env.device) if resume_dir is not None else None
         # bad flags and bad data have failed by now: only then is a run directory made
         self.resumed = resume_dir is not None
         self.run_dir = resume_dir if self.resumed else self._new_run_dir()
@@ -83,7 +85,7 @@ class SearchRun:
         a resumed run continues after its last checkpoint."""
         trainer, cfg = self.trainer, self.cfg
         decisions = plan(self.method.start_name, cfg.seed)
-        ckpt = load_checkpoint(self.run_dir, self.env.device)
+        ckpt, self.checkpoint = self.checkpoint, None  # not kept in memory once loaded into the network
         done, history, net, optimizer, switches = -1, [], None, None, None
         if ckpt is not None:
             done, history = ckpt["done"], ckpt["history"]

@@ -61,9 +61,11 @@ def test_missing_config_file_and_unknown_preset(tmp_path):
         parse(EvolutionaryConfig, ["--preset", "huge"])
 
 
-def test_bad_flag_value_exits_with_argparse_error():
-    with pytest.raises(SystemExit):
+def test_bad_flag_value_is_a_one_line_error():
+    with pytest.raises(UserError, match=re.escape("argument --npop: invalid int value: 'x' (see --help)")):
         parse(EvolutionaryConfig, ["--npop", "x"])
+    with pytest.raises(UserError, match="unrecognized arguments: --nopop"):
+        parse(EvolutionaryConfig, ["--nopop", "2"])
 
 
 def test_method_sections_apply_to_their_own_search_only(tmp_path):

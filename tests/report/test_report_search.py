@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from nas.report import run as run_page
-from tests.helpers import ROOT, run_script
+from tests.helpers import run_script
 from tests.report.checks import check_page
 
 pytestmark = pytest.mark.slow
