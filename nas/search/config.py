@@ -6,15 +6,18 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from nas.core.config import RunOptions, option
+from nas.data.datasets import CIFAR100_ALIAS, check_cifar_dataset, cifar_datasets
 
 
 @dataclass
 class SearchConfig(RunOptions):
     SECTION: ClassVar[str] = "search"
+    ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS}
     save: str = option("runs", "directory under which the run directory search-<note>-<time> is made", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision", runtime=True)
     train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/", runtime=True)
-    cifar100: bool = option(False, "search on CIFAR-100 (data root holds CIFAR-100)")
+    dataset: str = option("cifar10", f"data set to search on ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
+                          f"the data root holds it")
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
     workers: int = option(8, "data loading workers per process", runtime=True, low=0)
     val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
@@ -49,6 +52,9 @@ class SearchConfig(RunOptions):
     fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
     log_every: int = option(50, "log a line every this many training steps", runtime=True, low=1)
     progress: bool = option(True, "progress bars on the terminal", runtime=True)
+
+    def check(self) -> None:
+        check_cifar_dataset(self.dataset)
 
     @property
     def scaled_lr(self) -> float:
