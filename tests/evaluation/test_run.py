@@ -197,10 +197,12 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_p
 
 @pytest.mark.slow
 def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(digits_root, tmp_path, monkeypatch):
-    # The DataLoader must not draw from torch's global generator (drop-path masks come from it):
-    # 0 and 2 workers train alike, and a run killed after epoch 1 resumes exactly with 1 worker.
+    # The DataLoader must not draw from torch's global generator (the drop-path masks come from
+    # it): a persistent-worker iterator draws once per process, a worker-less one every epoch.
+    # An uninterrupted run with 2 workers, and a run killed after epoch 1 (0 workers) and
+    # resumed with 1, give the same weights.
     extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")
-    run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))  # --workers 0
+    run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra, "--workers", "2"))
     straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
 
     class Crash(Exception):
@@ -215,7 +217,7 @@ def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(d
 
     monkeypatch.setattr(evaluation, "torch_save", crash_after_first_checkpoint)
     with pytest.raises(Crash):
-        run(CIFAR, cifar_args(digits_root, tmp_path / "b", *extra, "--workers", "2"))
+        run(CIFAR, cifar_args(digits_root, tmp_path / "b", *extra))  # --workers 0
     monkeypatch.setattr(evaluation, "torch_save", real_save)
     run_dir = only_run_dir(tmp_path / "b")
     run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "1", "--no-progress"])
