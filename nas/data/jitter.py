@@ -37,28 +37,23 @@ def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.
 
 
 def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue by `shift` (turns, per image); torchvision's HSV round trip."""
+    """Rotate the hue by `shift` (turns, per image): torchvision's HSV round trip, in the
+    closed form of HSV -> RGB (fewer temporaries than its sextant table)."""
     r, g, b = x.unbind(1)
     maxc, minc = x.amax(1), x.amin(1)
-    flat = maxc == minc
     chroma = maxc - minc
-    ones = torch.ones_like(maxc)
-    s = chroma / torch.where(flat, ones, maxc)
-    div = torch.where(flat, ones, chroma)
-    rc, gc, bc = (maxc - r) / div, (maxc - g) / div, (maxc - b) / div
-    h = ((maxc == r) * (bc - gc) + ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
-         + ((maxc != g) & (maxc != r)) * (4.0 + gc - rc))
-    h = torch.remainder(h / 6.0 + 1.0 + shift.view(-1, 1, 1), 1.0)
-    v = maxc
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    i = i.to(torch.int64) % 6
-    p = (v * (1.0 - s)).clamp_(0, 1)
-    q = (v * (1.0 - s * f)).clamp_(0, 1)
-    t = (v * (1.0 - s * (1.0 - f))).clamp_(0, 1)
-    # sextant i of the hue circle: (r, g, b) from (v, p, q, t)
-    table = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))], 1)
-    return table.gather(1, i[:, None, None].expand(-1, 1, 3, -1, -1)).squeeze(1)
+    flat = chroma == 0
+    s = chroma / torch.where(flat, torch.ones_like(maxc), maxc)
+    div = torch.where(flat, torch.ones_like(chroma), chroma)
+    h = torch.where(maxc == r, g - b, torch.where(maxc == g, 2 * chroma + b - r, 4 * chroma + r - g)) / (6 * div)
+    h6 = torch.remainder(h + 1.0 + shift.view(-1, 1, 1), 1.0) * 6
+    vs = maxc * s
+    # channel = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6 h) mod 6, n = 5, 3, 1 for r, g, b
+    out = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        out.append(maxc - vs * torch.minimum(k, 4.0 - k).clamp_(0, 1))
+    return torch.stack(out, 1)
 
 
 def _apply(op: int, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
