@@ -20,6 +20,7 @@ import os
 
 
 from nas.core.errors import run_cli  # noqa: E402
+from nas.data.datasets import cifar_datasets, get_dataset  # noqa: E402
 
 EPILOG = """layout of a data root:
   cifar:    ROOT/cifar_train.beton  ROOT/cifar_test.beton  ROOT/cifar-10-batches-py/ (or cifar-100-python/)
@@ -36,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     common.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="writer processes (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, raw in (("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")):
+    for name in pickle_datasets():
+        raw = get_dataset(name).raw.dirname
         p = sub.add_parser(name, parents=[common], help=f"{name} from the python pickle batches ({raw}/)",
                            description=f"{name}: {raw}/ -> ROOT/cifar_train.beton, ROOT/cifar_test.beton "
                                        f"(raw RGB fields); ROOT/{raw} becomes a link to --src unless --src is it.")
@@ -56,6 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def pickle_datasets() -> list[str]:
+    """The registered CIFAR-layout data sets read from a --src directory (not embedded)."""
+    return [name for name in cifar_datasets() if get_dataset(name).embedded is None]
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from nas.data.writer import write_cifar, write_digits, write_imagenet
@@ -67,7 +74,7 @@ def main(argv=None) -> None:
         os.makedirs(args.out, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {args.out}: cannot create the data root ({exc.strerror or exc})") from None
-    if args.command in ("cifar10", "cifar100"):
+    if args.command in pickle_datasets():
         write_cifar(args.command, args.src, args.out, overwrite=args.overwrite, workers=args.workers)
     elif args.command == "imagenet":
         write_imagenet(args.src, args.out, max_side=args.max_side, quality=args.quality, overwrite=args.overwrite,

@@ -5,6 +5,9 @@ Every field is a flag in both spellings (--batch_size and --batch-size). Unknown
 types and values out of range are errors naming the key, in YAML and flags alike, and are
 found before anything runs. Booleans take --flag / --no-flag.
 
+A config class may keep old keys as aliases (`ALIASES`): an old flag or YAML key sets another
+field, so old command lines, files and the config.yaml of old run directories still work.
+
 A YAML file may hold sections: a config class answers to the `SECTION` names along its
 class hierarchy (`search:` and `evolutionary:` for the evolutionary search) and skips the
 other mappings, the sections of other scripts, so one file (or preset) can configure them all.
@@ -17,7 +20,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 import yaml
 
@@ -34,6 +37,24 @@ def option(default: Any, help: str, choices: Optional[Sequence[Any]] = None, *, 
     computes, so it may be given anew when the run resumes."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "runtime": runtime,
                                                         "low": low, "high": high, "above": above})
+
+
+@dataclass(frozen=True)
+class Alias:
+    """An old key of type `type`: its value v sets the field and value `to(v)` instead."""
+
+    type: type
+    help: str
+    to: Callable[[Any], tuple[str, Any]]
+
+
+def _aliases(cls) -> dict[str, Alias]:
+    return getattr(cls, "ALIASES", {})
+
+
+def upgrade(cls, data: dict, source: str = "config") -> dict:
+    """A flat `data` (flags, a run's saved config) with `cls`'s aliases replaced by their fields."""
+    return {name: value for name, value, _ in applicable(cls, data, source)}
 
 
 def runtime_keys(cls) -> frozenset[str]:
@@ -53,6 +74,7 @@ def mismatched_keys(cls, saved: dict, given: dict) -> list[str]:
 def resume_config(cls: type[T], saved: dict, given: dict, *, what: str, source: str, keep: Sequence[str] = ()) -> T:
     """The saved run's own configuration, with the runtime options given now (less `keep`, which
     the caller compares itself); any other differing flag is refused."""
+    saved = upgrade(cls, saved, source)
     bad = mismatched_keys(cls, saved, given)
     if bad:
         raise UserError(f"{what}: {', '.join(f'--{k} {given[k]} (run has {saved[k]})' for k in bad)}"
@@ -137,6 +159,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
             parser.add_argument(*names, type=int, nargs="+", **kwargs)
         else:
             parser.add_argument(*names, type=base, choices=f.metadata.get("choices"), **kwargs)
+    for name, alias in _aliases(cls).items():
+        kwargs = dict(dest=name, default=argparse.SUPPRESS, help=alias.help)
+        if alias.type is bool:
+            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            parser.add_argument(f"--{name}", type=alias.type, **kwargs)
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -161,14 +189,18 @@ def _own_sections(cls) -> list[str]:
 def applicable(cls, data: dict, source: str = "config") -> list[tuple[str, Any, str]]:
     """The (field, value, where) settings of `data` that apply to `cls`, in order: top-level keys,
     then the keys of each of its own sections. A mapping under any other name is another
-    script's section (no option takes a mapping) and is skipped."""
-    out, own = [], _own_sections(cls)
+    script's section (no option takes a mapping) and is skipped. An alias gives the field
+    and value it stands for."""
+    out, own, aliases = [], _own_sections(cls), _aliases(cls)
     for key, value in data.items():
         if key in own and not isinstance(value, dict):
             raise UserError(f"section {key!r} in {source} must be a mapping, got {type(value).__name__}")
         if isinstance(value, dict):
             continue
-        out.append((key.replace("-", "_"), value, source))
+        key = key.replace("-", "_")
+        if key in aliases:
+            key, value = aliases[key].to(_coerce_type(key, value, aliases[key].type, None))
+        out.append((key, value, source))
     for section in own:
         if isinstance(data.get(section), dict):
             out.extend(applicable(cls, {k: v for k, v in data[section].items() if k not in own}, f"{source} [{section}]"))
@@ -215,7 +247,8 @@ def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str =
         given_keys += [k for k, _, _ in applicable(cls, data)]
     cfg = from_dict(cls, ns, cfg, source="flags")
     check(cfg)
-    return cfg, {k: getattr(cfg, k) for k in dict.fromkeys(given_keys + list(ns))}
+    given_keys += [k for k, _, _ in applicable(cls, ns)]
+    return cfg, {k: getattr(cfg, k) for k in dict.fromkeys(given_keys)}
 
 
 def check(cfg) -> None:

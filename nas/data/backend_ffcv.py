@@ -22,29 +22,31 @@ from ffcv.pipeline.compiler import Compiler
 from ffcv.pipeline.operation import Operation
 from ffcv.transforms import RandomHorizontalFlip, ToDevice, ToTensor
 
-from nas.data.beton import CIFAR_BETONS, IMAGENET_BETONS, check_cifar_beton, check_labels, read_beton_info
-from nas.data.raw import CIFAR_SIZE, cifar_layout
-from nas.data.base import IMAGENET_RESIZE, IMAGENET_SIZE, BatchFinisher, EpochLoader, ImageNetAugment, LoaderSpec
+from nas.data.base import BatchFinisher, EpochLoader, ImageNetAugment, LoaderSpec
+from nas.data.beton import check_cifar_beton, check_labels, read_beton_info
+from nas.data.datasets import DatasetInfo, check_class_count
 
 
 class AugmentImages(Operation):
     """One pass over a uint8 NHWC batch: random horizontal flip, random translation by up to
-    `translate` px (black outside, as a zero-padded random crop), DARTS cutout (a `cutout` px
-    square centred anywhere, clipped at the border, painted `fill`), then each value looked up
+    `translate` px (black outside, as a zero-padded random crop), cutout (a `cutout` px square
+    painted `fill`: wholly inside the image with `inside`, as FFCV's Cutout, else DARTS's,
+    centred anywhere and clipped at the border), then each value looked up
     in `table` (256 x 3): BatchFinisher.table normalises to float32 (CPU), an identity uint8
     table keeps pixels (CUDA, where the GPU normalises). The same semantics as
     loader_torch.augment_cifar. The result is a fresh array, so a batch stays valid after
     FFCV reuses its buffers."""
 
-    def __init__(self, flip: bool, translate: int, cutout: int, fill, table: np.ndarray):
+    def __init__(self, flip: bool, translate: int, cutout: int, fill, table: np.ndarray, inside: bool = False):
         super().__init__()
-        self.flip, self.translate, self.cutout = bool(flip), int(translate), int(cutout)
+        self.flip, self.translate, self.cutout, self.inside = bool(flip), int(translate), int(cutout), bool(inside)
         self.fill = np.asarray(fill, dtype=np.int64)
         self.table = table
 
     def generate_code(self):
         my_range = Compiler.get_iterator()
-        do_flip, pad, half, do_cut = self.flip, self.translate, self.cutout // 2, self.cutout > 0
+        do_flip, pad, do_cut, inside = self.flip, self.translate, self.cutout > 0, self.inside
+        size, half = self.cutout, self.cutout // 2
         fill, table = self.fill, self.table
 
         def augment(images, *_):
@@ -55,7 +57,10 @@ class AugmentImages(Operation):
                 dy = np.random.randint(-pad, pad + 1) if pad > 0 else 0
                 dx = np.random.randint(-pad, pad + 1) if pad > 0 else 0
                 y0, y1, x0, x1 = 0, 0, 0, 0
-                if do_cut:
+                if do_cut and inside:
+                    y0, x0 = np.random.randint(0, h - size + 1), np.random.randint(0, w - size + 1)
+                    y1, x1 = y0 + size, x0 + size
+                elif do_cut:
                     cy, cx = np.random.randint(0, h), np.random.randint(0, w)
                     y0, y1, x0, x1 = max(cy - half, 0), min(cy + half, h), max(cx - half, 0), min(cx + half, w)
                 for y in range(h):
@@ -88,18 +93,18 @@ IDENTITY_TABLE = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 def image_pipeline(aug, table) -> list:
     """Decoder, augmentation and (with `table`, on the CPU) normalisation: NHWC batches with
     the torch path's preprocessing."""
-    if isinstance(aug, ImageNetAugment):
+    if isinstance(aug, ImageNetAugment):  # the colour jitter follows on the device (BatchFinisher)
         if aug.train:
-            ops = [RandomResizedCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE))]
+            ops = [RandomResizedCropRGBImageDecoder((aug.size, aug.size))]
         else:
-            ops = [CenterCropRGBImageDecoder((IMAGENET_SIZE, IMAGENET_SIZE), ratio=IMAGENET_SIZE / IMAGENET_RESIZE)]
+            ops = [CenterCropRGBImageDecoder((aug.size, aug.size), ratio=aug.size / aug.resize)]
         if table is not None:
             return ops + [AugmentImages(aug.train, 0, 0, (0, 0, 0), table)]
         return ops + ([RandomHorizontalFlip()] if aug.train else [])
     ops = [SimpleRGBImageDecoder()]
     if table is not None or aug.flip or aug.translate or aug.cutout:
         ops.append(AugmentImages(aug.flip, aug.translate, aug.cutout, aug.fill,
-                                 IDENTITY_TABLE if table is None else table))
+                                 IDENTITY_TABLE if table is None else table, inside=aug.cutout_inside))
     return ops
 
 
@@ -129,7 +134,7 @@ class FFCVEpochLoader(EpochLoader):
     def __init__(self, spec: LoaderSpec, finisher: BatchFinisher, path: Path, workers: int, device: torch.device):
         super().__init__(spec, finisher)
         to_device = [ToDevice(device, non_blocking=True)] if device.type == "cuda" else []
-        table = finisher.table if finisher.loader_normalises else None
+        table = finisher.loader_table(spec)
         # FFCV's workers are numba threads, at most numba's pool size (the cores by default).
         threads = min(max(1, workers), numba.config.NUMBA_NUM_THREADS)
         with _torch_threads_kept():
@@ -139,43 +144,38 @@ class FFCVEpochLoader(EpochLoader):
                 pipelines={"image": image_pipeline(spec.augment, table) + [ToTensor()] + to_device,
                            "label": [IntDecoder(), ToTensor()] + to_device})
 
-    def _iterate(self, epoch: int) -> Iterator:
-        self._loader.next_epoch = epoch
+    def _iterate(self, epoch: int, order: np.ndarray, seeds: np.ndarray) -> Iterator:
+        self._loader.next_epoch = epoch  # the loader takes the same plan (next_traversal_order)
         with _torch_threads_kept():
             batches = iter(self._loader)  # compiles the pipeline on the first pass
         try:
-            for images, labels in batches:
-                yield self.finish(images, labels)
+            yield from batches
         finally:
             batches.close()  # an abandoned pass would otherwise keep its reader thread
 
 
-def _expected_cifar(root: Path) -> str:
-    return f"{root}/{CIFAR_BETONS['train']} and {CIFAR_BETONS['test']}, written by scripts/write_datasets.py"
+def _expected(root: Path, dataset: DatasetInfo) -> str:
+    return f"{' and '.join(str(root / n) for n in dataset.betons.values())}, written by scripts/write_datasets.py"
 
 
-class FFCVCifarSource:
-    def __init__(self, root, dataset: str, workers: int, finisher: BatchFinisher, device: torch.device):
+class FFCVSource:
+    """The .beton files of a data root, one per split; 32x32 images with the record's labels
+    for CIFAR-layout data sets, the training split's labels deciding the classes otherwise."""
+
+    def __init__(self, root, dataset: DatasetInfo, workers: int, finisher: BatchFinisher, device: torch.device):
         root = Path(root)
-        self.num_classes = cifar_layout(dataset).num_classes
-        self.paths = {split: root / name for split, name in CIFAR_BETONS.items()}
-        self.sizes = {split: check_cifar_beton(path, self.num_classes, CIFAR_SIZE, _expected_cifar(root)).num_samples
-                      for split, path in self.paths.items()}
-        self.workers, self.finisher, self.device = workers, finisher, device
-
-    def loader(self, spec: LoaderSpec) -> FFCVEpochLoader:
-        return FFCVEpochLoader(spec, self.finisher, self.paths[spec.split], self.workers, self.device)
-
-
-class FFCVImageNetSource:
-    def __init__(self, root, workers: int, finisher: BatchFinisher, device: torch.device):
-        root = Path(root)
-        expected = (f"{root}/{IMAGENET_BETONS['train']} and {IMAGENET_BETONS['val']}, "
-                    f"written by scripts/write_datasets.py")
-        self.paths = {split: root / name for split, name in IMAGENET_BETONS.items()}
-        infos = {split: read_beton_info(path, expected) for split, path in self.paths.items()}
-        self.num_classes = int(infos["train"].labels.max()) + 1
-        check_labels(infos["val"], self.num_classes)
+        expected = _expected(root, dataset)
+        self.paths = {split: root / dataset.betons[split] for split in dataset.splits}
+        if dataset.is_cifar:
+            infos = {split: check_cifar_beton(path, dataset.num_classes, dataset.image_size, expected)
+                     for split, path in self.paths.items()}
+            self.num_classes = dataset.num_classes
+        else:
+            infos = {split: read_beton_info(path, expected) for split, path in self.paths.items()}
+            train_split, val_split = dataset.splits
+            self.num_classes = check_class_count(dataset, int(infos[train_split].labels.max()) + 1,
+                                                 self.paths[train_split])
+            check_labels(infos[val_split], self.num_classes)
         self.sizes = {split: info.num_samples for split, info in infos.items()}
         self.workers, self.finisher, self.device = workers, finisher, device
 

@@ -3,7 +3,10 @@ memory, ImageNet class folders), with the FFCV path's preprocessing.
 
 Augmentation randomness comes from a per-sample seed that the sampler hands out with each
 index (LoaderSpec.plan), so a pass is a function of (seed, epoch) alone: independent of the
-number of workers, and identical when a crashed run is resumed.
+number of workers, and identical when a crashed run is resumed. The DataLoader draws its
+workers' base seed from a generator of its own, never from torch's global one: the training's
+random numbers (drop-path masks) are then the same whatever the workers and wherever a run
+was resumed.
 """
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from nas.data.raw import ImageArrays, ImageFolder, cifar_layout, list_image_folder, load_rgb, read_cifar
-from nas.data.base import (IMAGENET_RESIZE, IMAGENET_SIZE, BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment,
-                          LoaderSpec)
+from nas.data.base import BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec
+from nas.data.datasets import DatasetInfo, check_class_count
+from nas.data.raw import ImageArrays, ImageFolder, list_image_folder, load_rgb, read_cifar
 
 
 def augment_cifar(image: np.ndarray, seed: int, aug: CifarAugment) -> np.ndarray:
     """Flip, translate, cutout of one HWC uint8 image, parameters cut from the bits of `seed`
-    (63 random bits: cheaper per sample than a generator, and enough for five small draws)."""
+    (63 random bits: cheaper per sample than a generator, and enough for five small draws);
+    the semantics of backend_ffcv.AugmentImages."""
     h, w = image.shape[:2]
     if aug.flip and seed & 1:
         image = image[:, ::-1]
@@ -35,8 +39,13 @@ def augment_cifar(image: np.ndarray, seed: int, aug: CifarAugment) -> np.ndarray
     if aug.cutout:
         if not aug.translate:
             image = image.copy()  # never paint into the shared data set
-        cy, cx, half = (seed >> 17) % h, (seed >> 33) % w, aug.cutout // 2
-        image[max(cy - half, 0):min(cy + half, h), max(cx - half, 0):min(cx + half, w)] = aug.fill
+        if aug.cutout_inside:  # top-left corner such that the square fits
+            y0, x0 = (seed >> 17) % (h - aug.cutout + 1), (seed >> 33) % (w - aug.cutout + 1)
+            y1, x1 = y0 + aug.cutout, x0 + aug.cutout
+        else:
+            cy, cx, half = (seed >> 17) % h, (seed >> 33) % w, aug.cutout // 2
+            y0, y1, x0, x1 = max(cy - half, 0), min(cy + half, h), max(cx - half, 0), min(cx + half, w)
+        image[y0:y1, x0:x1] = aug.fill
     return np.ascontiguousarray(image)
 
 
@@ -79,11 +88,10 @@ class ImageFolderDataset(Dataset):
         self.folder = folder
         self.train = aug.train
         self.norm = norm
-        if aug.train:
-            self.transform = T.Compose([T.RandomResizedCrop(IMAGENET_SIZE), T.RandomHorizontalFlip(),
-                                        T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2)])
+        if aug.train:  # the colour jitter follows on the device (BatchFinisher)
+            self.transform = T.Compose([T.RandomResizedCrop(aug.size), T.RandomHorizontalFlip()])
         else:
-            self.transform = T.Compose([T.Resize(IMAGENET_RESIZE), T.CenterCrop(IMAGENET_SIZE)])
+            self.transform = T.Compose([T.Resize(aug.resize), T.CenterCrop(aug.size)])
 
     def __len__(self) -> int:
         return len(self.folder.paths)
@@ -125,46 +133,43 @@ class TorchEpochLoader(EpochLoader):
                  device: torch.device):
         super().__init__(spec, finisher)
         self._sampler = _PlannedSampler(spec.num_samples)
+        # Every iterator draws a base seed for the workers (with workers=0 too); the samples'
+        # seeds make it irrelevant to the batches, so a fixed generator serves.
         self._loader = DataLoader(dataset, batch_size=spec.batch_size, sampler=self._sampler, num_workers=workers,
                                   pin_memory=device.type == "cuda", drop_last=spec.drop_last,
-                                  persistent_workers=workers > 0)
+                                  persistent_workers=workers > 0, generator=torch.Generator().manual_seed(spec.seed))
 
-    def _iterate(self, epoch: int) -> Iterator:
-        order, seeds = self.spec.plan(epoch)
+    def _iterate(self, epoch: int, order: np.ndarray, seeds: np.ndarray) -> Iterator:
         self._sampler.items = list(zip(order.tolist(), seeds.tolist()))
-        for images, labels in self._loader:
-            yield self.finish(images, labels)
-
-
-def _norm(finisher: BatchFinisher):
-    return finisher.table if finisher.loader_normalises else None
+        return iter(self._loader)
 
 
 class TorchCifarSource:
     """CIFAR pickles under `root`/<raw dirname>/, read once and shared by the run's loaders."""
 
-    def __init__(self, root, dataset: str, workers: int, finisher: BatchFinisher, device: torch.device):
-        raw = Path(root) / cifar_layout(dataset).dirname
-        self.arrays = {split: read_cifar(raw, dataset, split) for split in ("train", "test")}
+    def __init__(self, root, dataset: DatasetInfo, workers: int, finisher: BatchFinisher, device: torch.device):
+        raw = Path(root) / dataset.raw.dirname
+        self.arrays = {split: read_cifar(raw, dataset.raw, split, dataset.num_classes) for split in dataset.splits}
         self.sizes = {split: len(a.labels) for split, a in self.arrays.items()}
-        self.num_classes = cifar_layout(dataset).num_classes
+        self.num_classes = dataset.num_classes
         self.workers, self.finisher, self.device = workers, finisher, device
 
     def loader(self, spec: LoaderSpec) -> TorchEpochLoader:
-        dataset = CifarArrayDataset(self.arrays[spec.split], spec.augment, _norm(self.finisher))
+        dataset = CifarArrayDataset(self.arrays[spec.split], spec.augment, self.finisher.loader_table(spec))
         return TorchEpochLoader(spec, self.finisher, dataset, self.workers, self.device)
 
 
 class TorchImageNetSource:
-    """`root`/train/<class>/*.JPEG and `root`/val/<class>/*.JPEG (labels from train's classes)."""
+    """`root`/<split>/<class>/*.JPEG for both splits (labels from the training split's classes)."""
 
-    def __init__(self, root, workers: int, finisher: BatchFinisher, device: torch.device):
-        train = list_image_folder(Path(root) / "train")
-        self.folders = {"train": train, "val": list_image_folder(Path(root) / "val", classes=train.classes)}
+    def __init__(self, root, dataset: DatasetInfo, workers: int, finisher: BatchFinisher, device: torch.device):
+        train_split, val_split = dataset.splits
+        train = list_image_folder(Path(root) / train_split)
+        self.folders = {train_split: train, val_split: list_image_folder(Path(root) / val_split, classes=train.classes)}
         self.sizes = {split: len(f.paths) for split, f in self.folders.items()}
-        self.num_classes = len(train.classes)
+        self.num_classes = check_class_count(dataset, len(train.classes), Path(root) / train_split)
         self.workers, self.finisher, self.device = workers, finisher, device
 
     def loader(self, spec: LoaderSpec) -> TorchEpochLoader:
-        dataset = ImageFolderDataset(self.folders[spec.split], spec.augment, _norm(self.finisher))
+        dataset = ImageFolderDataset(self.folders[spec.split], spec.augment, self.finisher.loader_table(spec))
         return TorchEpochLoader(spec, self.finisher, dataset, self.workers, self.device)

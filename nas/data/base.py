@@ -8,45 +8,38 @@ epoch they yield the same labels in the same order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 import numpy as np
 import torch
 
 from nas.core.errors import UserError
+from nas.data.datasets import Normalisation
+from nas.data.jitter import color_jitter
 
-# Per-channel mean and std on the 0..255 scale (the values DARTS uses).
-NORMALISATION = {
-    "cifar10": ((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-IMAGENET_SIZE = 224
-IMAGENET_RESIZE = 256
-
-
-def mean_fill(dataset: str) -> tuple[int, int, int]:
-    """The mean colour as uint8: cutout paints it, so the square is ~0 after normalisation
-    (DARTS applies cutout after normalising, with zeros)."""
-    return tuple(int(round(255 * m)) for m in NORMALISATION[dataset][0])
-
+if TYPE_CHECKING:
+    from nas.core.engine import Precision
 
 @dataclass(frozen=True)
 class CifarAugment:
     """Random horizontal flip, random translation by up to `translate` px (black fill, as a
-    zero-padded random crop), DARTS cutout (a `cutout` px square centred anywhere, clipped at
-    the border, mean colour). All off = the plain validation pipeline."""
+    zero-padded random crop), cutout of a `cutout` px square in the mean colour: wholly inside
+    the image with `cutout_inside` (the search's, as FFCV's Cutout), else DARTS's (centred
+    anywhere, clipped at the border). All off = the plain validation pipeline."""
     flip: bool = False
     translate: int = 0
     cutout: int = 0
     fill: tuple = (0, 0, 0)
+    cutout_inside: bool = False
 
 
 @dataclass(frozen=True)
 class ImageNetAugment:
-    """train: random-resized-crop 224 + flip (+ colour jitter on the torch path);
-    else resize 256, centre crop 224."""
+    """train: random-resized-crop `size` + flip (+ colour jitter, which BatchFinisher applies on
+    the device for both loaders); else resize `resize`, centre crop `size`."""
     train: bool
+    size: int = 224
+    resize: int = 256
 
 
 Augment = Union[CifarAugment, ImageNetAugment]
@@ -73,6 +66,11 @@ class LoaderSpec:
             n = n // self.world_size if self.drop_last else len(range(self.rank, n, self.world_size))
         object.__setattr__(self, "num_samples", n)
 
+    @property
+    def jitters(self) -> bool:
+        """Colour jitter (ImageNet training): BatchFinisher applies it on the device."""
+        return isinstance(self.augment, ImageNetAugment) and self.augment.train
+
     def num_batches(self) -> int:
         if self.drop_last:
             return self.num_samples // self.batch_size
@@ -94,40 +92,46 @@ class LoaderSpec:
         return order, seeds
 
 
-def normalisation(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) per channel on the 0..255 scale, float32."""
-    mean, std = NORMALISATION[dataset]
-    return np.float32(255) * np.array(mean, np.float32), np.float32(255) * np.array(std, np.float32)
-
-
 class BatchFinisher:
     """Turns a loader's NHWC batch into the network's input: NCHW (channels-last in memory on
     request), labels int64. On CUDA the loaders ship uint8 and the normalisation runs on the
-    GPU after a non-blocking copy (fp16 with AMP). On the CPU the loader's own workers or
-    threads normalise to float32 (`loader_normalises`): the main thread, which trains, then
-    does no pixel work, and on a busy machine torch's thread pool is not fought over."""
+    GPU after a non-blocking copy. On the CPU the loader's own workers or threads normalise
+    to float32 (`loader_table`): the main thread, which trains, then does no pixel work, and
+    on a busy machine torch's thread pool is not fought over. A loader with colour jitter
+    (ImageNet training) ships uint8 on every device: the jitter and the normalisation run
+    here, on the device, for both loaders. Batches leave in the precision's autocast dtype
+    (float32 without one)."""
 
-    def __init__(self, dataset: str, device: torch.device, channels_last: bool, amp: bool):
+    def __init__(self, norm: Normalisation, device: torch.device, *, channels_last: bool,
+                 precision: Optional["Precision"] = None):
         self.device = device
-        self.loader_normalises = device.type != "cuda"
-        mean, std = normalisation(dataset)
+        mean, std = norm.scaled()
         # value -> normalised value per channel: the CPU loaders (numba and numpy) look pixels
         # up here, so both backends give bit-identical batches.
         self.table = ((np.arange(256, dtype=np.float64)[:, None] - mean) / std).astype(np.float32)
         self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
         self._std = torch.from_numpy(std).to(device).view(1, 3, 1, 1)
-        self.dtype = torch.float16 if amp and device.type == "cuda" else torch.float32
+        self.dtype = precision.dtype if precision is not None and precision.dtype is not None else torch.float32
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loader_table(self, spec: "LoaderSpec") -> Optional[np.ndarray]:
+        """The table a loader normalises with, or None where it ships uint8 pixels."""
+        return self.table if self.device.type != "cuda" and not spec.jitters else None
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
+                 jitter_seeds: Optional[np.ndarray] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`jitter_seeds`: the batch's augmentation seeds (LoaderSpec.plan) where it is jittered."""
         # FFCV reuses its output buffers: the labels are copied out here, the images by the
         # conversion below or by the loader's normalisation, which writes a fresh array.
         labels = labels.to(self.device, non_blocking=True).view(-1).to(torch.int64, copy=True)
         # NHWC permuted to NCHW is channels-last in memory; the arithmetic keeps that layout.
         x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        if not self.loader_normalises:
-            x = x.float().sub_(self._mean).div_(self._std).to(self.dtype)
-        return x.contiguous(memory_format=self.memory_format), labels
+        if x.dtype == torch.uint8:  # not normalised by the loader
+            x = x.float()
+            if jitter_seeds is not None:
+                x = color_jitter(x.div_(255), jitter_seeds).mul_(255)
+            x = x.sub_(self._mean).div_(self._std)
+        return x.to(self.dtype).contiguous(memory_format=self.memory_format), labels
 
 
 class EpochLoader:
@@ -150,9 +154,16 @@ class EpochLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, self._epoch = self._epoch, self._epoch + 1
-        return self._iterate(epoch)
+        return self._finished(epoch)
 
-    def _iterate(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _finished(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order, seeds = self.spec.plan(epoch)
+        size, jitters = self.batch_size, self.spec.jitters
+        for i, (images, labels) in enumerate(self._iterate(epoch, order, seeds)):
+            yield self.finish(images, labels, seeds[i * size:(i + 1) * size] if jitters else None)
+
+    def _iterate(self, epoch: int, order: np.ndarray, seeds: np.ndarray) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The backend's raw batches of one pass, in the plan's order."""
         raise NotImplementedError
 
 

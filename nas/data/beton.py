@@ -20,8 +20,6 @@ from ffcv.writer import MIN_PAGE_SIZE, DatasetWriter
 from nas.data.raw import ImageArrays, ImageFolder, default_mode, load_rgb
 from nas.core.errors import UserError
 
-CIFAR_BETONS = {"train": "cifar_train.beton", "test": "cifar_test.beton"}
-IMAGENET_BETONS = {"train": "train.beton", "val": "val.beton"}
 FIELDS = {"image": RGBImageField, "label": IntField}
 # FFCV's own ImageNet example (write_imagenet.sh 500 0.50 90): longest side 500, JPEG quality 90.
 IMAGENET_MAX_SIDE = 500

@@ -3,12 +3,11 @@
     data = build_search_loaders(DataConfig(root="data/cifar"), 256, rank, world_size, device)
     for images, labels in data.train_full: ...
 
-Two backends read the same data root: FFCV (`cifar_train.beton`, `cifar_test.beton`; or
-`train.beton`, `val.beton` for ImageNet) and the torchvision fallback (the raw pickles
-`cifar-10-batches-py/` / `cifar-100-python/`, or the `train/`, `val/` class folders).
+Two backends read the same data root: FFCV (the record's .beton files, nas/data/datasets.py)
+and the torchvision fallback (the record's raw layout: CIFAR pickles or class folders).
 `scripts/write_datasets.py` writes both into one root. Loaders yield (images, labels) on
-the target device: normalised, NCHW (channels-last in memory on request), fp16 with AMP on
-CUDA, float32 on the CPU; labels int64.
+the target device: normalised, NCHW (channels-last in memory on request), in the autocast
+dtype of the run's Precision (float32 without one); labels int64.
 """
 from __future__ import annotations
 
@@ -16,22 +15,23 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
 
 from nas.core.errors import UserError
-from nas.data.base import (IMAGENET_SIZE, BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec,
-                          check_batching, mean_fill, require_batches)
+from nas.data.base import (BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec, check_batching,
+                           require_batches)
+from nas.data.datasets import DatasetInfo, cifar_datasets, get_dataset
+
+if TYPE_CHECKING:
+    from nas.core.engine import Precision
 
 log = logging.getLogger("nas.data.loaders")
 
-DATASETS = ("cifar10", "cifar100", "imagenet")
 LOADERS = ("auto", "ffcv", "torch")
 VAL_PROTOCOLS = ("holdout", "test")
-BETONS = {"cifar10": ("cifar_train.beton", "cifar_test.beton"), "cifar100": ("cifar_train.beton", "cifar_test.beton"),
-          "imagenet": ("train.beton", "val.beton")}
 # SPEC §3: search training augmentation (the cutout size comes from DataConfig.cutout).
 SEARCH_TRANSLATE = 2
 # DARTS evaluation: random crop 32 with padding 4 = a random translation by up to 4 px.
@@ -41,7 +41,7 @@ EVAL_CROP_PADDING = 4
 @dataclass
 class DataConfig:
     root: str
-    dataset: str = "cifar10"
+    dataset: str = "cifar10"        # a name in the registry (nas/data/datasets.py)
     loader: str = "auto"            # auto: FFCV when it imports and the .beton files exist, else torch
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # per process: FFCV threads / DataLoader workers
     val_size: int = 5000            # images held out from the training set (val_protocol 'holdout')
@@ -51,7 +51,8 @@ class DataConfig:
     cutout: int = 0                 # cutout square in px, 0 = off
 
     def __post_init__(self):
-        choices = {"dataset": DATASETS, "loader": LOADERS, "val_protocol": VAL_PROTOCOLS}
+        get_dataset(self.dataset)
+        choices = {"loader": LOADERS, "val_protocol": VAL_PROTOCOLS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
@@ -95,7 +96,7 @@ def ffcv_missing_reason() -> str | None:
     return None
 
 
-def choose_backend(cfg: DataConfig) -> str:
+def choose_backend(cfg: DataConfig, dataset: DatasetInfo) -> str:
     """'ffcv' or 'torch'; with loader='auto', one log line says why the fallback was taken."""
     if cfg.loader == "torch":
         return "torch"
@@ -107,7 +108,7 @@ def choose_backend(cfg: DataConfig) -> str:
     if reason:
         log.warning("data loader: torch (FFCV does not import: %s)", reason)
         return "torch"
-    missing = [Path(cfg.root) / name for name in BETONS[cfg.dataset] if not (Path(cfg.root) / name).is_file()]
+    missing = [Path(cfg.root) / name for name in dataset.betons.values() if not (Path(cfg.root) / name).is_file()]
     if missing:
         log.warning("data loader: torch (no FFCV file %s; scripts/write_datasets.py writes it)", missing[0])
         return "torch"
@@ -115,20 +116,21 @@ def choose_backend(cfg: DataConfig) -> str:
     return "ffcv"
 
 
-def _open_source(cfg: DataConfig, device: torch.device, channels_last: bool, amp: bool):
-    backend = choose_backend(cfg)
-    finisher = BatchFinisher(cfg.dataset, device, channels_last, amp)
+def _open_source(cfg: DataConfig, dataset: DatasetInfo, finisher: BatchFinisher):
+    backend = choose_backend(cfg, dataset)
     if backend == "ffcv":
-        from nas.data.backend_ffcv import FFCVCifarSource, FFCVImageNetSource
+        from nas.data.backend_ffcv import FFCVSource
 
-        if cfg.dataset == "imagenet":
-            return backend, FFCVImageNetSource(cfg.root, cfg.workers, finisher, device)
-        return backend, FFCVCifarSource(cfg.root, cfg.dataset, cfg.workers, finisher, device)
+        return backend, FFCVSource(cfg.root, dataset, cfg.workers, finisher, finisher.device)
     from nas.data.backend_torch import TorchCifarSource, TorchImageNetSource
 
-    if cfg.dataset == "imagenet":
-        return backend, TorchImageNetSource(cfg.root, cfg.workers, finisher, device)
-    return backend, TorchCifarSource(cfg.root, cfg.dataset, cfg.workers, finisher, device)
+    source = TorchCifarSource if dataset.is_cifar else TorchImageNetSource
+    return backend, source(cfg.root, dataset, cfg.workers, finisher, finisher.device)
+
+
+def _check_cutout(cfg: DataConfig, dataset: DatasetInfo) -> None:
+    if cfg.cutout > dataset.image_size:
+        raise UserError(f"cutout {cfg.cutout}: expected at most the {dataset.image_size} px image side")
 
 
 def holdout_split(num_train: int, val_size: int, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,55 +149,70 @@ def _subset(indices: np.ndarray, train_subset: Optional[int]) -> np.ndarray:
     return indices[:train_subset]
 
 
-def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device,
-                         channels_last: bool = True, amp: bool = False, seed: int = 0) -> SearchLoaders:
-    """Search data (SPEC §3): flip + translate 2 px + cutout `cfg.cutout` px on the training
-    split; the held-out split (or, with val_protocol 'test', the test set) for validation."""
-    if cfg.dataset == "imagenet":
-        raise UserError("the searches run on cifar10 or cifar100, not imagenet")
+def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device, *,
+                         channels_last: bool = True, precision: Optional["Precision"] = None,
+                         seed: int = 0) -> SearchLoaders:
+    """Search data (docs/method.md, "Data"): flip + translate 2 px + cutout `cfg.cutout` px wholly
+    inside the image on the training split, the search normalisation; the held-out split (or,
+    with val_protocol 'test', the test set) for validation. Batches in `precision`'s dtype."""
+    dataset = get_dataset(cfg.dataset)
+    if not dataset.is_cifar:
+        raise UserError(f"the searches run on 32x32 data sets ({', '.join(cifar_datasets())}), not {cfg.dataset}")
+    _check_cutout(cfg, dataset)
     check_batching(batch_size, rank, world_size)
     if batch_size % world_size:
         raise UserError(f"batch size {batch_size} is not a multiple of the world size {world_size}")
     if seed < 0:
         raise UserError(f"seed {seed}: expected a number >= 0")
-    backend, source = _open_source(cfg, torch.device(device), channels_last, amp)
+    norm = dataset.normalisation(search=True)
+    finisher = BatchFinisher(norm, torch.device(device), channels_last=channels_last, precision=precision)
+    backend, source = _open_source(cfg, dataset, finisher)
+    train_split, test_split = dataset.splits
     if cfg.val_protocol == "holdout":
-        train_ids, val_ids = holdout_split(source.sizes["train"], cfg.val_size, cfg.split_seed)
-        val_split = "train"
+        train_ids, val_ids = holdout_split(source.sizes[train_split], cfg.val_size, cfg.split_seed)
+        val_split = train_split
     else:
-        train_ids, val_ids, val_split = np.arange(source.sizes["train"]), np.arange(source.sizes["test"]), "test"
+        train_ids, val_ids = np.arange(source.sizes[train_split]), np.arange(source.sizes[test_split])
+        val_split = test_split
     train_ids = _subset(train_ids, cfg.train_subset)
-    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE, cutout=cfg.cutout, fill=mean_fill(cfg.dataset))
-    train_full = source.loader(LoaderSpec("train", train_ids, batch_size, shuffle=True, drop_last=True, augment=aug,
+    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE, cutout=cfg.cutout, fill=norm.fill(), cutout_inside=True)
+    train_full = source.loader(LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=True, augment=aug,
                                           seed=seed))
-    train_shard = source.loader(LoaderSpec("train", train_ids, batch_size // world_size, shuffle=True, drop_last=True,
+    train_shard = source.loader(LoaderSpec(train_split, train_ids, batch_size // world_size, shuffle=True, drop_last=True,
                                            augment=aug, rank=rank, world_size=world_size, seed=seed))
     val = source.loader(LoaderSpec(val_split, val_ids, batch_size, shuffle=False, drop_last=False,
                                    augment=CifarAugment(), seed=seed))
     require_batches(train_full, "search-training split")
     require_batches(train_shard, "search-training shard")
-    return SearchLoaders(train_full, train_shard, val, source.num_classes, 32, backend)
+    return SearchLoaders(train_full, train_shard, val, source.num_classes, dataset.image_size, backend)
 
 
-def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device,
-                       channels_last: bool = True, amp: bool = False, seed: int = 0) -> EvalLoaders:
-    """Evaluation data (SPEC §7), `batch_size` per rank. CIFAR: random crop 32 pad 4 + flip +
-    cutout `cfg.cutout` px; ImageNet: random-resized-crop 224 + flip (+ colour jitter on the
-    torch path), validation resize 256 + centre crop 224. Validation is the test set (ImageNet:
-    val); val_size and val_protocol do not apply."""
+def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device, *,
+                       channels_last: bool = True, precision: Optional["Precision"] = None,
+                       seed: int = 0) -> EvalLoaders:
+    """Evaluation data (docs/method.md, "Evaluation"), `batch_size` per rank. CIFAR layouts:
+    random crop 32 pad 4 + flip + DARTS cutout `cfg.cutout` px; class folders (ImageNet):
+    random-resized-crop + flip + colour jitter, validation resize + centre crop. Validation is
+    the record's validation split; val_size and val_protocol do not apply."""
     check_batching(batch_size, rank, world_size)
     if seed < 0:
         raise UserError(f"seed {seed}: expected a number >= 0")
-    backend, source = _open_source(cfg, torch.device(device), channels_last, amp)
-    if cfg.dataset == "imagenet":
-        train_aug, val_aug, val_split, image_size = ImageNetAugment(True), ImageNetAugment(False), "val", IMAGENET_SIZE
+    dataset = get_dataset(cfg.dataset)
+    _check_cutout(cfg, dataset)
+    norm = dataset.normalisation(search=False)
+    finisher = BatchFinisher(norm, torch.device(device), channels_last=channels_last, precision=precision)
+    backend, source = _open_source(cfg, dataset, finisher)
+    if dataset.is_cifar:
+        train_aug = CifarAugment(flip=True, translate=EVAL_CROP_PADDING, cutout=cfg.cutout, fill=norm.fill())
+        val_aug = CifarAugment()
     else:
-        train_aug = CifarAugment(flip=True, translate=EVAL_CROP_PADDING, cutout=cfg.cutout, fill=mean_fill(cfg.dataset))
-        val_aug, val_split, image_size = CifarAugment(), "test", 32
-    train_ids = _subset(np.arange(source.sizes["train"]), cfg.train_subset)
-    train = source.loader(LoaderSpec("train", train_ids, batch_size, shuffle=True, drop_last=True, augment=train_aug,
-                                     rank=rank, world_size=world_size, seed=seed))
+        train_aug = ImageNetAugment(True, dataset.image_size, dataset.resize)
+        val_aug = ImageNetAugment(False, dataset.image_size, dataset.resize)
+    train_split, val_split = dataset.splits
+    train_ids = _subset(np.arange(source.sizes[train_split]), cfg.train_subset)
+    train = source.loader(LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=True,
+                                     augment=train_aug, rank=rank, world_size=world_size, seed=seed))
     val = source.loader(LoaderSpec(val_split, np.arange(source.sizes[val_split]), batch_size, shuffle=False,
                                    drop_last=False, augment=val_aug, rank=rank, world_size=world_size, seed=seed))
     require_batches(train, "training shard")
-    return EvalLoaders(train, val, source.num_classes, image_size, backend)
+    return EvalLoaders(train, val, source.num_classes, dataset.image_size, backend)

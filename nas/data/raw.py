@@ -19,19 +19,22 @@ from nas.core.errors import UserError
 
 @dataclass(frozen=True)
 class CifarLayout:
+    """CIFAR python pickle batches of 32x32 images, in one directory of a data root."""
     dirname: str           # the raw directory inside a data root
     train_files: tuple     # () = data_batch_1, data_batch_2, ... as many as exist
     test_file: str
     meta_file: str
     label_key: str
-    num_classes: int
 
 
-CIFAR_LAYOUTS = {
-    "cifar10": CifarLayout("cifar-10-batches-py", (), "test_batch", "batches.meta", "labels", 10),
-    "cifar100": CifarLayout("cifar-100-python", ("train",), "test", "meta", "fine_labels", 100),
-}
-CIFAR_SIZE = 32
+@dataclass(frozen=True)
+class FolderLayout:
+    """ImageNet-style class folders: `root`/<split>/<class>/<image>, one folder per split."""
+
+
+CIFAR10_PICKLES = CifarLayout("cifar-10-batches-py", (), "test_batch", "batches.meta", "labels")
+CIFAR100_PICKLES = CifarLayout("cifar-100-python", ("train",), "test", "meta", "fine_labels")
+CIFAR_SIZE = 32  # the pickle format's image side
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # Written into the digits set's raw directory (real CIFAR-10 ships a readme.html too); it marks
 # a directory this toolkit may replace on --overwrite.
@@ -44,20 +47,13 @@ class ImageArrays:
     labels: np.ndarray  # (N,) int64
 
 
-def cifar_layout(dataset: str) -> CifarLayout:
-    if dataset not in CIFAR_LAYOUTS:
-        raise UserError(f"data set {dataset!r} has no CIFAR pickle layout; expected one of {sorted(CIFAR_LAYOUTS)}")
-    return CIFAR_LAYOUTS[dataset]
-
-
 def _expected(layout: CifarLayout) -> str:
     train = ", ".join(layout.train_files) or "data_batch_1..5"
     return f"{layout.dirname}/ holding {train}, {layout.test_file}, {layout.meta_file}"
 
 
-def cifar_batch_files(raw_dir, dataset: str, split: str) -> list[Path]:
+def cifar_batch_files(raw_dir, layout: CifarLayout, split: str) -> list[Path]:
     """The pickle files of one split ('train' or 'test') in a CIFAR raw directory."""
-    layout = cifar_layout(dataset)
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise UserError(f"missing CIFAR directory {raw_dir} (expected {_expected(layout)})")
@@ -65,7 +61,7 @@ def cifar_batch_files(raw_dir, dataset: str, split: str) -> list[Path]:
         names = [layout.test_file]
     elif layout.train_files:
         names = list(layout.train_files)
-    else:  # CIFAR-10: data_batch_1..N, consecutive
+    else:  # CIFAR-10 style: data_batch_1..N, consecutive
         names = []
         while (raw_dir / f"data_batch_{len(names) + 1}").is_file():
             names.append(f"data_batch_{len(names) + 1}")
@@ -112,11 +108,9 @@ def read_cifar_batch(path, label_key: str, num_classes: int) -> ImageArrays:
     return ImageArrays(np.ascontiguousarray(images), labels.astype(np.int64))
 
 
-def read_cifar(raw_dir, dataset: str, split: str) -> ImageArrays:
+def read_cifar(raw_dir, layout: CifarLayout, split: str, num_classes: int) -> ImageArrays:
     """All images of one split of a CIFAR pickle directory, as NHWC uint8 and int64 labels."""
-    layout = cifar_layout(dataset)
-    parts = [read_cifar_batch(p, layout.label_key, layout.num_classes)
-             for p in cifar_batch_files(raw_dir, dataset, split)]
+    parts = [read_cifar_batch(p, layout.label_key, num_classes) for p in cifar_batch_files(raw_dir, layout, split)]
     arrays = ImageArrays(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
     if len(arrays.labels) == 0:
         raise UserError(f"{raw_dir} holds no {split} images")

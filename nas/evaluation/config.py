@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from nas.core.config import RunOptions, option
+from nas.data.datasets import CIFAR100_ALIAS, check_cifar_dataset, cifar_datasets
 
 
 @dataclass
@@ -52,14 +53,19 @@ class CifarEvalConfig(EvalConfig):
     cutout 16, drop-path 0.3, grad clip 5 (the published CIFAR-10 run)."""
 
     SECTION: ClassVar[str] = "cifar"
+    ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS}
 
     note: str = option("cifar", "note in the run directory's name", runtime=True)
-    cifar100: bool = option(False, "CIFAR-100 instead of CIFAR-10 (the data root holds CIFAR-100)")
+    dataset: str = option("cifar10", f"data set ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
+                          f"the data root holds it")
     cutout_length: int = option(16, "cutout square side in pixels (0: off)", low=0)
     # fp32 (TF32 convolutions) measured faster than fp16 autocast for NetworkCIFAR on an H100
     # (README, benchmarks); --amp fp16 restores the original recipe. ImageNet keeps fp16.
     amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
                       ("auto", "fp16", "bf16", "off"))
+
+    def check(self) -> None:
+        check_cifar_dataset(self.dataset)
 
 
 @dataclass

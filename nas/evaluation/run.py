@@ -57,8 +57,8 @@ class Task:
 
 
 def _cifar_data(cfg: CifarEvalConfig) -> DataConfig:
-    return DataConfig(root=cfg.data, dataset="cifar100" if cfg.cifar100 else "cifar10", loader=cfg.loader,
-                      workers=cfg.workers, train_subset=cfg.train_subset, cutout=cfg.cutout_length)
+    return DataConfig(root=cfg.data, dataset=cfg.dataset, loader=cfg.loader, workers=cfg.workers,
+                      train_subset=cfg.train_subset, cutout=cfg.cutout_length)
 
 
 def _imagenet_data(cfg: ImageNetEvalConfig) -> DataConfig:
@@ -204,8 +204,8 @@ class EvalRun:
         check_compile(cfg.compile, env.device)
         data_cfg = task.data_config(cfg)
         self.data = build_eval_loaders(data_cfg, cfg.batch_size // env.world_size, env.rank, env.world_size,
-                                       env.device, channels_last=cfg.channels_last,
-                                       amp=self.precision.dtype is not None, seed=cfg.seed)
+                                       env.device, channels_last=cfg.channels_last, precision=self.precision,
+                                       seed=cfg.seed)
         self.dataset = {"name": data_cfg.dataset, "num_classes": self.data.num_classes,
                         "image_size": self.data.image_size}
         if self.ckpt is not None:

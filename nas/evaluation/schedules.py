@@ -1,11 +1,15 @@
-"""Per-epoch schedules of the evaluation runs (SPEC §7): learning rate and drop-path.
+"""Per-epoch schedules of the evaluation runs (docs/method.md, "Evaluation"): learning rate
+and drop-path.
 
 The learning-rate schedules are LambdaLR factors of the base rate, stepped once per epoch,
 so that a scheduler's state_dict restores them exactly on resume:
-- "cosine" (DARTS CIFAR): lr = base * (1 + cos(pi * epoch / E)) / 2, annealed to 0;
+- "cosine" (DARTS CIFAR): lr = base * (1 + cos(pi * (epoch + 1) / E)) / 2: the original steps
+  its scheduler at the start of each epoch, so epoch e trains at the value for e + 1 and the
+  last epoch at 0;
 - "linear" (PC-DARTS ImageNet): lr = base * (E-5-epoch) / (E-5) for the first E-5 epochs and
-  base * (E-epoch) / ((E-5) * 5) for the last five (a gentler slope at the end), with a
-  5-epoch linear warm-up, lr = base * (epoch+1) / 5, when the global batch exceeds 256.
+  base * (E-epoch) / ((E-5) * 5) for the last five (a gentler slope at the end).
+When the global batch exceeds 256, the first five epochs multiply the schedule's lr by
+(epoch+1) / 5 (a warm-up, as the original's ImageNet script does).
 """
 from __future__ import annotations
 
@@ -32,11 +36,13 @@ class LRFactor:
         self.kind, self.epochs, self.warmup = kind, epochs, warmup
 
     def __call__(self, epoch: int) -> float:
-        if self.warmup and epoch < WARMUP_EPOCHS:
-            return (epoch + 1) / WARMUP_EPOCHS
+        ramp = (epoch + 1) / WARMUP_EPOCHS if self.warmup and epoch < WARMUP_EPOCHS else 1.0
+        return ramp * self._schedule(epoch)
+
+    def _schedule(self, epoch: int) -> float:
         E = self.epochs
         if self.kind == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * epoch / E))
+            return 0.5 * (1.0 + math.cos(math.pi * (epoch + 1) / E))
         if epoch < E - TAIL_EPOCHS:
             return (E - TAIL_EPOCHS - epoch) / (E - TAIL_EPOCHS)
         return (E - epoch) / ((E - TAIL_EPOCHS) * TAIL_EPOCHS)

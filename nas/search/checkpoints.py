@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 
 from nas.core import distributed as D
-from nas.core.config import resume_config, runtime_keys, to_dict
+from nas.core.config import resume_config, runtime_keys, to_dict, upgrade
 from nas.core.distributed import DistEnv
 from nas.core.errors import UserError
 from nas.core.files import remove_stale_tmp, torch_save, write_json
@@ -75,7 +75,7 @@ def find_resumable(cfg: SearchConfig, method: str) -> Optional[str]:
         if state.get("status") != "running" or not (run_dir / CONFIG).is_file():
             continue
         try:
-            saved = read_config(run_dir, str(run_dir))
+            saved = upgrade(type(cfg), read_config(run_dir, str(run_dir)))  # old runs' keys too
         except UserError:
             continue
         if saved.get("method") == method and all(_plain(saved.get(k)) == v for k, v in mine.items()):

@@ -7,18 +7,19 @@ from typing import ClassVar, Optional
 
 from nas.core.config import RunOptions, option
 from nas.core.errors import UserError
+from nas.data.datasets import CIFAR100_ALIAS, check_cifar_dataset, cifar_datasets
 from nas.space.primitives import primitives
-
-CIFAR_TRAIN_IMAGES = 50_000  # CIFAR-10 and CIFAR-100 alike: the most any search's data root holds
 
 
 @dataclass
 class SearchConfig(RunOptions):
     SECTION: ClassVar[str] = "search"
+    ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS}
     save: str = option("runs", "directory under which the run directory search-<note>-<time> is made", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision", runtime=True)
     train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/", runtime=True)
-    cifar100: bool = option(False, "search on CIFAR-100 (data root holds CIFAR-100)")
+    dataset: str = option("cifar10", f"data set to search on ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
+                          f"the data root holds it")
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
     workers: int = option(8, "data loading workers per process", runtime=True, low=0)
     val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
@@ -65,13 +66,12 @@ class SearchConfig(RunOptions):
         return self.learning_rate * self.batch_size / 256
 
     def check(self) -> None:
-        """Rules between options, checked before anything runs (a late failure strands phase 1)."""
+        """Rules between options, checked before anything runs (a late failure strands phase 1);
+        --val_size against the data root's size is checked when the data is opened, also before."""
+        check_cifar_dataset(self.dataset)
         if len(self.finetune_extra) != 3:
             raise UserError(f"--finetune_extra {' '.join(map(str, self.finetune_extra))}: expected 3 values "
                             f"(the steps added in phases 1, 2 and 3)")
-        if self.val_protocol == "holdout" and self.val_size >= CIFAR_TRAIN_IMAGES:
-            raise UserError(f"--val_size {self.val_size}: expected fewer than the {CIFAR_TRAIN_IMAGES} "
-                            f"training images of CIFAR")
 
 
 @dataclass

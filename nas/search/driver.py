@@ -46,13 +46,13 @@ class SearchRun:
         check_compile(self.cfg.compile, self.env.device, perturb=self.cfg.compile_perturb)
         if self.env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        data_cfg = DataConfig(root=self.cfg.train_path, dataset="cifar100" if self.cfg.cifar100 else "cifar10",
-                              loader=self.cfg.loader, workers=self.cfg.workers, val_size=self.cfg.val_size,
+        data_cfg = DataConfig(root=self.cfg.train_path, dataset=self.cfg.dataset, loader=self.cfg.loader,
+                              workers=self.cfg.workers, val_size=self.cfg.val_size,
                               val_protocol=self.cfg.val_protocol, split_seed=self.cfg.split_seed,
                               train_subset=self.cfg.train_subset, cutout=8)
         data = build_search_loaders(data_cfg, self.cfg.batch_size, self.env.rank, self.env.world_size,
-                                    self.env.device, channels_last=self.cfg.channels_last,
-                                    amp=precision.dtype is not None, seed=self.cfg.seed)
+                                    self.env.device, channels_last=self.cfg.channels_last, precision=precision,
+                                    seed=self.cfg.seed)
         # a damaged checkpoint fails now, not after phase 1 has been redone
         self.checkpoint = load_checkpoint(resume_dir, self.env.device) if resume_dir is not None else None
         # bad flags and bad data have failed by now: only then is a run directory made

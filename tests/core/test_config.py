@@ -147,3 +147,38 @@ def test_the_method_doc_lists_every_paper_deviation():
     table = (ROOT / "docs" / "method.md").read_text()
     for key, value in PAPER[EvolutionaryConfig].items():
         assert f"`{value}`" in table and key in table
+
+
+# ---------------------------------------------------------------- aliases (old keys)
+def test_dataset_flag_and_the_old_cifar100_alias(tmp_path):
+    from nas.evaluation.config import CifarEvalConfig
+
+    for cls in (EvolutionaryConfig, CifarEvalConfig):
+        assert parse(cls, [])[0].dataset == "cifar10"
+        assert parse(cls, ["--dataset", "digits"])[0].dataset == "digits"
+        cfg, given = parse(cls, ["--cifar100"])
+        assert cfg.dataset == "cifar100" and given == {"dataset": "cifar100"}
+        assert parse(cls, ["--cifar100", "--no-cifar100"])[0].dataset == "cifar10"  # the last flag wins
+        f = tmp_path / "old.yaml"
+        f.write_text("cifar100: true\n")
+        assert parse(cls, ["--config", str(f)])[0].dataset == "cifar100"
+        f.write_text("cifar100: maybe\n")
+        with pytest.raises(UserError, match="'cifar100' = 'maybe'.*expected bool"):
+            parse(cls, ["--config", str(f)])
+        with pytest.raises(UserError, match="--dataset imagenet: expected a 32x32 data set"):
+            parse(cls, ["--dataset", "imagenet"])
+        with pytest.raises(UserError, match="--dataset 'mnist': expected one of cifar10, cifar100, imagenet, digits"):
+            parse(cls, ["--dataset", "mnist"])
+
+
+def test_an_old_runs_saved_config_resumes_through_the_alias():
+    from nas.core.config import resume_config, to_dict
+
+    old = {k: v for k, v in to_dict(EvolutionaryConfig()).items() if k != "dataset"}
+    cfg = resume_config(EvolutionaryConfig, {**old, "cifar100": True}, {}, what="--resume r", source="r/config.yaml")
+    assert cfg.dataset == "cifar100"
+    assert resume_config(EvolutionaryConfig, {**old, "cifar100": False}, {}, what="--resume r",
+                         source="r/config.yaml").dataset == "cifar10"
+    with pytest.raises(UserError, match=r"--dataset cifar100 \(run has cifar10\)"):
+        resume_config(EvolutionaryConfig, {**old, "cifar100": False}, parse(EvolutionaryConfig, ["--cifar100"])[1],
+                      what="--resume r", source="r/config.yaml")

@@ -9,9 +9,9 @@ import torch
 
 from tests.fake_data import cifar100_dir, coordinate_images, imagenet_dir
 from nas.data import loaders as D
-from nas.data.raw import CIFAR_LAYOUTS
+from nas.core.engine import Precision
 from nas.core.errors import UserError
-from nas.data.base import mean_fill
+from nas.data.datasets import DATASETS, get_dataset
 
 FFCV = D.ffcv_missing_reason() is None
 needs_ffcv = pytest.mark.skipif(not FFCV, reason="FFCV does not import here")
@@ -61,7 +61,7 @@ def labels(loader, n=None) -> list:
 def test_batches_are_normalised_float_nchw_on_the_cpu(cifar_root, backend):
     for channels_last in (True, False) if backend == "torch" else (True,):  # the layout step is shared
         data = D.build_search_loaders(cfg(cifar_root, backend, val_size=20), 16, 0, 1, "cpu",
-                                      channels_last=channels_last, amp=True)
+                                      channels_last=channels_last, precision=Precision("cpu", None))
         x, y = next(iter(data.val))
         assert x.shape == (16, 3, 32, 32) and x.dtype == torch.float32 and x.device.type == "cpu"
         assert y.dtype == torch.int64 and y.shape == (16,)
@@ -87,13 +87,21 @@ def decode(x: torch.Tensor, table: np.ndarray) -> np.ndarray:
     return np.rint((x.permute(0, 2, 3, 1).numpy() - table[0]) / scale).astype(np.int64)
 
 
-def read_augmentation(image: np.ndarray, label: int, fill) -> tuple[bool, int, int]:
+SEARCH_FILL = get_dataset("cifar100").normalisation(search=True).fill()
+EVAL_FILL = get_dataset("cifar100").normalisation(search=False).fill()
+
+
+def read_augmentation(image: np.ndarray, label: int, fill, inside: bool) -> tuple[bool, int, int]:
     """(flipped, dy, dx) of one augmented coordinate image; asserts that every pixel is the
-    shifted (maybe mirrored) source, black outside it, or inside one cutout square of <= 8 px."""
+    shifted (maybe mirrored) source, black outside it, or inside one cutout square: exactly
+    8 x 8 with `inside`, at most 8 x 8 (clipped at the border) without."""
     filled = (image == fill).all(-1)
     ys, xs = np.nonzero(filled)
     assert filled.any() and filled[ys.min():ys.max() + 1, xs.min():xs.max() + 1].all()
-    assert ys.max() - ys.min() < 8 and xs.max() - xs.min() < 8
+    if inside:
+        assert ys.max() - ys.min() == 7 and xs.max() - xs.min() == 7
+    else:
+        assert ys.max() - ys.min() < 8 and xs.max() - xs.min() < 8
     black = (image == 0).all(-1) & ~filled
     content = ~black & ~filled
     assert (image[content][:, 2] == 50 + 2 * label).all()
@@ -117,7 +125,7 @@ def test_search_augmentation_is_flip_translate_2_and_cutout_8(cifar_root, backen
     for n in range(2):
         x, y = epoch(data.train_full, n)
         pixels = decode(x, table)
-        seen += [read_augmentation(pixels[i], int(y[i]), mean_fill("cifar100")) for i in range(len(y))]
+        seen += [read_augmentation(pixels[i], int(y[i]), SEARCH_FILL, inside=True) for i in range(len(y))]
     flips, dys, dxs = zip(*seen)
     assert 0.25 < np.mean(flips) < 0.75
     assert set(dys) <= set(range(-2, 3)) and len(set(dys)) >= 4 and set(dxs) <= set(range(-2, 3))
@@ -128,7 +136,7 @@ def test_eval_augmentation_translates_up_to_4_px(cifar_root, backend):
     data = D.build_eval_loaders(cfg(cifar_root, backend, cutout=4), 20, 0, 1, "cpu")
     x, y = epoch(data.train, 0)
     pixels = decode(x, data.train.finish.table)
-    shifts = [read_augmentation(pixels[i], int(y[i]), mean_fill("cifar100"))[1:] for i in range(len(y))]
+    shifts = [read_augmentation(pixels[i], int(y[i]), EVAL_FILL, inside=False)[1:] for i in range(len(y))]
     assert {abs(v) for s in shifts for v in s} <= set(range(5)) and max(abs(v) for s in shifts for v in s) >= 3
 
 
@@ -245,7 +253,7 @@ def test_bad_config_values(kw, match):
     ({"val_size": 20}, 128, 1, "fewer than one batch of 128"),
     ({"val_size": 20}, 15, 2, "not a multiple of the world size 2"),
     ({"val_size": 20}, 16, 0, "world size 0"),
-    ({"dataset": "imagenet"}, 16, 1, "cifar10 or cifar100")])
+    ({"dataset": "imagenet"}, 16, 1, r"32x32 data sets \(cifar10, cifar100, digits\), not imagenet")])
 def test_bad_search_requests(cifar_root, kw, batch, world, match):
     with pytest.raises(UserError, match=match):
         D.build_search_loaders(cfg(cifar_root, **kw), batch, 0, world, "cpu")
@@ -287,8 +295,8 @@ def test_unusable_beton_files(cifar_root, tmp_path):
 
 
 def test_layouts_name_the_raw_directories():
-    assert CIFAR_LAYOUTS["cifar10"].dirname == "cifar-10-batches-py"
-    assert CIFAR_LAYOUTS["cifar100"].dirname == "cifar-100-python"
+    assert DATASETS["cifar10"].raw.dirname == DATASETS["digits"].raw.dirname == "cifar-10-batches-py"
+    assert DATASETS["cifar100"].raw.dirname == "cifar-100-python"
 
 
 # ---------------------------------------------------------------- ImageNet

@@ -1,7 +1,6 @@
 """scripts/write_datasets.py and nas/dataset_writer.py: data roots from the original formats."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
 from pathlib import Path
@@ -10,20 +9,19 @@ import numpy as np
 import pytest
 
 from tests.fake_data import cifar10_dir, cifar100_dir, imagenet_dir
-from tests.helpers import ROOT
+from tests.helpers import load_script
 from nas.data import writer as dataset_writer
 from nas.data.loaders import ffcv_missing_reason
+from nas.data.datasets import get_dataset
 from nas.data.raw import is_digits_dir, read_cifar
 from nas.core.errors import run_cli
 
 FFCV = ffcv_missing_reason() is None
 needs_ffcv = pytest.mark.skipif(not FFCV, reason="FFCV does not import here")
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # see test_data.py
+CIFAR10 = get_dataset("cifar10")
 
-_spec = importlib.util.spec_from_file_location("write_datasets",
-                                               ROOT / "scripts" / "write_datasets.py")
-writer = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(writer)
+writer = load_script("write_datasets.py")
 
 
 def write(*argv) -> int:
@@ -68,7 +66,7 @@ def test_cifar10_betons_hold_the_pickled_images_and_link_the_raw_directory(cifar
     link = root / "cifar-10-batches-py"
     assert link.is_symlink() and link.resolve() == cifar10_src.resolve()
     for split in ("train", "test"):
-        raw = read_cifar(cifar10_src, "cifar10", split)
+        raw = read_cifar(cifar10_src, CIFAR10.raw, split, 10)
         images, labels = beton_images(root / f"cifar_{split}.beton")
         assert np.array_equal(images, raw.images) and np.array_equal(labels, raw.labels)
     assert oct(os.stat(root / "cifar_train.beton").st_mode & 0o777) != oct(0o600)  # not left owner-only
@@ -159,7 +157,7 @@ def test_digits_in_the_exact_cifar10_layout(tmp_path):
     assert entry["data"].shape == (300, 3072) and entry["data"].dtype == np.uint8 and len(entry["labels"]) == 300
     with open(raw / "batches.meta", "rb") as f:
         assert pickle.load(f, encoding="latin1")["label_names"] == [str(d) for d in range(10)]
-    train, test = read_cifar(raw, "cifar10", "train"), read_cifar(raw, "cifar10", "test")
+    train, test = read_cifar(raw, CIFAR10.raw, "train", 10), read_cifar(raw, CIFAR10.raw, "test", 10)
     assert train.images.shape == (1500, 32, 32, 3) and test.images.shape == (297, 32, 32, 3)
     assert set(train.labels) == set(range(10)) and is_digits_dir(raw)
     assert (train.images[..., 0] == train.images[..., 2]).all() and train.images.max() > 200  # grey, full range

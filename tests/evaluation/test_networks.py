@@ -77,6 +77,20 @@ def test_auxiliary_head_layers():
     assert head[2].out_channels == 128 and head[5].out_channels == 768 and head[5].kernel_size == (2, 2)
 
 
+def test_imagenet_auxiliary_head_keeps_the_batchnorm_after_its_second_convolution():
+    def total(net):
+        return sum(p.numel() for p in net.parameters())
+
+    plain, aux = NetworkImageNet(48, 1000, 14, False, DARTS_V2), NetworkImageNet(48, 1000, 14, True, DARTS_V2)
+    head = aux.auxiliary_head.features
+    assert isinstance(head[5], torch.nn.Conv2d) and isinstance(head[6], torch.nn.BatchNorm2d)
+    assert head[6].num_features == 768
+    # C_aux = 768 at 48 channels: 1x1 conv + BN(128) + 2x2 conv + BN(768) + linear
+    assert total(aux) - total(plain) == 768 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * 1000 + 1000
+    cifar = NetworkCIFAR(36, 10, 20, True, DARTS_V2)
+    assert sum(p.numel() for p in cifar.auxiliary_head.parameters()) == 576 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 7690
+
+
 @pytest.mark.parametrize("auxiliary", [False, True])
 def test_imagenet_forward_backward_shapes(auxiliary):
     torch.manual_seed(0)

@@ -134,7 +134,8 @@ def test_cifar_smoke_run_writes_checkpoints_log_and_summary(digits_root, tmp_pat
     assert on_disk["params_m"] > 0 and on_disk["macs_m"] > 0 and on_disk["wall_time_s"] > 0
     assert 0 <= on_disk["final_top1"] <= 100 and on_disk["best_top1"] == on_disk["final_top1"]
     log = (run_dir / "log_rank0.txt").read_text()
-    assert "epoch 1/1 lr 0.025 drop_path 0.000 | train loss" in log and " top5 " in log and "s\n" in log
+    # a one-epoch cosine schedule trains its only (last) epoch at lr 0, as the original
+    assert "epoch 1/1 lr 0 drop_path 0.000 | train loss" in log and " top5 " in log and "s\n" in log
     ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["genotype"] == intended and ckpt["dataset"]["name"] == "cifar10"
 
@@ -191,7 +192,38 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_p
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
     assert resumed["best_top1"] == straight["best_top1"]
     assert [h["drop_path_prob"] for h in resumed["history"]] == [0.0, 0.15]  # ramped: 0.3 * epoch / 2
-    assert [h["lr"] for h in resumed["history"]] == pytest.approx([0.025, 0.0125])  # cosine over 2 epochs
+    assert [h["lr"] for h in resumed["history"]] == pytest.approx([0.0125, 0.0])  # cosine over 2, stepped first
+
+
+@pytest.mark.slow
+def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(digits_root, tmp_path, monkeypatch):
+    # The DataLoader must not draw from torch's global generator (the drop-path masks come from
+    # it): a persistent-worker iterator draws once per process, a worker-less one every epoch.
+    # An uninterrupted run with 2 workers, and a run killed after epoch 1 (0 workers) and
+    # resumed with 1, give the same weights.
+    extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")
+    run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra, "--workers", "2"))
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
+
+    class Crash(Exception):
+        pass
+
+    real_save = evaluation.torch_save
+
+    def crash_after_first_checkpoint(path, obj):
+        real_save(path, obj)
+        if path.name == "last.pt":
+            raise Crash
+
+    monkeypatch.setattr(evaluation, "torch_save", crash_after_first_checkpoint)
+    with pytest.raises(Crash):
+        run(CIFAR, cifar_args(digits_root, tmp_path / "b", *extra))  # --workers 0
+    monkeypatch.setattr(evaluation, "torch_save", real_save)
+    run_dir = only_run_dir(tmp_path / "b")
+    run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "1", "--no-progress"])
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    assert resumed["epoch"] == straight["epoch"] == 2
+    assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
 
 
 @pytest.mark.slow
@@ -277,7 +309,8 @@ def test_imagenet_script_on_cifar_data_is_refused(digits_root, tmp_path, monkeyp
 @pytest.mark.parametrize("extra, message", [
     (("--arch", "PDARTS"), "another architecture"),
     (("--reduce_arch", "PDARTS"), "another architecture"),
-    (("--cifar100",), "--cifar100 True (run has False)"),
+    (("--cifar100",), "--dataset cifar100 (run has cifar10)"),
+    (("--dataset", "digits"), "--dataset digits (run has cifar10)"),
     (("--epochs", "5"), "--epochs 5 (run has 1)"),
 ])
 def test_resume_with_another_architecture_or_data_set_is_refused(finished_cifar_run, digits_root, extra, message,

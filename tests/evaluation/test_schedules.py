@@ -28,22 +28,25 @@ def test_linear_schedule_follows_the_spec_formula():
     assert lr[0] == pytest.approx(0.1)  # no warm-up at batch 128
 
 
-def test_linear_schedule_warms_up_above_batch_256():
+def test_linear_schedule_warms_up_above_batch_256_by_scaling_its_lr():
     E = 300
     lr = lrs("linear", E, 512)
-    assert lr[:5] == pytest.approx([0.1 * (e + 1) / 5 for e in range(5)])
+    # the original multiplies the schedule's lr by (e + 1) / 5 in the first five epochs
+    assert lr[:5] == pytest.approx([0.1 * (E - 5 - e) / (E - 5) * (e + 1) / 5 for e in range(5)])
     assert lr[5] == pytest.approx(0.1 * (E - 10) / (E - 5))
     assert lrs("linear", E, 256)[0] == pytest.approx(0.1)  # 256 itself does not warm up
 
 
-def test_cosine_schedule_anneals_to_zero():
+def test_cosine_schedule_steps_at_the_start_of_each_epoch():
     E = 600
     lr = lrs("cosine", E, 128, base=0.025)
-    assert lr[0] == pytest.approx(0.025)
-    assert lr[300] == pytest.approx(0.0125)
-    assert lr[450] == pytest.approx(0.025 * (1 + math.cos(math.pi * 0.75)) / 2)
-    assert lr[-1] == pytest.approx(0.025 * (1 + math.cos(math.pi * 599 / 600)) / 2)
-    assert lrs("cosine", 20, 1024, base=0.025)[0] == pytest.approx(0.025)  # no warm-up for cosine
+    # epoch e trains at the cosine value for e + 1, the last epoch at 0
+    assert lr[0] == pytest.approx(0.025 * (1 + math.cos(math.pi / E)) / 2, rel=1e-12)
+    assert lr[0] == pytest.approx(2.4999828653e-02, rel=1e-10)
+    assert lr[1] == pytest.approx(0.025 * (1 + math.cos(2 * math.pi / E)) / 2, rel=1e-12)
+    assert lr[299] == pytest.approx(0.0125)
+    assert lr[E - 1] == pytest.approx(0.0, abs=1e-18)
+    assert lrs("cosine", 20, 1024, base=0.025)[0] == pytest.approx(0.025 * (1 + math.cos(math.pi / 20)) / 2)  # no warm-up
 
 
 def test_scheduler_state_restores_the_schedule():
