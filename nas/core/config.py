@@ -263,7 +263,8 @@ def to_dict(cfg) -> dict:
 
 @dataclass
 class RunOptions:
-    """Where and how any run (search or evaluation) runs; the scripts' configs extend it."""
+    """Where and how any run (search or evaluation) runs, and the options every run trains with
+    alike; the scripts' configs extend it."""
 
     seed: int = option(1, "run seed; every step derives its own seed from it")
     save: str = option("runs", "directory under which the run directory is made", runtime=True)
@@ -272,3 +273,8 @@ class RunOptions:
     distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)", runtime=True)
     cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"), runtime=True)
     device: str = option("auto", "auto (CUDA when available), cuda or cpu", ("auto", "cuda", "cpu"), runtime=True)
+    workers: int = option(8, "data loading workers per process", runtime=True, low=0)
+    train_subset: Optional[int] = option(None, "train on only this many training images (smoke runs)", low=1)
+    momentum: float = option(0.9, "SGD momentum", low=0, high=1)
+    channels_last: bool = option(True, "channels-last memory format")
+    progress: bool = option(True, "progress bars on the terminal", runtime=True)

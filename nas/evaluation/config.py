@@ -22,13 +22,10 @@ class EvalConfig(RunOptions):
     resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)", runtime=True)
     data: str = option("data/cifar10", "data root: FFCV .beton files or the standard on-disk format", runtime=True)
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"), runtime=True)
-    workers: int = option(8, "data loading workers per process", runtime=True, low=0)
-    train_subset: Optional[int] = option(None, "train on only this many images (smoke runs)", low=1)
     epochs: int = option(600, "training epochs", low=1)
     batch_size: int = option(128, "global batch size (split over the processes)", low=1)
     learning_rate: float = option(0.025, "initial learning rate", above=0)
     lr_scheduler: str = option("cosine", "per-epoch learning-rate schedule", ("cosine", "linear"))
-    momentum: float = option(0.9, "SGD momentum", low=0, high=1)
     weight_decay: float = option(3e-4, "SGD weight decay", low=0)
     grad_clip: float = option(5.0, "gradient-norm clip (0: off)", low=0)
     label_smooth: float = option(0.0, "label smoothing of the training loss (validation never smooths)", low=0, high=1)
@@ -39,12 +36,10 @@ class EvalConfig(RunOptions):
     drop_path_prob: float = option(0.3, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1)
     amp: str = option("auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off",
                       ("auto", "fp16", "bf16", "off"))
-    channels_last: bool = option(True, "channels-last memory format")
     # Off until a GPU run of scripts/gpu_smoke.sh measures it faster (README, benchmarks).
     compile: str = option("off", "training step: off (eager), graphs (CUDA graphs of forward and backward) or "
                           "inductor (torch.compile)", ("off", "graphs", "inductor"), runtime=True)
     log_every: int = option(100, "log a line every this many training steps", runtime=True, low=1)
-    progress: bool = option(True, "progress bar within the epoch", runtime=True)
 
 
 @dataclass

@@ -91,37 +91,17 @@ class Cell(nn.Module):
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 
-class AuxiliaryHeadCIFAR(nn.Module):
-    """Auxiliary classifier on the 8x8 features after the second reduction (32x32 input)."""
+class AuxiliaryHead(nn.Module):
+    """Auxiliary classifier after the second reduction cell: 8x8 features on CIFAR (32x32 input,
+    pooled with stride 3), 7x7 on ImageNet (224 input, stride 2). The BN after the 2x2
+    convolution is the original's on both (DARTS dropped it on ImageNet; docs/method.md,
+    "Evaluation")."""
 
-    def __init__(self, C: int, num_classes: int):
+    def __init__(self, C: int, num_classes: int, *, pool_stride: int):
         super().__init__()
         self.features = nn.Sequential(
             nn.ReLU(inplace=False),  # its input is also the next cell's input
-            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),  # 8x8 -> 2x2
-            nn.Conv2d(C, 128, 1, bias=False),
-            nn.BatchNorm2d(128),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(128, 768, 2, bias=False),
-            nn.BatchNorm2d(768),
-            nn.ReLU(inplace=True),
-        )
-        self.classifier = nn.Linear(768, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        return self.classifier(x.flatten(1))
-
-
-class AuxiliaryHeadImageNet(nn.Module):
-    """Auxiliary classifier for ImageNet (7x7 features at 224 input) with the BN after the 2x2
-    convolution, which the original keeps (DARTS dropped it; docs/method.md, "Evaluation")."""
-
-    def __init__(self, C: int, num_classes: int):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.AvgPool2d(5, stride=2, padding=0, count_include_pad=False),
+            nn.AvgPool2d(5, stride=pool_stride, padding=0, count_include_pad=False),  # -> 2x2
             nn.Conv2d(C, 128, 1, bias=False),
             nn.BatchNorm2d(128),
             nn.ReLU(inplace=True),
@@ -197,7 +177,7 @@ class NetworkCIFAR(_EvalNetwork):
         C_stem = 3 * C
         self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
         C_prev = self._build_cells(genotype, C_stem, C_stem, C, layers, reduction_prev=False)
-        self.auxiliary_head = AuxiliaryHeadCIFAR(self._C_aux, num_classes) if auxiliary else None
+        self.auxiliary_head = AuxiliaryHead(self._C_aux, num_classes, pool_stride=3) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
 
@@ -231,7 +211,7 @@ class NetworkImageNet(_EvalNetwork):
         )
         # stem0's output is at twice stem1's resolution, as after a reduction cell.
         C_prev = self._build_cells(genotype, C, C, C, layers, reduction_prev=True)
-        self.auxiliary_head = AuxiliaryHeadImageNet(self._C_aux, num_classes) if auxiliary else None
+        self.auxiliary_head = AuxiliaryHead(self._C_aux, num_classes, pool_stride=2) if auxiliary else None
         self.global_pooling = nn.AvgPool2d(image_size // 32)
         self.classifier = nn.Linear(C_prev, num_classes)
 

@@ -21,16 +21,13 @@ class SearchConfig(RunOptions):
     dataset: str = option("cifar10", f"data set to search on ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
                           f"the data root holds it")
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
-    workers: int = option(8, "data loading workers per process", runtime=True, low=0)
     val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
                                "or on the test set (the original protocol)", ("holdout", "test"))
     val_size: int = option(5000, "images held out from the training set for validation", low=1)
     split_seed: int = option(0, "seed of the held-out split", low=0)
-    train_subset: Optional[int] = option(None, "use only this many training images (smoke runs)", low=1)
     batch_size: int = option(256, "global batch size", low=1)
     learning_rate: float = option(0.2176, "base learning rate for a global batch of 256 (scaled linearly with the batch)", above=0)
     learning_rate_min: float = option(0.001, "cosine annealing floor within each training stage", low=0)
-    momentum: float = option(0.9, "SGD momentum", low=0, high=1)
     weight_decay: float = option(3e-4, "SGD weight decay", low=0)
     grad_clip: float = option(0.0, "gradient-norm clip (0: off, as in the original)", low=0)
     init_channels: int = option(16, "channels of the first cell", low=1)
@@ -50,7 +47,6 @@ class SearchConfig(RunOptions):
     # networks on an H100 and on the CPU (README, benchmarks); --amp fp16 is the original recipe.
     amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
                       ("auto", "fp16", "bf16", "off"))
-    channels_last: bool = option(True, "channels-last memory format")
     # Off until a GPU run of scripts/gpu_smoke.sh measures a whole search faster with a mode
     # (README, benchmarks); on the CPU inductor's compile time outweighs a tiny search's steps.
     compile: str = option("off", "training stages: off (eager), graphs (CUDA graphs, recaptured when the network "
@@ -59,7 +55,6 @@ class SearchConfig(RunOptions):
                                    "graphs (one capture per candidate)", runtime=True)
     fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
     log_every: int = option(50, "log a line every this many training steps", runtime=True, low=1)
-    progress: bool = option(True, "progress bars on the terminal", runtime=True)
 
     @property
     def scaled_lr(self) -> float:
