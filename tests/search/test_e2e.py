@@ -127,7 +127,7 @@ def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--npop", "0"], "--npop 0 is not a positive multiple"),
+    (["--npop", "0"], "--npop 0: expected 1 or more"),
     (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
     (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "loss became"),  # diverges in the first stage
 ])
