@@ -21,7 +21,7 @@ IMAGE_CHECK = ("<script>window.addEventListener('load', () => { const bad = [...
 @pytest.fixture(scope="module")
 def search(digits_root, tmp_path_factory):
     save = tmp_path_factory.mktemp("search")
-    result = run_script(sys.executable, "search_evolutionary.py", "--preset", "tiny", "--fast", "--no-progress",
+    result = run_script(sys.executable, "search_evolutionary.py", "--preset", "tiny", "--fast", "--no-progress", "--loader", "torch",
                         "--train_path", digits_root, "--save", save)
     assert result.returncode == 0, result.stderr[-2000:]
     (run,) = save.glob("search-*")
