@@ -161,26 +161,32 @@ def test_imagenet_smoke_run_smooths_labels_in_training_only(imagenet_root, tmp_p
     assert [h["lr"] for h in ckpt["history"]] == pytest.approx([0.1, 0.1, 0.08, 0.06, 0.04, 0.02])
 
 
+class Crash(Exception):
+    pass
+
+
+def run_until_first_checkpoint(argv, monkeypatch):
+    """A CIFAR evaluation that dies right after writing its first checkpoints/last.pt, as a kill would."""
+    real_save = evaluation.torch_save
+
+    def save_then_crash(path, obj):
+        real_save(path, obj)
+        if path.name == "last.pt":
+            raise Crash
+
+    monkeypatch.setattr(evaluation, "torch_save", save_then_crash)
+    with pytest.raises(Crash):
+        run(CIFAR, argv)
+    monkeypatch.setattr(evaluation, "torch_save", real_save)
+
+
 @pytest.mark.slow
 def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_path, monkeypatch):
     extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")  # drop-path draws random masks
     run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
     straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
 
-    class Crash(Exception):
-        pass
-
-    real_save = evaluation.torch_save
-
-    def crash_after_first_checkpoint(path, obj):
-        real_save(path, obj)
-        if path.name == "last.pt":
-            raise Crash
-
-    monkeypatch.setattr(evaluation, "torch_save", crash_after_first_checkpoint)
-    with pytest.raises(Crash):
-        run(CIFAR, cifar_args(digits_root, tmp_path / "b", *extra))
-    monkeypatch.setattr(evaluation, "torch_save", real_save)
+    run_until_first_checkpoint(cifar_args(digits_root, tmp_path / "b", *extra), monkeypatch)
     run_dir = only_run_dir(tmp_path / "b")
     assert torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["epoch"] == 1
     # Runtime flags only: everything else comes from the run.
@@ -205,20 +211,7 @@ def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(d
     run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra, "--workers", "2"))
     straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
 
-    class Crash(Exception):
-        pass
-
-    real_save = evaluation.torch_save
-
-    def crash_after_first_checkpoint(path, obj):
-        real_save(path, obj)
-        if path.name == "last.pt":
-            raise Crash
-
-    monkeypatch.setattr(evaluation, "torch_save", crash_after_first_checkpoint)
-    with pytest.raises(Crash):
-        run(CIFAR, cifar_args(digits_root, tmp_path / "b", *extra))  # --workers 0
-    monkeypatch.setattr(evaluation, "torch_save", real_save)
+    run_until_first_checkpoint(cifar_args(digits_root, tmp_path / "b", *extra), monkeypatch)  # --workers 0
     run_dir = only_run_dir(tmp_path / "b")
     run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "1", "--no-progress"])
     resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
