@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup_system.sh scri
 	@touch $@
 
 test: setup
-	$(PY) -m pytest -q -n auto --durations=15
+	$(PY) -m pytest -q -n auto --dist worksteal --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -2,12 +2,13 @@
 """`make bench`: every benchmark of the project, one table, one JSON.
 
 Runs the loader benchmark, the memory benchmark, the per-step speed benchmark, the
-eager-vs-compiled step benchmark and the search scaling benchmark (each runs its own
+eager-vs-compiled step benchmark, the search scaling benchmark and phase 1 with one and
+two processes per device (each runs its own
 baseline in the same invocation and reports medians after warm-up), prints each one's
 report and a summary table of every figure with its target, and writes all figures with
 the machine description to <out>/bench.json.
 
-  python scripts/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,step,compile,scaling]
+  python scripts/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,step,compile,scaling,phase1]
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from nas.core.errors import UserError, run_cli  # noqa: E402
 from nas.core.files import write_json  # noqa: E402
 
-BENCHES = ("loaders", "memory", "step", "compile", "scaling")
+BENCHES = ("loaders", "memory", "step", "compile", "scaling", "phase1")
 
 
 def machine(device: str) -> dict:
@@ -94,6 +95,12 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
         m = r["published_model"]
         rows.append(("published setting, phases 2-4 critical path", f"{m['phases2_4_ours']} vs {m['phases2_4_original']} steps",
                      "-", f"{m['phases2_4_ratio']:.2f}x"))
+    if "phase1" in res:
+        for r in res["phase1"]["runs"][1:]:
+            if "phase1_speedup" in r:
+                rows.append((f"phase 1 (tiny), {r['procs']} processes / 1 per device (largest score difference "
+                             f"{r['max_score_difference']:.2f} points)", f"{r['phase1_speedup']:.2f}x", "> 1x",
+                             _met(r["phase1_speedup"] > 1)))
     return rows
 
 
@@ -163,13 +170,16 @@ def main() -> None:
                     else [py, str(scripts / "bench_compile.py"), *dev, "--tiny", "--modes", "off", "--warmup", "1",
                           "--reps", "3"]),
         "scaling": [py, str(scripts / "bench_scaling.py"), "--data", "DIGITS"],
+        # the tiny search on 128 images: two whole searches, one and two phase-1 processes
+        "phase1": [py, str(scripts / "bench_phase1.py"), "--data", "DIGITS", *dev, "--procs", "1,2", "--",
+                   "--train_subset", "128"],
     }
     results = {"machine": machine(args.device)}
     tic = time.time()
     for name in only:
-        cmd = commands[name] + ["--json", str(out / f"{name}.json")]
-        if name == "scaling":
-            cmd = [str(ensure_digits(out)) if c == "DIGITS" else c for c in cmd]
+        cmd, at = commands[name], commands[name].index("--") if "--" in commands[name] else len(commands[name])
+        cmd = cmd[:at] + ["--json", str(out / f"{name}.json")] + cmd[at:]  # before the flags passed through
+        cmd = [str(ensure_digits(out)) if c == "DIGITS" else c for c in cmd]
         results[name] = run(name, cmd, out)
     results["total_seconds"] = round(time.time() - tic, 1)
     write_json(out / "bench.json", results)

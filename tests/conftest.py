@@ -1,10 +1,11 @@
 import os
+import shutil
 import sys
 
 import pytest
+from filelock import FileLock
 
-from tests.helpers import ROOT
-
+from tests.helpers import ROOT, only_run_dir, run_search, tiny_args
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,11 +16,46 @@ def _few_threads():
 
 
 @pytest.fixture(scope="session")
-def digits_root(tmp_path_factory):
+def session_dir(tmp_path_factory, worker_id):
+    """A directory of this test session that every xdist worker sees (new each session)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def made_once(session_dir, name, make):
+    """`session_dir/name`, made by `make(path)` by whichever worker asks first; the others wait."""
+    out = session_dir / name
+    with FileLock(str(out) + ".lock"):
+        if not (out / ".done").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            make(out)
+            (out / ".done").touch()
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_root(session_dir):
     """The embedded data set, written once per session through the real writer."""
     import subprocess
 
-    out = tmp_path_factory.mktemp("digits")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "write_datasets.py"), "digits", "--out", str(out),
-                    "--overwrite"], check=True, capture_output=True)
-    return out
+    def write(out):
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "write_datasets.py"), "digits", "--out", str(out),
+                        "--overwrite"], check=True, capture_output=True)
+
+    return made_once(session_dir, "digits", write)
+
+
+@pytest.fixture(scope="session")
+def finished_search(session_dir, digits_root):
+    """One finished tiny evolutionary search (seed 3, npop 2), shared by every test that only
+    reads it: the e2e checks, the kill/resume and phase1_procs comparisons, the report. Tests
+    that change a run copy it first."""
+    proc = {}
+
+    def search(save):
+        proc["run"] = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3"))
+        (save / "stdout.txt").write_text(proc["run"].stdout)
+
+    save = made_once(session_dir, "evolutionary-seed3", search)
+    return only_run_dir(save), (save / "stdout.txt").read_text()

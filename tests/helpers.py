@@ -2,6 +2,7 @@
 import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +27,27 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# --- tiny searches as a user runs them ------------------------------------------------------
+
+def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None):
+    """A search script in a subprocess, one thread (as each of the parallel tests gets)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def tiny_args(data, save, *extra):
+    """The tiny preset at its cheapest: one batch of 8 per epoch, one fine-tuning step."""
+    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
+            "--no-progress", *extra]
+
+
+def only_run_dir(save: Path) -> Path:
+    dirs = [d for d in save.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]

@@ -54,21 +54,23 @@ def new_run_dir(save: str, prefix: str, note: str, env: DistEnv) -> Path:
     return Path(D.broadcast_object(str(path) if path else None))
 
 
-def setup_logging(run_dir: Optional[Path], rank: int) -> None:
-    """Log to `log_rank<r>.txt` in the run directory; rank 0 also logs to the terminal."""
+def setup_logging(run_dir: Optional[Path], rank: int, proc: int = 0) -> None:
+    """Log to `log_rank<r>.txt` in the run directory (`log_rank<r>_proc<p>.txt` for a rank's
+    phase-1 helper process `p`); rank 0's main process also logs to the terminal."""
     root = logging.getLogger("nas")
     root.setLevel(logging.INFO)
     root.propagate = False
     for h in list(root.handlers):
         root.removeHandler(h)
         h.close()
-    fmt = logging.Formatter(f"%(asctime)s [rank {rank}] %(message)s", datefmt="%m/%d %H:%M:%S")
-    if rank == 0:
+    who = f"rank {rank}" + (f" proc {proc}" if proc else "")
+    fmt = logging.Formatter(f"%(asctime)s [{who}] %(message)s", datefmt="%m/%d %H:%M:%S")
+    if rank == 0 and proc == 0:
         sh = logging.StreamHandler(sys.stdout)
         sh.setFormatter(fmt)
         root.addHandler(sh)
     if run_dir is not None:
-        fh = logging.FileHandler(run_dir / f"log_rank{rank}.txt")
+        fh = logging.FileHandler(run_dir / (f"log_rank{rank}.txt" if proc == 0 else f"log_rank{rank}_proc{proc}.txt"))
         fh.setFormatter(fmt)
         root.addHandler(fh)
 

@@ -74,6 +74,11 @@ class EvolutionaryConfig(SearchConfig):
     SECTION: ClassVar[str] = "evolutionary"
     npop: int = option(4, "population size (a multiple of the number of processes)", low=1)
     op_cap: int = option(1, "operations per edge of each population model", low=1)
+    # auto: on 2 CPU cores two one-thread processes valued the tiny population 1.7x faster than
+    # one two-thread process (README, benchmarks); on a GPU one until bench_phase1.py measures it
+    phase1_procs: int = option(0, "processes per rank that value its population models at once on its device "
+                               "(phase 1; the same scores). 0: auto, on the CPU one per thread of the process "
+                               "up to its models, on a GPU 1", runtime=True, low=0)
 
     def check(self) -> None:
         super().check()

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("nas")
 
 
+def open_search_data(cfg: SearchConfig, env: D.DistEnv, precision: Precision):
+    """The search's loaders for this process (a phase-1 helper process opens its own)."""
+    data_cfg = DataConfig(root=cfg.train_path, dataset=cfg.dataset, loader=cfg.loader, workers=cfg.workers,
+                          val_size=cfg.val_size, val_protocol=cfg.val_protocol, split_seed=cfg.split_seed,
+                          train_subset=cfg.train_subset, cutout=8)
+    return build_search_loaders(data_cfg, cfg.batch_size, env.rank, env.world_size, env.device,
+                                channels_last=cfg.channels_last, precision=precision, seed=cfg.seed)
+
+
 class SearchRun:
     def __init__(self, method: "SearchMethod", cfg: SearchConfig, given: Optional[dict] = None):
         self.method = method
@@ -46,13 +55,7 @@ class SearchRun:
         check_compile(self.cfg.compile, self.env.device, perturb=self.cfg.compile_perturb)
         if self.env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        data_cfg = DataConfig(root=self.cfg.train_path, dataset=self.cfg.dataset, loader=self.cfg.loader,
-                              workers=self.cfg.workers, val_size=self.cfg.val_size,
-                              val_protocol=self.cfg.val_protocol, split_seed=self.cfg.split_seed,
-                              train_subset=self.cfg.train_subset, cutout=8)
-        data = build_search_loaders(data_cfg, self.cfg.batch_size, self.env.rank, self.env.world_size,
-                                    self.env.device, channels_last=self.cfg.channels_last, precision=precision,
-                                    seed=self.cfg.seed)
+        data = open_search_data(self.cfg, self.env, precision)
         # a damaged checkpoint fails now, not after phase 1 has been redone
         self.checkpoint = load_checkpoint(resume_dir, self.env.device) if resume_dir is not None else None
         # bad flags and bad data have failed by now: only then is a run directory made

@@ -2,6 +2,9 @@
 selection, then the shared fine and topology decisions."""
 from __future__ import annotations
 
+import torch
+
+from nas.core.errors import UserError
 from nas.search.config import EvolutionaryConfig
 from nas.search.population import models_of_rank, value_population
 from nas.search.registry import SearchMethod, register
@@ -9,7 +12,17 @@ from nas.search.selection import coarse_select
 
 
 def _phase1(run):
-    return value_population(run.trainer, run.run_dir, npop=run.cfg.npop, op_cap=run.cfg.op_cap)
+    return value_population(run.trainer, run.run_dir, npop=run.cfg.npop, op_cap=run.cfg.op_cap,
+                            procs=phase1_procs(run.cfg, run.env))
+
+
+def phase1_procs(cfg, env) -> int:
+    """--phase1_procs, with 0 (auto) decided here once: on the CPU one process per thread this
+    process may use (threads are then shared among them), up to its models; on a GPU one."""
+    per_rank = len(models_of_rank(cfg.npop, env.rank, env.world_size))
+    if cfg.phase1_procs:
+        return cfg.phase1_procs
+    return min(per_rank, torch.get_num_threads()) if env.device.type == "cpu" else 1
 
 
 def _coarse(run, phase1, *, seed: int):
@@ -22,5 +35,12 @@ def _coarse(run, phase1, *, seed: int):
     return switches, net, optimizer
 
 
+def _check(cfg, env) -> None:
+    per_rank = len(models_of_rank(cfg.npop, env.rank, env.world_size))
+    if cfg.phase1_procs > per_rank:
+        raise UserError(f"--phase1_procs {cfg.phase1_procs}: expected at most the {per_rank} population model(s) "
+                        f"of each process (--npop {cfg.npop} over {env.world_size})")
+
+
 register(SearchMethod(name="evolutionary", config=EvolutionaryConfig, start_name="coarse", start=_coarse,
-                      phase1=_phase1, check=lambda cfg, env: models_of_rank(cfg.npop, env.rank, env.world_size)))
+                      phase1=_phase1, check=_check))

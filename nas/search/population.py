@@ -3,23 +3,29 @@
 Each of `npop` discrete models starts with `op_cap` random operations per edge. For every
 edge in turn, the model's edge is expanded to all operations, a fresh network is trained,
 and perturb-val scores the edge's operations into that row of the model's valuation
-matrix. Models are split over the ranks; every (model, edge) step is saved as it ends,
-so a resumed run redoes at most one step per rank.
+matrix. Models are split over the ranks, and a rank's models over its `--phase1_procs`
+processes; every (model, edge) step is saved as it ends, so a resumed run redoes at most
+one step per process.
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
+import torch
+import torch.multiprocessing as mp
 
 from nas.core import distributed as D
 from nas.core.errors import UserError
 from nas.core.files import read_json, write_json
-from nas.core.rundir import VALUATION, eta
+from nas.core.rundir import STAGES, VALUATION, eta
 from nas.core.seeding import derive_seed
 from nas.space.primitives import NUM_EDGES
 from nas.search.stages import Trainer
@@ -42,14 +48,46 @@ def initial_switches(seed: int, model: int, op_cap: int, prims):
 @dataclass
 class Phase1:
     average: np.ndarray   # the population's average valuation matrix (14 x ops), the same on every rank
-    seconds: float        # the phase's time: the slowest rank's, restarts included
+    seconds: float        # the phase's time: the slowest process's, restarts included
 
 
-def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int) -> Phase1:
+def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int, procs: int = 1) -> Phase1:
+    """Value this rank's models (`procs` processes at once on its device: this one and procs - 1
+    helpers, each with its own share of the models), then average every rank's matrices."""
     cfg, env, prims = trainer.cfg, trainer.env, trainer.primitives
     my_models = models_of_rank(npop, env.rank, env.world_size)
-    total, done, t_start = len(my_models) * NUM_EDGES, 0, time.time()
-    for model in my_models:
+    shares = [list(my_models)[p::procs] for p in range(procs)]
+    # the phase's wall time on this rank: this call's, plus the longest share's before a restart
+    tic = time.time()
+    before = max(sum(_seconds_done(run_dir / VALUATION / f"model{m}.json") for m in share) for share in shares)
+    with HelperProcesses(cfg, env, run_dir, shares[1:], op_cap=op_cap) as helpers:
+        value_models(trainer, run_dir, shares[0], op_cap=op_cap, on_edge=helpers.check)
+        helpers.wait()
+    records = {m: read_record(run_dir / VALUATION / f"model{m}.json") for m in my_models}
+    for share in shares[1:]:  # the helpers' steps and scores, counted and logged by this rank
+        for m in share:
+            trainer.steps.phase1 += records[m]["steps"]
+            for edge, row in enumerate(records[m]["matrix"]):
+                for op, score in zip(prims, row):
+                    trainer.tb.add_scalar(f"valuation/model{m}/edge{edge}/{op}", score, edge)
+    seconds = before + time.time() - tic
+    parts = D.all_gather_object(([records[m]["matrix"] for m in my_models], seconds))
+    matrices = [m for mats, _ in parts for m in mats]
+    average = np.mean(np.array(matrices, dtype=float), axis=0)
+    if env.is_main:
+        write_json(run_dir / VALUATION / "average.json",
+                   {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()})
+    log.info("population average valuation:\n%s", np.array2string(average, precision=2))
+    return Phase1(average=average, seconds=max(seconds for _, seconds in parts))
+
+
+def value_models(trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_cap: int,
+                 on_edge: Callable[[], None] = lambda: None) -> None:
+    """Every (model, edge) step of `models` not yet done, each saved to valuation/model<m>.json as
+    it ends. A step depends only on its seeds, so any process may take any model."""
+    cfg, prims = trainer.cfg, trainer.primitives
+    total, done, t_start = len(models) * NUM_EDGES, 0, time.time()
+    for model in models:
         path = run_dir / VALUATION / f"model{model}.json"
         initial = initial_switches(cfg.seed, model, op_cap, prims)
         record = read_record(path) if path.is_file() else {
@@ -76,17 +114,95 @@ def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int)
             for op in prims:
                 trainer.tb.add_scalar(f"valuation/model{model}/edge{edge}/{op}", scores[(edge, op)], edge)
             done += 1
-            log.info("model %d edge %d scores %s; phase 1 on this rank: %d/%d steps, %s", model, edge,
+            log.info("model %d edge %d scores %s; phase 1 in this process: %d/%d steps, %s", model, edge,
                      record["matrix"][edge], done, total, eta(time.time() - t_start, done, total - done))
-    records = [read_record(run_dir / VALUATION / f"model{m}.json") for m in my_models]
-    parts = D.all_gather_object(([r["matrix"] for r in records], sum(r["seconds"] for r in records)))
-    matrices = [m for mats, _ in parts for m in mats]
-    average = np.mean(np.array(matrices, dtype=float), axis=0)
-    if env.is_main:
-        write_json(run_dir / VALUATION / "average.json",
-                   {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()})
-    log.info("population average valuation:\n%s", np.array2string(average, precision=2))
-    return Phase1(average=average, seconds=max(seconds for _, seconds in parts))
+            on_edge()
+
+
+class HelperProcesses:
+    """Phase-1 helper processes of one rank, on its device (`--phase1_procs`): each values its
+    share of the models and exits. A model takes one process's Python and launches, which
+    leave a GPU mostly idle; several processes keep it busy. A helper that fails stops this
+    rank with a one-line error (its log names the cause); a helper whose rank dies exits."""
+
+    def __init__(self, cfg, env, run_dir: Path, shares: Sequence[Sequence[int]], *, op_cap: int):
+        self.cfg, self.env, self.run_dir, self.shares, self.op_cap = cfg, env, run_dir, shares, op_cap
+        self.procs: list = []
+
+    def __enter__(self) -> "HelperProcesses":
+        if not self.shares:
+            return self
+        self.threads = torch.get_num_threads()
+        # the rank's cores, shared among its processes (helpers get the same count)
+        torch.set_num_threads(max(1, self.threads // (len(self.shares) + 1)))
+        ctx = mp.get_context("spawn")  # a CUDA process cannot fork
+        for proc, models in enumerate(self.shares, start=1):
+            p = ctx.Process(target=_helper_main, name=f"phase1-rank{self.env.rank}-proc{proc}",
+                            args=(self.cfg, self.env, self.run_dir, proc, list(models), self.op_cap,
+                                  torch.get_num_threads(), os.getpid()))
+            p.start()
+            self.procs.append((proc, models, p))
+        log.info("phase 1: %d processes on %s; helpers value models %s (log_rank%d_proc<p>.txt)",
+                 len(self.shares) + 1, self.env.device, [list(m) for m in self.shares], self.env.rank)
+        return self
+
+    def check(self) -> None:
+        for proc, models, p in self.procs:
+            if p.exitcode not in (None, 0):
+                raise UserError(f"phase-1 helper process {proc} of rank {self.env.rank} (models "
+                                f"{', '.join(map(str, models))}) exited with code {p.exitcode}: see "
+                                f"{self.run_dir / f'log_rank{self.env.rank}_proc{proc}.txt'}; then --resume {self.run_dir}")
+
+    def wait(self) -> None:
+        for _, _, p in self.procs:
+            while p.exitcode is None:
+                p.join(timeout=1.0)
+            self.check()
+
+    def __exit__(self, *exc) -> None:
+        for _, _, p in self.procs:
+            if p.is_alive():  # this rank failed: its helpers' finished steps are on disk for --resume
+                p.terminate()
+                p.join()
+        if self.procs:
+            torch.set_num_threads(self.threads)
+
+
+def _helper_main(cfg, env, run_dir: Path, proc: int, models: list, op_cap: int, threads: int, parent: int) -> None:
+    from nas.core.engine import Precision
+    from nas.core.rundir import setup_logging
+    from nas.search.driver import open_search_data
+
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    torch.set_num_threads(threads)
+    setup_logging(run_dir, env.rank, proc)
+    cfg = replace(cfg, progress=False)  # the rank's main process shows progress
+    precision = Precision.choose(env.device, cfg.amp)
+    if env.device.type == "cuda":
+        torch.cuda.set_device(env.device)
+        torch.backends.cudnn.benchmark = True
+    # no TensorBoard writer of its own: the rank logs its helpers' scores from their records
+    trainer = Trainer(cfg, env, open_search_data(cfg, env, precision), precision, _NoBoard(), stage_log=run_dir / STAGES)
+    try:
+        value_models(trainer, run_dir, models, op_cap=op_cap)
+    except BaseException:
+        log.exception("phase-1 helper process %d failed", proc)
+        raise
+
+
+class _NoBoard:
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(2.0)
+    os._exit(1)
+
+
+def _seconds_done(path: Path) -> float:
+    return read_record(path)["seconds"] if path.is_file() else 0.0
 
 
 def read_record(path: Path) -> dict:

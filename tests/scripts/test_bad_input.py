@@ -13,3 +13,9 @@ def test_write_datasets_out_under_a_file(tmp_path):
     (tmp_path / "file").write_text("")
     result = run_script(sys.executable, ROOT / "scripts" / "write_datasets.py", "digits", "--out", tmp_path / "file" / "x")
     assert_one_line_error(result, "cannot create the data root (Not a directory)")
+
+
+def test_bench_phase1_bad_process_counts(tmp_path):
+    for procs in ("1,x", "0,2"):
+        result = run_script(sys.executable, ROOT / "scripts" / "bench_phase1.py", "--data", tmp_path, "--procs", procs)
+        assert_one_line_error(result, f"--procs '{procs}': expected comma-separated process counts")

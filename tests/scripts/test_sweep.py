@@ -1,5 +1,6 @@
 """Seed sweeps (scripts/sweep_seeds.sh)."""
 import json
+import shutil
 import sys
 
 import pytest
@@ -89,15 +90,18 @@ def test_sweep_bad_arguments(tmp_path, args, fragment):
 
 
 @pytest.mark.slow
-def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root):
+def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
     root = tmp_path / "sweep"
-    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 2", "--root", root, "--",
+    # seed 3 finished before (the session's shared tiny search, moved in as a user would): skipped
+    shutil.copytree(finished_search[0], root / "seed3" / finished_search[0].name)
+    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 3", "--root", root, "--",
              "--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", digits_root, "--loader", "torch",
-             "--no-progress", "--note", "tiny"]
+             "--no-progress", "--note", "tiny", "--npop", "1"]
     env = {"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = run_script(*sweep, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for seed in (1, 2):
+    assert "== seed 1: new run under" in result.stdout and "== seed 3: finished" in result.stdout
+    for seed in (1, 3):
         assert len(load_genotype(root / f"seed{seed}").normal) == 8  # one finished run per seed
     again = run_script(*sweep, env=env)
     assert again.returncode == 0 and again.stdout.count("skipped") == 2, again.stdout

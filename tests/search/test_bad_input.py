@@ -65,6 +65,9 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, messag
     (["--op_cap", "8"], "--op_cap 8: expected at most the 7 operations"),
     (["--op_cap", "9", "--extra_ops"], "--op_cap 9: expected at most the 8 operations"),
     (["--npop", "0"], "--npop 0: expected 1 or more"),
+    (["--phase1_procs", "3"], "--phase1_procs 3: expected at most the 2 population model(s) of each process "
+                              "(--npop 2 over 1)"),
+    (["--phase1_procs", "-1"], "--phase1_procs -1: expected 0 or more"),
 ])
 def test_evolutionary_flags_are_refused_before_a_run_directory(flags, message, digits_root, tmp_path, monkeypatch,
                                                                 capsys):

@@ -1,13 +1,15 @@
 """Adding a data set is one registry record: a 5-class digits variant with its own raw
 directory, .beton names and mean/std, registered by a small launcher, searched end to end."""
 import json
+import sys
 import textwrap
 
 import pytest
 import torch
 
-from tests.search.test_e2e import PY, only_run_dir, tiny_args
-from tests.helpers import ROOT, run_script
+from tests.helpers import ROOT, only_run_dir, run_script, tiny_args
+
+PY = sys.executable
 from nas.data.raw import ImageArrays, digits_rgb32, write_cifar10_batches
 
 pytestmark = pytest.mark.slow
@@ -51,7 +53,7 @@ def test_a_registered_five_class_data_set_is_searched_end_to_end(tmp_path):
     save = tmp_path / "runs"
     # --loader auto: FFCV on the record's .beton files where FFCV imports, else the raw pickles
     proc = run_script(PY, launcher, "search", *tiny_args(root, save, "--dataset", "digits5", "--seed", "2",
-                                                          "--loader", "auto"), env=env)
+                                                          "--loader", "auto", "--npop", "1"), env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     run_dir = only_run_dir(save)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"

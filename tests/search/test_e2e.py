@@ -9,25 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, only_run_dir, run_search, tiny_args
 
 pytestmark = pytest.mark.slow
 PY = sys.executable
-
-
-def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    proc = subprocess.run([PY, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def only_run_dir(save: Path) -> Path:
-    dirs = [d for d in save.iterdir() if d.is_dir()]
-    assert len(dirs) == 1, dirs
-    return dirs[0]
 
 
 def kill_after_decisions(script, args, save: Path, decisions: int) -> Path:
@@ -64,24 +49,12 @@ def torchrun_search(script, args, save: Path) -> tuple[Path, list]:
                      for log in logs]
 
 
-def tiny_args(data, save, *extra):
-    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
-            "--no-progress", *extra]
-
-
-@pytest.fixture(scope="module")
-def finished_run(digits_root, tmp_path_factory):
-    save = tmp_path_factory.mktemp("evo")
-    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3"))
-    return only_run_dir(save), proc
-
-
-def test_evolutionary_search_writes_a_complete_run_directory(finished_run):
-    run_dir, proc = finished_run
+def test_evolutionary_search_writes_a_complete_run_directory(finished_search):
+    run_dir, stdout = finished_search
     genotype = json.loads((run_dir / "genotype.json").read_text())
     assert genotype["normal"] == genotype["reduce"] and len(genotype["normal"]) == 8
     assert genotype["normal_concat"] == [2, 3, 4, 5]
-    assert "genotype = Genotype(normal=[" in proc.stdout
+    assert "genotype = Genotype(normal=[" in stdout
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["method"] == "evolutionary"
     assert summary["genotype"] == genotype
@@ -98,17 +71,8 @@ def test_evolutionary_search_writes_a_complete_run_directory(finished_run):
     assert "genotype = Genotype(" in (run_dir / "log_rank0.txt").read_text()
 
 
-def test_resume_after_sigkill_gives_the_uninterrupted_genotype(finished_run, digits_root, tmp_path):
-    run_dir, _ = finished_run
-    expected = json.loads((run_dir / "genotype.json").read_text())
-    save = tmp_path / "killed"  # killed in the middle of the fine selection (phase 3)
-    killed_dir = kill_after_decisions("search_evolutionary.py", tiny_args(digits_root, save, "--seed", "3"), save, 3)
-    run_search("search_evolutionary.py", "--resume", killed_dir, "--no-progress")
-    assert json.loads((killed_dir / "genotype.json").read_text()) == expected
-
-
-def test_resume_refuses_a_different_configuration_and_leaves_the_run_untouched(finished_run, tmp_path):
-    run_dir, _ = finished_run
+def test_resume_refuses_a_different_configuration_and_leaves_the_run_untouched(finished_search, tmp_path):
+    run_dir, _ = finished_search
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
     proc = run_search("search_evolutionary.py", "--resume", run_dir, check=False)
     assert proc.returncode == 2 and "already finished" in proc.stderr
@@ -146,8 +110,8 @@ def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
     assert proc.returncode == 2 and "not a search run directory" in proc.stderr
 
 
-def test_resume_with_a_different_search_flag_is_refused(finished_run, digits_root, tmp_path):
-    run_dir, _ = finished_run
+def test_resume_with_a_different_search_flag_is_refused(finished_search, digits_root, tmp_path):
+    run_dir, _ = finished_search
     # fabricate an unfinished copy's state to reach the configuration check
     import shutil
     copy = tmp_path / run_dir.name
@@ -183,20 +147,14 @@ def test_supernet_resume_after_sigkill_gives_the_uninterrupted_genotype(supernet
     assert json.loads((killed_dir / "genotype.json").read_text()) == expected
 
 
-def test_supernet_torchrun_two_ranks_agree(digits_root, tmp_path):
-    save = tmp_path / "ddp"
-    _, genotypes = torchrun_search("search_supernet.py", tiny_args(digits_root, save, "--seed", "6"), save)
-    assert genotypes[0] and genotypes[0] == genotypes[1]
-
-
 def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
     proc = run_search("search_supernet.py", *tiny_args(digits_root, tmp_path, "--pretrain_epochs", "-1"), check=False)
     assert proc.returncode == 2 and "--pretrain_epochs -1: expected 0 or more" in proc.stderr
 
 
 
-def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(finished_run):
-    log = (only_run_dir(finished_run[0].parent) / "log_rank0.txt").read_text()
+def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(finished_search):
+    log = (finished_search[0] / "log_rank0.txt").read_text()
     assert "lr 0.03125 for batch 8" in log  # tiny preset: learning_rate 1.0, scaled to batch 8
     finetune = [line for line in log.splitlines() if "perturb edge" in line]
     assert finetune and all("fine-tune 1 steps at lr " in line for line in finetune)
@@ -206,10 +164,25 @@ def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(fin
 
 def test_the_paper_protocol_runs_end_to_end(digits_root, tmp_path):
     save = tmp_path / "paper"
-    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--config", ROOT / "configs" / "paper.yaml"))
+    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--config", ROOT / "configs" / "paper.yaml",
+                                                                 "--npop", "1"))
     run_dir = only_run_dir(save)
     config = (run_dir / "config.yaml").read_text()
     for line in ("val_protocol: test", "perturb_restore: accumulate", "perturb_batches: fresh", "amp: auto"):
         assert line in config
     assert json.loads((run_dir / "summary.json").read_text())["val_protocol"] == "test"
     assert "genotype = Genotype(" in proc.stdout
+
+
+def test_phase1_procs_value_the_population_in_helper_processes_with_the_same_scores(finished_search, digits_root, tmp_path):
+    run_dir, _ = finished_search
+    save = tmp_path / "procs"
+    run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--phase1_procs", "2"))
+    procs_dir = only_run_dir(save)
+    for m in range(2):  # model 1 was valued by the helper process
+        one, two = (json.loads((d / "valuation" / f"model{m}.json").read_text()) for d in (run_dir, procs_dir))
+        assert two["matrix"] == one["matrix"] and two["steps"] == one["steps"]
+    assert (procs_dir / "genotype.json").read_text() == (run_dir / "genotype.json").read_text()
+    assert "model 1 edge 13 scores" in (procs_dir / "log_rank0_proc1.txt").read_text()
+    summary, expected = (json.loads((d / "summary.json").read_text()) for d in (procs_dir, run_dir))
+    assert summary["steps"] == expected["steps"]  # the helper's steps counted by its rank

@@ -4,11 +4,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from tests.search.test_e2e import PY, ROOT, only_run_dir, run_search, tiny_args
+from tests.helpers import ROOT, only_run_dir, run_search, tiny_args
+
+PY = sys.executable
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +39,9 @@ def decisions_done(run_dir) -> int:
         return 0
 
 
-def test_killed_at_several_moments_then_resumed(digits_root, tmp_path):
-    args = tiny_args(digits_root, tmp_path / "straight", "--seed", "3")
-    run_search("search_evolutionary.py", *args)
-    expected = json.loads((only_run_dir(tmp_path / "straight") / "genotype.json").read_text())
+def test_killed_at_several_moments_then_resumed(finished_search, digits_root, tmp_path):
+    straight, _ = finished_search  # the same search (seed 3), uninterrupted
+    expected = json.loads((straight / "genotype.json").read_text())
 
     save = tmp_path / "killed"
     script = ROOT / "search_evolutionary.py"
@@ -57,6 +59,9 @@ def test_killed_at_several_moments_then_resumed(digits_root, tmp_path):
     decisions = json.loads((run_dir / "decisions.json").read_text())
     assert [d["decision"] for d in decisions] == list(range(18))
     assert json.loads((run_dir / "genotype.json").read_text()) == expected
+    for m in range(2):  # phase 1, killed after one edge, resumed to the same valuation
+        a, b = (json.loads((d / "valuation" / f"model{m}.json").read_text())["matrix"] for d in (run_dir, straight))
+        assert a == b
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["genotype"] == expected
     assert json.loads((run_dir / "state.json").read_text())["status"] == "finished"

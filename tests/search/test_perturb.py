@@ -82,6 +82,25 @@ def test_snapshot_is_not_aliased_by_later_steps():
     assert all(torch.equal(before_opt[k][n], after_opt[k][n]) for k in before_opt for n in before_opt[k])
 
 
+def test_snapshot_of_a_fresh_optimizer_restores_to_no_momentum():
+    """A topology candidate fine-tunes from a fresh optimizer: each must start without momentum,
+    at the snapshot's learning rate, with the very same parameter objects."""
+    net, _, data = setup()
+    opt = torch.optim.SGD(net.parameters(), 0.02, momentum=0.9)
+    params = list(net.parameters())
+    snap = Snapshot(net, opt)
+    p = Precision()
+    train(net, Batches(), opt, nn.CrossEntropyLoss(), p, p.make_scaler(), progress=False)
+    opt.param_groups[0]["lr"] = 0.5
+    assert len(opt.state) > 0
+    snap.restore(net, opt)
+    assert len(opt.state) == 0 and opt.param_groups[0]["lr"] == 0.02
+    assert all(a is b for a, b in zip(params, net.parameters()))
+    # and it trains on from there like a fresh optimizer would
+    train(net, Batches(), opt, nn.CrossEntropyLoss(), p, p.make_scaler(), progress=False)
+    assert all("momentum_buffer" in opt.state[q] for q in params if q.grad is not None)
+
+
 def test_accumulate_restore_carries_weights_and_optimizer_from_one_candidate_to_the_next():
     """The original's restore reloaded references to the live tensors: candidate 2 starts where
     candidate 1's fine-tuning ended. `accumulate` must reproduce exactly that."""

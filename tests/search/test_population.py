@@ -1,0 +1,34 @@
+"""Phase 1's processes: how many value a rank's models, and what a failing helper does."""
+import dataclasses
+
+import pytest
+import torch
+
+from nas.core.distributed import DistEnv
+from nas.core.errors import UserError
+from nas.search.config import EvolutionaryConfig
+from nas.search.evolutionary import phase1_procs
+from nas.search.population import HelperProcesses
+
+
+@pytest.mark.parametrize("given, npop, world, device, threads, expected", [
+    (0, 4, 1, "cpu", 2, 2),     # auto on the CPU: a process per thread...
+    (0, 4, 2, "cpu", 8, 2),     # ...up to the process's models
+    (0, 4, 1, "cuda", 8, 1),    # auto on a GPU: one, until measured there
+    (3, 4, 1, "cpu", 1, 3),     # given: as given
+])
+def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    cfg = EvolutionaryConfig(npop=npop, phase1_procs=given)
+    assert phase1_procs(cfg, DistEnv(world_size=world, device=torch.device(device))) == expected
+
+
+def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
+    cfg = dataclasses.replace(EvolutionaryConfig(), train_path=str(tmp_path / "no-data"), device="cpu", workers=0)
+    with pytest.raises(UserError) as err:
+        with HelperProcesses(cfg, DistEnv(), tmp_path, [[1]], op_cap=1) as helpers:
+            helpers.wait()
+    message = str(err.value)
+    assert "phase-1 helper process 1 of rank 0 (models 1) exited with code 1" in message and "\n" not in message
+    assert f"see {tmp_path / 'log_rank0_proc1.txt'}; then --resume {tmp_path}" in message
+    assert "no-data" in (tmp_path / "log_rank0_proc1.txt").read_text()  # the cause is in the helper's log
