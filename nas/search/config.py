@@ -77,8 +77,8 @@ class EvolutionaryConfig(SearchConfig):
     # auto: on 2 CPU cores two one-thread processes valued the tiny population 1.7x faster than
     # one two-thread process (README, benchmarks); on a GPU one until bench_phase1.py measures it
     phase1_procs: int = option(0, "processes per rank that value its population models at once on its device "
-                               "(phase 1; the same scores). 0: auto, on the CPU one per thread of the process "
-                               "up to its models, on a GPU 1", runtime=True, low=0)
+                               "(phase 1; a model's scores do not depend on its process). 0: auto, on the CPU "
+                               "one per thread of the process up to its models, on a GPU 1", runtime=True, low=0)
 
     def check(self) -> None:
         super().check()

@@ -28,11 +28,13 @@ LAUNCHER = textwrap.dedent('''
     from nas.data.writer import write_cifar
     from nas.search.registry import main
 
-    if sys.argv[1] == "write":
-        if not ffcv_missing_reason():
-            write_cifar("digits5", sys.argv[2], sys.argv[3])
-    else:
-        main("evolutionary", "a search on a registered data set", sys.argv[2:])
+    # under the guard: phase-1 helper processes import this module again (for its register call)
+    if __name__ == "__main__":
+        if sys.argv[1] == "write":
+            if not ffcv_missing_reason():
+                write_cifar("digits5", sys.argv[2], sys.argv[3])
+        else:
+            main("evolutionary", "a search on a registered data set", sys.argv[2:])
 ''')
 
 
