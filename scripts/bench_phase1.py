@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from nas.core.distributed import available_cores  # noqa: E402
 from nas.core.errors import UserError, run_cli  # noqa: E402
 
 
@@ -104,7 +105,7 @@ def torch_threads() -> int:
     """The threads a run gets here (nas.core.distributed.set_threads, one process)."""
     if os.environ.get("OMP_NUM_THREADS"):
         return int(os.environ["OMP_NUM_THREADS"])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return available_cores()
 
 if __name__ == "__main__":
     run_cli(main)

@@ -115,13 +115,17 @@ def init_distributed(cluster: str = "local", device: str = "auto", force: bool =
     return DistEnv(rank=rank, local_rank=local_rank, world_size=world, device=dev)
 
 
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(local_world: int) -> int:
     """Share this machine's cores among its processes (torchrun sets OMP_NUM_THREADS=1 only when
     it starts several itself; two launchers on one machine would each take every core). The
     processes here are counted by host name, so that case counts too. OMP_NUM_THREADS wins."""
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cores()
     launcher = [os.environ.get(v, "") for v in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE")]
     local_world = max([local_world] + [int(v) for v in launcher if v.isdigit()])
     torch.set_num_threads(max(1, cores // local_world))

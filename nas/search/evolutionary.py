@@ -19,10 +19,11 @@ def _phase1(run):
 def phase1_procs(cfg, env) -> int:
     """--phase1_procs, with 0 (auto) decided here once: on the CPU one process per thread this
     process may use (threads are then shared among them), up to its models; on a GPU one."""
-    per_rank = len(models_of_rank(cfg.npop, env.rank, env.world_size))
     if cfg.phase1_procs:
         return cfg.phase1_procs
-    return min(per_rank, torch.get_num_threads()) if env.device.type == "cpu" else 1
+    if env.device.type != "cpu":
+        return 1
+    return min(len(models_of_rank(cfg.npop, env.rank, env.world_size)), torch.get_num_threads())
 
 
 def _coarse(run, phase1, *, seed: int):

@@ -60,7 +60,7 @@ def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int,
     # the phase's wall time on this rank: this call's, plus the longest share's before a restart
     tic = time.time()
     before = max(sum(_seconds_done(run_dir / VALUATION / f"model{m}.json") for m in share) for share in shares)
-    with HelperProcesses(cfg, env, run_dir, shares[1:], op_cap=op_cap) as helpers:
+    with HelperProcesses(cfg, env, trainer.precision, run_dir, shares[1:], op_cap=op_cap) as helpers:
         value_models(trainer, run_dir, shares[0], op_cap=op_cap, on_edge=helpers.check)
         helpers.wait()
     records = {m: read_record(run_dir / VALUATION / f"model{m}.json") for m in my_models}
@@ -125,8 +125,9 @@ class HelperProcesses:
     leave a GPU mostly idle; several processes keep it busy. A helper that fails stops this
     rank with a one-line error (its log names the cause); a helper whose rank dies exits."""
 
-    def __init__(self, cfg, env, run_dir: Path, shares: Sequence[Sequence[int]], *, op_cap: int):
-        self.cfg, self.env, self.run_dir, self.shares, self.op_cap = cfg, env, run_dir, shares, op_cap
+    def __init__(self, cfg, env, precision, run_dir: Path, shares: Sequence[Sequence[int]], *, op_cap: int):
+        self.cfg, self.env, self.precision, self.run_dir = cfg, env, precision, run_dir
+        self.shares, self.op_cap = shares, op_cap
         self.procs: list = []
 
     def __enter__(self) -> "HelperProcesses":
@@ -138,7 +139,7 @@ class HelperProcesses:
         ctx = mp.get_context("spawn")  # a CUDA process cannot fork
         for proc, models in enumerate(self.shares, start=1):
             p = ctx.Process(target=_helper_main, name=f"phase1-rank{self.env.rank}-proc{proc}",
-                            args=(self.cfg, self.env, self.run_dir, proc, list(models), self.op_cap,
+                            args=(self.cfg, self.env, self.precision, self.run_dir, proc, list(models), self.op_cap,
                                   torch.get_num_threads(), os.getpid()))
             p.start()
             self.procs.append((proc, models, p))
@@ -168,8 +169,8 @@ class HelperProcesses:
             torch.set_num_threads(self.threads)
 
 
-def _helper_main(cfg, env, run_dir: Path, proc: int, models: list, op_cap: int, threads: int, parent: int) -> None:
-    from nas.core.engine import Precision
+def _helper_main(cfg, env, precision, run_dir: Path, proc: int, models: list, op_cap: int, threads: int,
+                 parent: int) -> None:
     from nas.core.rundir import setup_logging
     from nas.search.driver import open_search_data
 
@@ -177,7 +178,6 @@ def _helper_main(cfg, env, run_dir: Path, proc: int, models: list, op_cap: int, 
     torch.set_num_threads(threads)
     setup_logging(run_dir, env.rank, proc)
     cfg = replace(cfg, progress=False)  # the rank's main process shows progress
-    precision = Precision.choose(env.device, cfg.amp)
     if env.device.type == "cuda":
         torch.cuda.set_device(env.device)
         torch.backends.cudnn.benchmark = True

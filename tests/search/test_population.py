@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from nas.core.distributed import DistEnv
+from nas.core.engine import Precision
 from nas.core.errors import UserError
 from nas.search.config import EvolutionaryConfig
 from nas.search.evolutionary import phase1_procs
@@ -26,7 +27,7 @@ def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expect
 def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
     cfg = dataclasses.replace(EvolutionaryConfig(), train_path=str(tmp_path / "no-data"), device="cpu", workers=0)
     with pytest.raises(UserError) as err:
-        with HelperProcesses(cfg, DistEnv(), tmp_path, [[1]], op_cap=1) as helpers:
+        with HelperProcesses(cfg, DistEnv(), Precision(), tmp_path, [[1]], op_cap=1) as helpers:
             helpers.wait()
     message = str(err.value)
     assert "phase-1 helper process 1 of rank 0 (models 1) exited with code 1" in message and "\n" not in message
