@@ -186,7 +186,7 @@ def genotype_from_switches(switches, allow_extra_ops: bool = True) -> Genotype:
         for e in kept:
             if len(switches[e]) != 1:
                 raise UserError(f"edge {e} holds {len(switches[e])} operations {tuple(switches[e])}: expected 1 in final switches")
-            cell.append((switches[e][0], space.edge_source(e)))
+            cell.append((space.slot_op(switches[e][0]), space.edge_source(e)))
     return make_genotype(cell, space.CONCAT, cell, space.CONCAT, allow_extra_ops=allow_extra_ops)
 
 

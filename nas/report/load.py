@@ -13,7 +13,7 @@ import yaml
 
 from nas.analysis.runs import RunInfo, read_run
 from nas.core.rundir import CONFIG, DECISIONS, STAGES, VALUATION, read_json_or_none, read_state
-from nas.space.primitives import NUM_EDGES, primitives
+from nas.space.primitives import NUM_EDGES, OP_SETS, primitives
 
 # what Trainer.train_stage logs after every epoch (runs older than stages.jsonl)
 LOG_EPOCH = re.compile(r"\[rank (\d+)\] (.+?) epoch (\d+)/(\d+) lr (\S+) train loss (\S+) top1 (\S+)\s*$")
@@ -50,7 +50,8 @@ def read_run_data(run_dir) -> RunData:
         data.missing.append(data.info.reason)
     data.config = _config(run_dir)
     data.state = read_state(run_dir)
-    data.primitives = primitives(bool(data.config.get("extra_ops", False)))
+    op_set = data.config.get("op_set", "darts")
+    data.primitives = primitives(bool(data.config.get("extra_ops", False)), op_set if op_set in OP_SETS else "darts")
     _valuation(data)
     _decisions(data)
     _stages(data)

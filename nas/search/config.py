@@ -8,7 +8,7 @@ from typing import ClassVar, Optional
 from nas.core.config import RunOptions, option
 from nas.core.errors import UserError
 from nas.data.datasets import CIFAR100_ALIAS, check_cifar_dataset, cifar_datasets
-from nas.space.primitives import primitives
+from nas.space.primitives import OP_SETS, primitives
 
 
 @dataclass
@@ -41,7 +41,12 @@ class SearchConfig(RunOptions):
     perturb_batches: str = option("shared", "perturb-val fine-tuning batches: shared (the same for every candidate) "
                                   "or fresh (one stream continued across candidates, as the original)",
                                   ("shared", "fresh"))
-    extra_ops: bool = option(False, "also search sep_conv_7x7")
+    off_ops: str = option("skip", "a switched-off operation during perturb-val: skip (not computed) or zero "
+                          "(computed and multiplied by 0, as the original: weight decay, momentum and BN "
+                          "statistics still move it)", ("skip", "zero"))
+    op_set: str = option("darts", "candidate operation slots: darts (the 7 of DARTS / NAS-Bench-301) or original "
+                         "(the original's 9 slots in its order: sep_conv_7x7 and dil_conv_5x5 twice)", OP_SETS)
+    extra_ops: bool = option(False, "also search sep_conv_7x7 (--op_set darts)")
     inherit_weights: bool = option(False, "start a rebuilt network from the surviving operations' weights")
     # fp32 (TF32 convolutions) measured faster than fp16 autocast for these launch-bound 32-px
     # networks on an H100 and on the CPU (README, benchmarks); --amp fp16 is the original recipe.
@@ -64,6 +69,9 @@ class SearchConfig(RunOptions):
         """Rules between options, checked before anything runs (a late failure strands phase 1);
         --val_size against the data root's size is checked when the data is opened, also before."""
         check_cifar_dataset(self.dataset)
+        if self.extra_ops and self.op_set != "darts":
+            raise UserError(f"--extra_ops with --op_set {self.op_set}: expected --op_set darts (the original's "
+                            f"slots hold sep_conv_7x7 already)")
         if len(self.finetune_extra) != 3:
             raise UserError(f"--finetune_extra {' '.join(map(str, self.finetune_extra))}: expected 3 values "
                             f"(the steps added in phases 1, 2 and 3)")
@@ -82,10 +90,10 @@ class EvolutionaryConfig(SearchConfig):
 
     def check(self) -> None:
         super().check()
-        ops = len(primitives(self.extra_ops))
+        ops = len(primitives(self.extra_ops, self.op_set))
         if self.op_cap > ops:
             raise UserError(f"--op_cap {self.op_cap}: expected at most the {ops} operations of the search space"
-                            f"{'' if self.extra_ops else ' (8 with --extra_ops)'}")
+                            f"{'' if self.extra_ops or self.op_set != 'darts' else ' (8 with --extra_ops)'}")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 edges hold plain sums of their active operations — no architecture weights.
 
 A perturbation switches an operation (or a whole edge) off in every cell; switched-off
-operations are skipped in the forward pass, not multiplied by zero.
+operations are skipped in the forward pass (`off_ops="skip"`), or computed and multiplied by
+zero as the original did (`"zero"`: weight decay, momentum and BN statistics still move them).
 """
 from __future__ import annotations
 
@@ -21,23 +22,28 @@ from nas.space.switches import Switches, make_switches
 class MixedEdge(nn.Module):
     """One edge: the sum of its active operations, or None when none is active."""
 
-    def __init__(self, C: int, stride: int, ops: Sequence[str]):
+    def __init__(self, C: int, stride: int, ops: Sequence[str], off_ops: str = "skip"):
         super().__init__()
         self.ops = nn.ModuleDict({name: build_op(name, C, stride, affine=False, pool_bn=True) for name in ops})
         self.disabled: set[str] = set()
+        self.zero_disabled = off_ops == "zero"
 
     def forward(self, x: torch.Tensor) -> Optional[torch.Tensor]:
         out = None
         for name, op in self.ops.items():
             if name in self.disabled:
-                continue  # not computed at all: a perturbation costs nothing
-            y = op(x)
+                if not self.zero_disabled:
+                    continue  # not computed at all: a perturbation costs nothing
+                y = op(x) * 0.0
+            else:
+                y = op(x)
             out = y if out is None else out + y
         return out
 
 
 class SearchCell(nn.Module):
-    def __init__(self, switches: Switches, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool):
+    def __init__(self, switches: Switches, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool,
+                 off_ops: str = "skip"):
         super().__init__()
         self.reduction = reduction
         self.C = C
@@ -47,7 +53,8 @@ class SearchCell(nn.Module):
             self.preprocess0 = ReLUConvBN(C_pp, C, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(C_p, C, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList(
-            MixedEdge(C, 2 if reduction and edge_source(e) < NUM_INPUTS else 1, switches[e]) for e in range(NUM_EDGES)
+            MixedEdge(C, 2 if reduction and edge_source(e) < NUM_INPUTS else 1, switches[e], off_ops)
+            for e in range(NUM_EDGES)
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
@@ -69,11 +76,12 @@ class SearchCell(nn.Module):
 class SearchNetwork(nn.Module):
     """Stem (3x3 conv to 3C + BN), `layers` cells with reductions at L//3 and 2L//3, GAP, linear.
 
-    All cells, reduction cells included, take their edges' operation sets from `switches`.
+    All cells, reduction cells included, take their edges' operation sets from `switches`;
+    `off_ops` says how a switched-off operation runs (skip or zero, module docstring).
     """
 
     def __init__(self, C: int, num_classes: int, layers: int, switches: Sequence[Sequence[str]],
-                 stem_multiplier: int = 3, primitives: Optional[Sequence[str]] = None):
+                 stem_multiplier: int = 3, primitives: Optional[Sequence[str]] = None, off_ops: str = "skip"):
         super().__init__()
         self.switches: Switches = make_switches(switches, primitives or all_primitives(extra_ops=True))
         C_curr = stem_multiplier * C
@@ -85,7 +93,7 @@ class SearchNetwork(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 C_curr *= 2
-            self.cells.append(SearchCell(self.switches, C_pp, C_p, C_curr, reduction, reduction_prev))
+            self.cells.append(SearchCell(self.switches, C_pp, C_p, C_curr, reduction, reduction_prev, off_ops))
             reduction_prev = reduction
             C_pp, C_p = C_p, NUM_NODES * C_curr
         self.global_pooling = nn.AdaptiveAvgPool2d(1)

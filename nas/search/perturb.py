@@ -49,17 +49,20 @@ class Snapshot:
 
     Restoring copies tensor to tensor (one foreach copy) instead of `load_state_dict`, whose
     per-module Python walk cost more than a fine-tuning step of the tiny search networks; the
-    network and its parameters stay the same objects across candidates, so this is exact."""
+    network and its parameters stay the same objects across candidates, so this is exact.
+    `weights=False` keeps the optimizer's state alone (the original's restore on torch 1.12:
+    its model state_dict held the live tensors, its optimizer state_dict was deep-copied)."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
-        self.live = list(model.state_dict().values())  # the parameters and buffers themselves
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, weights: bool = True):
+        self.live = list(model.state_dict().values()) if weights else []  # the parameters and buffers themselves
         self.saved = [t.detach().clone() for t in self.live]
         self.optim_state = {p: _clone(st) for p, st in optimizer.state.items()}
         self.groups = [{k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        with torch.no_grad():
-            torch._foreach_copy_(self.live, self.saved)
+        if self.live:
+            with torch.no_grad():
+                torch._foreach_copy_(self.live, self.saved)
         # fresh copies: the next fine-tuning updates momentum buffers in place, and an optimizer
         # that had no state for a parameter (a fresh one) must have none again
         optimizer.state = defaultdict(dict, {p: _clone(st) for p, st in self.optim_state.items()})
@@ -80,8 +83,9 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
 
     Rank `rank` of `world` takes candidates rank, rank+world, ... and every rank gets every score.
     `restore`: 'exact' starts each candidate from a copy of the trained weights and optimizer
-    state; 'accumulate' is the original's restore, which reloaded references to the live
-    tensors, so each candidate starts where the previous one's fine-tuning ended.
+    state; 'accumulate' is the original's restore on its torch 1.12, which reloaded references
+    to the live tensors (weights and BN statistics carry from one candidate to the next) but a
+    deep copy of the optimizer state (momentum and learning rate restored before each).
     `batches`: 'shared' gives every candidate the same fine-tuning batches (fixed by
     `data_epoch` and `seed`), so a score does not depend on its rank; 'fresh' continues one
     stream of batches from candidate to candidate, as the original did.
@@ -90,7 +94,7 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     """
     candidates = list(candidates)
     mine = candidates[rank::world]
-    snapshot = Snapshot(net, optimizer) if restore == "exact" else None
+    snapshot = Snapshot(net, optimizer, weights=restore == "exact")
     # acc_before is the same on every rank: each evaluates every world-th batch and the counts are summed
     shared = world > 1
     val_batches = itertools.islice(data.val, rank, None, world) if shared else data.val
@@ -102,8 +106,7 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
         torch.manual_seed(seed)
     scores: dict[Candidate, float] = {}
     for edge, op in mine:
-        if snapshot is not None:
-            snapshot.restore(net, optimizer)
+        snapshot.restore(net, optimizer)
         lr = optimizer.param_groups[0]["lr"]
         with net.switched_off(edge, op):
             if stream is None:
@@ -119,8 +122,7 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
         scores[(edge, op)] = acc_after - acc_before
         log.info("perturb edge %d %s: fine-tune %d steps at lr %.4g, acc before %.2f after %.2f score %+.2f", edge,
                  op or "(whole edge)", finetune_steps, lr, acc_before, acc_after, scores[(edge, op)])
-    if snapshot is not None:
-        snapshot.restore(net, optimizer)
+    snapshot.restore(net, optimizer)
     if world > 1:
         for part in D.all_gather_object(scores):
             scores.update(part)

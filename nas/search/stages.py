@@ -52,7 +52,7 @@ class Trainer:
                  stage_log: Optional[Path] = None):
         self.cfg, self.env, self.data, self.precision, self.tb = cfg, env, data, precision, tb
         self.stage_log = stage_log  # the run's STAGES file: a JSON line per training epoch (the report reads it)
-        self.primitives = primitives(cfg.extra_ops)
+        self.primitives = primitives(cfg.extra_ops, cfg.op_set)
         self.criterion = nn.CrossEntropyLoss().to(env.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.progress = cfg.progress and env.is_main
@@ -63,7 +63,7 @@ class Trainer:
     def build(self, switches: Switches, *, seed: int, previous: Optional[nn.Module] = None) -> SearchNetwork:
         seed_all(seed)  # the same initial weights on every rank (DDP also broadcasts them)
         net = SearchNetwork(self.cfg.init_channels, self.data.num_classes, self.cfg.layers, switches,
-                            primitives=self.primitives)
+                            primitives=self.primitives, off_ops=self.cfg.off_ops)
         if previous is not None and self.cfg.inherit_weights:
             inherit_weights(net, previous)
         return net.to(self.env.device, memory_format=self.memory_format)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nas.space.primitives import slot_op
+
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True):
@@ -99,7 +101,9 @@ OPS = {
 
 def build_op(name: str, C: int, stride: int, affine: bool = True, pool_bn: bool = False) -> nn.Module:
     """One candidate operation. The search network asks for pool_bn: a non-affine BN after
-    each pool, so that parameter-free pools are on the same scale as the convolutions."""
+    each pool, so that parameter-free pools are on the same scale as the convolutions. A slot
+    name (the original's duplicate dil_conv_5x5) builds its operation, with weights of its own."""
+    name = slot_op(name)
     if name not in OPS:
         raise ValueError(f"unknown operation {name!r}: expected one of {', '.join(sorted(OPS))}")
     op = OPS[name](C, stride, affine)

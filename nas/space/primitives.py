@@ -21,6 +21,21 @@ PRIMITIVES: tuple[str, ...] = (
 NONE = "none"
 # Offered behind an option (the original had it), never by default.
 EXTRA_PRIMITIVES: tuple[str, ...] = ("sep_conv_7x7",)
+# The original's 9 slots in its order (--op_set original): dil_conv_5x5 twice, the second a
+# real operation with weights of its own, named apart here and dil_conv_5x5 in a genotype.
+DUPLICATE_SLOT = "dil_conv_5x5_2"
+ORIGINAL_PRIMITIVES: tuple[str, ...] = (
+    "skip_connect",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "sep_conv_7x7",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+    DUPLICATE_SLOT,
+)
+OP_SETS: tuple[str, ...] = ("darts", "original")
 
 NUM_NODES = 4
 NUM_INPUTS = 2
@@ -31,9 +46,19 @@ CONCAT: tuple[int, ...] = tuple(range(NUM_INPUTS, NUM_INPUTS + NUM_NODES))  # (2
 FINE_EDGE_ORDER: tuple[int, ...] = (13, 12, 8, 11, 7, 4, 9, 10, 5, 6, 2, 3, 0, 1)
 
 
-def primitives(extra_ops: bool = False) -> tuple[str, ...]:
-    """The candidate operations of a search: the seven, plus the extras on request."""
+def primitives(extra_ops: bool = False, op_set: str = "darts") -> tuple[str, ...]:
+    """The candidate operations (slots) of a search: the seven, plus the extras on request, or
+    the original's nine (which hold sep_conv_7x7 already)."""
+    if op_set == "original":
+        return ORIGINAL_PRIMITIVES
+    if op_set != "darts":
+        raise ValueError(f"unknown op set {op_set!r}: expected one of {', '.join(OP_SETS)}")
     return PRIMITIVES + EXTRA_PRIMITIVES if extra_ops else PRIMITIVES
+
+
+def slot_op(name: str) -> str:
+    """The operation a slot computes (the original's duplicate slot is a dil_conv_5x5)."""
+    return "dil_conv_5x5" if name == DUPLICATE_SLOT else name
 
 
 def edge_offset(node: int) -> int:
