@@ -41,6 +41,9 @@ class SearchConfig(RunOptions):
     perturb_batches: str = option("shared", "perturb-val fine-tuning batches: shared (the same for every candidate) "
                                   "or fresh (one stream continued across candidates, as the original)",
                                   ("shared", "fresh"))
+    topology_candidates: str = option("node", "perturb-val before a topology decision: the node's own edges, or all "
+                                      "14 edges in index order (the original, dropped edges included)",
+                                      ("node", "all"))
     off_ops: str = option("skip", "a switched-off operation during perturb-val: skip (not computed) or zero "
                           "(computed and multiplied by 0, as the original: weight decay, momentum and BN "
                           "statistics still move it)", ("skip", "zero"))

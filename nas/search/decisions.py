@@ -12,7 +12,7 @@ import torch
 from nas.search.network import SearchNetwork
 from nas.search.selection import check_topology_ready, fine_select, topology_node_order, topology_select
 from nas.search.stages import Trainer
-from nas.space.primitives import FINE_EDGE_ORDER, edges_of_node
+from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, edges_of_node
 from nas.space.switches import Switches
 
 log = logging.getLogger("nas")
@@ -66,15 +66,20 @@ def topology_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, 
                       entry: dict) -> Switches:
     """Keep the two incoming edges of the node whose removal hurts most. The original makes a
     fresh SGD (lr/2.5, empty momentum) before every topology decision, so the candidates
-    fine-tune at that lr, not at the last stage's floor."""
+    fine-tune at that lr, not at the last stage's floor. `--topology_candidates all` perturbs
+    every edge in index order first, as the original did (dropped edges and node 0's too:
+    their fine-tuning moves the network the next candidate starts from under `accumulate`);
+    the node's edges are then picked from those scores. decisions.json keeps every candidate's
+    score in the order perturbed."""
     node = decision.target
     check_topology_ready(switches, node)
     optimizer = trainer.make_optimizer(net, trainer.cfg.scaled_lr / 2.5)
     edges = list(edges_of_node(node))
-    scores = _scores(trainer, net, optimizer, [(e, None) for e in edges], phase=3, decision=decision, entry=entry)
+    perturbed = list(range(NUM_EDGES)) if trainer.cfg.topology_candidates == "all" else edges
+    scores = _scores(trainer, net, optimizer, [(e, None) for e in perturbed], phase=3, decision=decision, entry=entry)
     edge_scores = {e: scores[(e, None)] for e in edges}
     switches = topology_select(switches, node, edge_scores, trainer.primitives)
-    entry["scores"] = {str(e): s for e, s in edge_scores.items()}
+    entry["scores"] = {str(e): scores[(e, None)] for e in perturbed}
     entry["kept_edges"] = [e for e in edges if switches[e]]
     log.info("decision %d: node %d keeps edges %s", decision.index, node, entry["kept_edges"])
     return switches

@@ -50,3 +50,25 @@ def test_topology_candidates_finetune_from_a_fresh_optimizer_at_lr_over_2_5(monk
     assert seen["params"] == list(net.parameters())
     assert seen["steps"] == 50 + 130 + 1
     assert entry["kept_edges"] == [7, 8] and [len(switches[e]) for e in (5, 6, 7, 8)] == [0, 0, 1, 1]
+
+
+def test_topology_candidates_all_perturbs_every_edge_in_index_order(monkeypatch):
+    """The original scores all 14 edges (dropped ones and node 0's too) before each topology
+    decision, then picks the node's two edges from those scores."""
+    seen = []
+
+    def fake_perturb_val(net, optimizer, candidates, data, **kwargs):
+        seen.append(list(candidates))
+        return PerturbResult({c: float(c[0] % 3) for c in candidates}, 50.0)
+
+    monkeypatch.setattr("nas.search.stages.perturb_val", fake_perturb_val)
+    decided = make_switches([[] if e == 3 else ["sep_conv_3x3"] for e in range(14)])  # node 1 dropped edge 3
+    for mode, perturbed in (("node", [5, 6, 7, 8]), ("all", list(range(14)))):
+        trainer = make_trainer(topology_candidates=mode)
+        entry = {}
+        switches = topology_decision(trainer, decided, trainer.build(decided, seed=0),
+                                     Decision(index=15, kind=TOPOLOGY, target=2, name="topology_node2"), entry)
+        assert seen.pop() == [(e, None) for e in perturbed]
+        assert list(entry["scores"]) == [str(e) for e in perturbed]  # decisions.json: in the order perturbed
+        # scores 5:2 6:0 7:1 8:2 -> edges 6 and 7, whatever the other edges scored
+        assert entry["kept_edges"] == [6, 7] and [len(switches[e]) for e in (3, 5, 6, 7, 8)] == [0, 0, 1, 1, 0]
