@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from nas.core import distributed as D
 from nas.core.engine import Precision, cycle, evaluate, train
+from nas.core.seeding import derive_seed
 from nas.search.network import SearchNetwork
 
 log = logging.getLogger("nas")
@@ -87,8 +88,9 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     to the live tensors (weights and BN statistics carry from one candidate to the next) but a
     deep copy of the optimizer state (momentum and learning rate restored before each).
     `batches`: 'shared' gives every candidate the same fine-tuning batches (fixed by
-    `data_epoch` and `seed`), so a score does not depend on its rank; 'fresh' continues one
-    stream of batches from candidate to candidate, as the original did.
+    `data_epoch` and `seed`), so a score does not depend on its rank; 'fresh' gives each
+    candidate the first batches of a new seeded shuffle (an epoch derived from `data_epoch` and
+    the candidate's index), as the original's loader did when re-entered for every candidate.
     `prepare` gives the module that fine-tunes a candidate (nas.core.compile.prepare), made
     anew for each so that its graphs are freed when it is done; None fine-tunes `net` eagerly.
     """
@@ -101,19 +103,18 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     acc_before = evaluate(net, val_batches, data.criterion, data.precision, steps=data.max_eval_steps,
                           reduce=shared)["top1"]
     scaler = data.precision.make_scaler()
-    stream = cycle(data.train, data_epoch) if batches == "fresh" else None
-    if stream is not None:
-        torch.manual_seed(seed)
     scores: dict[Candidate, float] = {}
-    for edge, op in mine:
+    for index, (edge, op) in zip(range(rank, len(candidates), world), mine):
         snapshot.restore(net, optimizer)
         lr = optimizer.param_groups[0]["lr"]
+        # shared: every candidate reads epoch `data_epoch`; fresh: each its own epoch, a new
+        # seeded permutation from its first batch on (the original re-entered its loader per candidate)
+        epoch = data_epoch if batches == "shared" else derive_seed(data_epoch, "candidate", index) % 10**6
         with net.switched_off(edge, op):
-            if stream is None:
-                torch.manual_seed(seed)
+            torch.manual_seed(seed)
             if finetune_steps > 0:
                 model = prepare(net) if prepare is not None else net
-                res = train(model, stream or cycle(data.train, data_epoch), optimizer, data.criterion, data.precision,
+                res = train(model, cycle(data.train, epoch), optimizer, data.criterion, data.precision,
                             scaler, steps=finetune_steps, desc=f"perturb e{edge} {op or 'edge'}", log_every=10**9,
                             progress=False)  # a line per candidate is logged instead
                 if on_steps is not None:

@@ -156,22 +156,36 @@ def test_zero_off_ops_compute_the_switched_off_operation_and_still_move_it():
     assert abs(results["skip"] - results["zero"]) < 1e-6
 
 
-def test_fresh_batches_continue_one_stream_across_candidates():
-    seen = []
+def test_fresh_batches_give_each_candidate_the_start_of_a_new_seeded_shuffle():
+    """The original re-entered its loader for every candidate: a new epoch, a new shuffle, and
+    the candidate fine-tunes on its first F + 1 batches. `fresh` does that, seeded."""
+    class Shuffled(Batches):
+        """Yields its batches in an order fixed by the epoch, like the project's loaders."""
 
-    class Recording(Batches):
         def __iter__(self):
-            for x, y in self.data:
-                seen.append(float(x.sum()))
-                yield x, y
+            order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.epoch))
+            for i in order.tolist():
+                seen.append((self.epoch, i))
+                yield self.data[i]
 
-    for batches, expect_same in (("shared", True), ("fresh", False)):
+    cands = [(0, "skip_connect"), (9, "max_pool_3x3"), (13, "sep_conv_3x3")]
+    runs = {}
+    for batches in ("shared", "fresh", "fresh"):
         net, opt, data = setup()
-        data.train = Recording(n=6, seed=4)
-        seen.clear()
-        perturb_val(net, opt, [(0, "skip_connect"), (9, "max_pool_3x3")], data, finetune_steps=2, data_epoch=0,
-                    seed=3, batches=batches)
-        assert (seen[:2] == seen[2:4]) is expect_same, (batches, seen)
+        data.train = Shuffled(n=6, seed=4)
+        seen = []
+        perturb_val(net, opt, cands, data, finetune_steps=2, data_epoch=5, seed=3, batches=batches)
+        per_candidate = [seen[i:i + 2] for i in range(0, len(seen), 2)]
+        epochs = [c[0][0] for c in per_candidate]
+        if batches == "shared":
+            assert epochs == [5, 5, 5] and per_candidate[0] == per_candidate[1] == per_candidate[2]
+        else:
+            assert len(set(epochs)) == 3  # a new epoch per candidate ...
+            for c in per_candidate:  # ... read from its first batch on
+                first = torch.randperm(6, generator=torch.Generator().manual_seed(c[0][0]))[:2].tolist()
+                assert [i for _, i in c] == first
+        runs.setdefault(batches, []).append(per_candidate)
+    assert runs["fresh"][0] == runs["fresh"][1]  # seeded: a rerun reads the same batches
 
 
 def test_perturb_val_logs_the_finetuning_lr_and_takes_the_steps_it_is_given(caplog):
