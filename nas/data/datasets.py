@@ -33,10 +33,11 @@ class Normalisation:
         return (np.float32(255) * np.array(self.mean, np.float32),
                 np.float32(255) * np.array(self.std, np.float32))
 
-    def fill(self) -> tuple[int, int, int]:
+    def fill(self, *, truncate: bool = False) -> tuple[int, int, int]:
         """The mean colour as uint8: cutout paints it, so the square is ~0 after normalisation
-        (DARTS applies cutout after normalising, with zeros)."""
-        return tuple(int(round(255 * m)) for m in self.mean)
+        (DARTS applies cutout after normalising, with zeros). Rounded, or truncated as the
+        original's search loader did (`int(mean)`)."""
+        return tuple(int(255 * m) if truncate else int(round(255 * m)) for m in self.mean)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class DatasetInfo:
     betons: dict                # split name -> .beton file name in the data root
     splits: tuple = ("train", "test")  # (training split, validation split) names
     search_norm: Optional[Normalisation] = None  # the search loader's, where it differs
+    # --norm_constants original: the original code's constants, where they differ from the above
+    original_norm: Optional[Normalisation] = None
+    original_search_norm: Optional[Normalisation] = None
     resize: Optional[int] = None  # class folders: the validation resize before the centre crop
     # the data ship with the package: () -> (train, test), written by scripts/write_datasets.py
     embedded: Optional[Callable[[], tuple[ImageArrays, ImageArrays]]] = None
@@ -62,7 +66,13 @@ class DatasetInfo:
         """32x32 pickle data: CIFAR augmentations, searchable."""
         return isinstance(self.raw, CifarLayout)
 
-    def normalisation(self, *, search: bool) -> Normalisation:
+    def normalisation(self, *, search: bool, constants: str = "dataset") -> Normalisation:
+        """The search's or the evaluation's normalisation; `constants` 'original': the
+        original code's where they differ (NORM_CONSTANTS)."""
+        if constants == "original":
+            original = self.original_search_norm if search else self.original_norm
+            if original is not None:
+                return original
         return self.search_norm if search and self.search_norm is not None else self.norm
 
 
@@ -103,16 +113,22 @@ CIFAR100_ALIAS = Alias(bool, "same as --dataset cifar100 (kept for old command l
 
 
 CIFAR_BETONS = {"train": "cifar_train.beton", "test": "cifar_test.beton"}
+# `dataset`: each data set's own statistics; `original`: the original code's constants (its
+# search loader had no CIFAR-100 branch, its CIFAR-100 evaluation other digits) and its cutout
+# fill int(mean) instead of round(mean) (docs/method.md, "Data").
+NORM_CONSTANTS = ("dataset", "original")
 
 # Evaluation: DARTS's constants. Search: the original's search loader's (docs/method.md, "Data").
+CIFAR10_SEARCH_NORM = Normalisation((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
 register(DatasetInfo("cifar10", 10, CIFAR_SIZE,
                  Normalisation((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)),
-                 CIFAR10_PICKLES, CIFAR_BETONS,
-                 search_norm=Normalisation((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))))
+                 CIFAR10_PICKLES, CIFAR_BETONS, search_norm=CIFAR10_SEARCH_NORM))
 register(DatasetInfo("cifar100", 100, CIFAR_SIZE,
                  Normalisation((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
                  CIFAR100_PICKLES, CIFAR_BETONS,
-                 search_norm=Normalisation((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))))
+                 search_norm=Normalisation((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+                 original_norm=Normalisation((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+                 original_search_norm=CIFAR10_SEARCH_NORM))
 register(DatasetInfo("imagenet", None, 224, Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
                  FolderLayout(), {"train": "train.beton", "val": "val.beton"}, splits=("train", "val"), resize=256))
 # scikit-learn's digits at 32x32 grey RGB, in the CIFAR-10 layout; statistics of its training split

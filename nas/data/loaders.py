@@ -23,7 +23,7 @@ import torch
 from nas.core.errors import UserError
 from nas.data.base import (BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec, check_batching,
                            require_batches)
-from nas.data.datasets import DatasetInfo, cifar_datasets, get_dataset
+from nas.data.datasets import NORM_CONSTANTS, DatasetInfo, cifar_datasets, get_dataset
 
 if TYPE_CHECKING:
     from nas.core.engine import Precision
@@ -49,10 +49,11 @@ class DataConfig:
     split_seed: int = 0
     train_subset: Optional[int] = None  # first N training images after the split (smoke runs)
     cutout: int = 0                 # cutout square in px, 0 = off
+    norm_constants: str = "dataset"  # 'original': the original code's constants (datasets.NORM_CONSTANTS)
 
     def __post_init__(self):
         get_dataset(self.dataset)
-        choices = {"loader": LOADERS, "val_protocol": VAL_PROTOCOLS}
+        choices = {"loader": LOADERS, "val_protocol": VAL_PROTOCOLS, "norm_constants": NORM_CONSTANTS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
@@ -164,7 +165,7 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size
         raise UserError(f"batch size {batch_size} is not a multiple of the world size {world_size}")
     if seed < 0:
         raise UserError(f"seed {seed}: expected a number >= 0")
-    norm = dataset.normalisation(search=True)
+    norm = dataset.normalisation(search=True, constants=cfg.norm_constants)
     finisher = BatchFinisher(norm, torch.device(device), channels_last=channels_last, precision=precision)
     backend, source = _open_source(cfg, dataset, finisher)
     train_split, test_split = dataset.splits
@@ -175,7 +176,8 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size
         train_ids, val_ids = np.arange(source.sizes[train_split]), np.arange(source.sizes[test_split])
         val_split = test_split
     train_ids = _subset(train_ids, cfg.train_subset)
-    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE, cutout=cfg.cutout, fill=norm.fill(), cutout_inside=True)
+    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE, cutout=cfg.cutout, cutout_inside=True,
+                       fill=norm.fill(truncate=cfg.norm_constants == "original"))
     train_full = source.loader(LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=True, augment=aug,
                                           seed=seed))
     train_shard = source.loader(LoaderSpec(train_split, train_ids, batch_size // world_size, shuffle=True, drop_last=True,
@@ -199,7 +201,7 @@ def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: 
         raise UserError(f"seed {seed}: expected a number >= 0")
     dataset = get_dataset(cfg.dataset)
     _check_cutout(cfg, dataset)
-    norm = dataset.normalisation(search=False)
+    norm = dataset.normalisation(search=False, constants=cfg.norm_constants)
     finisher = BatchFinisher(norm, torch.device(device), channels_last=channels_last, precision=precision)
     backend, source = _open_source(cfg, dataset, finisher)
     if dataset.is_cifar:

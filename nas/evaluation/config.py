@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from nas.core.config import RunOptions, option
-from nas.data.datasets import CIFAR100_ALIAS, check_cifar_dataset, cifar_datasets
+from nas.data.datasets import CIFAR100_ALIAS, NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 
 
 @dataclass
@@ -54,6 +54,8 @@ class CifarEvalConfig(EvalConfig):
     dataset: str = option("cifar10", f"data set ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
                           f"the data root holds it")
     cutout_length: int = option(16, "cutout square side in pixels (0: off)", low=0)
+    norm_constants: str = option("dataset", "normalisation: dataset (DARTS's constants) or original (the original's: "
+                                 "other CIFAR-100 digits)", NORM_CONSTANTS)
     # fp32 (TF32 convolutions) measured faster than fp16 autocast for NetworkCIFAR on an H100
     # (README, benchmarks); --amp fp16 restores the original recipe. ImageNet keeps fp16.
     amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",

@@ -58,7 +58,7 @@ class Task:
 
 def _cifar_data(cfg: CifarEvalConfig) -> DataConfig:
     return DataConfig(root=cfg.data, dataset=cfg.dataset, loader=cfg.loader, workers=cfg.workers,
-                      train_subset=cfg.train_subset, cutout=cfg.cutout_length)
+                      train_subset=cfg.train_subset, cutout=cfg.cutout_length, norm_constants=cfg.norm_constants)
 
 
 def _imagenet_data(cfg: ImageNetEvalConfig) -> DataConfig:

@@ -7,7 +7,7 @@ from typing import ClassVar, Optional
 
 from nas.core.config import RunOptions, option
 from nas.core.errors import UserError
-from nas.data.datasets import CIFAR100_ALIAS, check_cifar_dataset, cifar_datasets
+from nas.data.datasets import CIFAR100_ALIAS, NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 from nas.space.primitives import OP_SETS, primitives
 
 
@@ -23,6 +23,9 @@ class SearchConfig(RunOptions):
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
     val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
                                "or on the test set (the original protocol)", ("holdout", "test"))
+    norm_constants: str = option("dataset", "search normalisation and cutout fill: dataset (each data set's own "
+                                 "statistics, the fill rounded) or original (the original's: CIFAR-10 constants "
+                                 "for every data set, the fill truncated)", NORM_CONSTANTS)
     val_size: int = option(5000, "images held out from the training set for validation", low=1)
     split_seed: int = option(0, "seed of the held-out split", low=0)
     batch_size: int = option(256, "global batch size", low=1)

@@ -124,11 +124,10 @@ def test_given_counts_what_the_config_file_and_preset_set(tmp_path):
 
 
 # docs/method.md, "Where we deviate from the original": every row's paper value
-PAPER = {EvolutionaryConfig: {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh",
-                              "amp": "auto"},
-         SupernetConfig: {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh",
-                          "amp": "auto"},
-         CifarEvalConfig: {"amp": "auto"}}
+SEARCH_PAPER = {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh", "amp": "auto",
+                "op_set": "original", "topology_candidates": "all", "off_ops": "zero", "norm_constants": "original"}
+PAPER = {EvolutionaryConfig: SEARCH_PAPER, SupernetConfig: SEARCH_PAPER,
+         CifarEvalConfig: {"norm_constants": "original"}, ImageNetEvalConfig: {"amp": "off"}}
 
 
 @pytest.mark.parametrize("cls", list(PAPER))
@@ -139,8 +138,21 @@ def test_paper_preset_restores_the_original_for_every_deviation(cls):
         assert getattr(paper, key) == original and getattr(default, key) != original, key
     changed = {k for k in dataclasses.asdict(default) if getattr(default, k) != getattr(paper, k)}
     assert changed == set(PAPER[cls])  # nothing else moves
-    one, _ = parse(cls, ["--preset", "paper", "--amp", "off"])  # ablate one correction at a time
-    assert one.amp == "off"
+    one, _ = parse(cls, ["--preset", "paper", "--amp", "bf16"])  # ablate one correction at a time
+    assert one.amp == "bf16"
+
+
+def test_paper_precision_resolved_per_script():
+    """The original searched in fp16 + GradScaler and trained both evaluations in fp32."""
+    import torch
+
+    from nas.core.engine import Precision
+
+    cuda = torch.device("cuda")
+    resolved = {cls.__name__: Precision.choose(cuda, parse(cls, ["--preset", "paper"])[0].amp).dtype
+                for cls in (EvolutionaryConfig, SupernetConfig, CifarEvalConfig, ImageNetEvalConfig)}
+    assert resolved == {"EvolutionaryConfig": torch.float16, "SupernetConfig": torch.float16,
+                        "CifarEvalConfig": None, "ImageNetEvalConfig": None}  # None: fp32, no autocast
 
 
 def test_the_method_doc_lists_every_paper_deviation():

@@ -237,11 +237,33 @@ def test_explicit_ffcv_without_ffcv_is_an_error(cifar_root, monkeypatch):
         D.build_search_loaders(cfg(cifar_root, "ffcv", val_size=20), 16, 0, 1, "cpu")
 
 
+# ---------------------------------------------------------------- the original's constants
+def test_original_constants_normalise_cifar100_as_the_original_did(cifar_root):
+    """The original's search loader had no CIFAR-100 branch (CIFAR-10 search constants) and its
+    cutout fill truncated the mean; its CIFAR-100 evaluation used other digits than DARTS's."""
+    c100, c10 = get_dataset("cifar100"), get_dataset("cifar10")
+    assert c100.normalisation(search=True, constants="original") == c10.normalisation(search=True)
+    assert c100.normalisation(search=False, constants="original").mean == (0.5071, 0.4867, 0.4408)
+    assert c100.normalisation(search=False, constants="original").std == (0.2675, 0.2565, 0.2761)
+    assert c10.normalisation(search=True).fill(truncate=True) == (125, 122, 113)
+    assert c10.normalisation(search=True).fill() == (125, 123, 114)
+    for build, search in ((D.build_search_loaders, True), (D.build_eval_loaders, False)):
+        raw = {}
+        for constants in ("dataset", "original"):
+            kw = {"val_size": 20} if search else {}
+            data = build(cfg(cifar_root, norm_constants=constants, **kw), 16, 0, 1, "cpu")
+            norm = c100.normalisation(search=search, constants=constants)
+            x, _ = epoch(data.val)
+            raw[constants] = x * torch.tensor(norm.std).view(1, 3, 1, 1) + torch.tensor(norm.mean).view(1, 3, 1, 1)
+        assert torch.allclose(raw["dataset"], raw["original"], atol=1e-5)  # the same pixels, other constants
+
+
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize("kw, match", [
     ({"dataset": "mnist"}, "dataset 'mnist'"), ({"loader": "dali"}, "loader 'dali'"),
     ({"val_protocol": "train"}, "val_protocol"), ({"val_size": 0}, "val_size 0"), ({"workers": -1}, "workers -1"),
-    ({"train_subset": 0}, "train_subset 0"), ({"cutout": -2}, "cutout -2")])
+    ({"train_subset": 0}, "train_subset 0"), ({"cutout": -2}, "cutout -2"),
+    ({"norm_constants": "imagenet"}, "norm_constants 'imagenet'")])
 def test_bad_config_values(kw, match):
     with pytest.raises(UserError, match=match):
         D.DataConfig(root="x", **kw)
