@@ -47,6 +47,10 @@ class SearchConfig(RunOptions):
     topology_candidates: str = option("node", "perturb-val before a topology decision: the node's own edges, or all "
                                       "14 edges in index order (the original, dropped edges included)",
                                       ("node", "all"))
+    decision_parallel: str = option("ddp", "phases 2-4 on several processes: ddp (the batch split over the ranks, "
+                                    "perturb-val candidates split too) or replicate (every rank computes the whole "
+                                    "chain with the whole batch, as one process; rank 0's decisions are taken)",
+                                    ("ddp", "replicate"))
     off_ops: str = option("skip", "a switched-off operation during perturb-val: skip (not computed) or zero "
                           "(computed and multiplied by 0, as the original: weight decay, momentum and BN "
                           "statistics still move it)", ("skip", "zero"))

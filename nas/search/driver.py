@@ -17,6 +17,7 @@ from nas.core import distributed as D
 from nas.core.config import to_dict
 from nas.core.compile import check_compile
 from nas.core.engine import Precision
+from nas.core.errors import UserError
 from nas.core.files import write_json, write_yaml
 from nas.core.rundir import (CONFIG, GENOTYPE, STAGES, SUMMARY, eta, new_run_dir, peak_memory_mb, setup_logging,
                              tensorboard, write_state)
@@ -44,6 +45,14 @@ def open_search_data(cfg: SearchConfig, env: D.DistEnv, precision: Precision):
                                 channels_last=cfg.channels_last, precision=precision, seed=cfg.seed)
 
 
+def check_decision_parallel(cfg: SearchConfig, world: int) -> None:
+    """`accumulate` chains the candidates (each starts where the one before it ended): split
+    over ranks, the chain breaks, so several processes must each compute it whole."""
+    if world > 1 and cfg.decision_parallel == "ddp" and cfg.perturb_restore == "accumulate":
+        raise UserError(f"--perturb_restore accumulate with {world} processes: expected --decision_parallel replicate "
+                        f"(a chain of candidates cannot be split over the ranks)")
+
+
 class SearchRun:
     def __init__(self, method: "SearchMethod", cfg: SearchConfig, given: Optional[dict] = None):
         self.method = method
@@ -51,6 +60,7 @@ class SearchRun:
         self.cfg, resume_dir = resolve_config(cfg, method=method.name, given=given or {}, env=self.env)
         if method.check is not None:
             method.check(self.cfg, self.env)
+        check_decision_parallel(self.cfg, self.env.world_size)
         precision = Precision.choose(self.env.device, self.cfg.amp)
         check_compile(self.cfg.compile, self.env.device, perturb=self.cfg.compile_perturb)
         if self.env.device.type == "cuda":
@@ -124,6 +134,8 @@ class SearchRun:
                 else:
                     optimizer = trainer.train_stage(net, epochs=cfg.stage_epochs, lr=cfg.scaled_lr / 2.5,
                                                     data_key=decision.index, tag=decision.name, parallel=True)
+            if cfg.decision_parallel == "replicate":  # every rank computed the chain: rank 0's decides
+                switches = D.broadcast_object(switches)
             entry["switches"] = to_lists(D.check_agreement(switches, f"the switches after {decision.name}"))
             entry["seconds"] = round(time.time() - tic, 2)
             history.append(entry)

@@ -2,8 +2,9 @@
 and run perturb-val over candidates (docs/method.md, "Training recipe" and "perturb-val").
 
 Phase 1 trains each population model on one rank alone, over the whole training split;
-phases 2-4 train data parallel over every rank. The same flag, `parallel`, picks the
-loader, the DDP wrapper and the step counter.
+phases 2-4 train data parallel over every rank, or with `--decision_parallel replicate`
+every rank computes them whole, as one process would. The same flag, `parallel` (phases
+2-4), picks the loader, the DDP wrapper and the step counter.
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss().to(env.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.progress = cfg.progress and env.is_main
+        # phases 2-4 split over the ranks (DDP, candidates shared out), or replicated whole on each
+        self.split_decisions = cfg.decision_parallel == "ddp" and env.world_size > 1
         self.steps = StepCounts()
         self.perturb_data = PerturbData(train=data.train_full, val=data.val, criterion=self.criterion,
                                         precision=precision, max_eval_steps=1 if cfg.fast else None)
@@ -79,7 +82,7 @@ class Trainer:
         optimizer = self.make_optimizer(net, lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1),
                                                                eta_min=self.cfg.learning_rate_min)
-        parallel_ranks = parallel and self.env.world_size > 1
+        parallel_ranks = parallel and self.split_decisions
         # --compile: one compiled or captured network per stage (a stage is ~1,000 steps at the
         # published sizes); perturb-val fine-tunes `net` itself, eagerly unless --compile_perturb.
         ddp = (lambda m: DDP(m, device_ids=[self.env.device] if self.env.device.type == "cuda" else None))
@@ -119,8 +122,9 @@ class Trainer:
 
     def perturb(self, net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates: Sequence[Candidate], *,
                 phase: int, key: tuple, parallel: bool) -> PerturbResult:
-        """perturb-val of `candidates`; with `parallel` they are split over the ranks."""
-        rank, world = (self.env.rank, self.env.world_size) if parallel else (0, 1)
+        """perturb-val of `candidates`; with `parallel` (phases 2-4) they are split over the ranks
+        unless the decisions are replicated."""
+        rank, world = (self.env.rank, self.env.world_size) if parallel and self.split_decisions else (0, 1)
         return perturb_val(net, optimizer, candidates, self.perturb_data, finetune_steps=self.finetune_steps(phase),
                            data_epoch=derive_seed(self.cfg.seed, "perturb-data", key) % 10**6,
                            seed=derive_seed(self.cfg.seed, "perturb", key), rank=rank, world=world,

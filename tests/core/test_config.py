@@ -125,7 +125,8 @@ def test_given_counts_what_the_config_file_and_preset_set(tmp_path):
 
 # docs/method.md, "Where we deviate from the original": every row's paper value
 SEARCH_PAPER = {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh", "amp": "auto",
-                "op_set": "original", "topology_candidates": "all", "off_ops": "zero", "norm_constants": "original"}
+                "op_set": "original", "topology_candidates": "all", "off_ops": "zero", "norm_constants": "original",
+                "decision_parallel": "replicate"}
 PAPER = {EvolutionaryConfig: SEARCH_PAPER, SupernetConfig: SEARCH_PAPER,
          CifarEvalConfig: {"norm_constants": "original"}, ImageNetEvalConfig: {"amp": "off"}}
 

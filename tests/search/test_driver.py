@@ -1,5 +1,8 @@
 """The search driver's pieces that need no training (the end-to-end runs are in test_search_e2e.py)."""
+import pytest
+
 from nas.core.config import mismatched_keys, to_dict
+from nas.core.errors import UserError
 from nas.core.files import write_json, write_yaml
 from nas.search.checkpoints import find_resumable
 from nas.search.config import EvolutionaryConfig
@@ -32,3 +35,15 @@ def test_resume_may_change_where_a_run_runs_but_not_what_it_computes():
     saved = to_dict(EvolutionaryConfig())
     assert mismatched_keys(EvolutionaryConfig, saved, {"train_path": "/new/place", "workers": 2}) == []
     assert mismatched_keys(EvolutionaryConfig, saved, {"npop": 8, "seed": 1}) == ["npop"]
+
+
+def test_a_chained_restore_is_refused_over_split_ranks():
+    from nas.search.driver import check_decision_parallel
+
+    chained = EvolutionaryConfig(perturb_restore="accumulate")
+    check_decision_parallel(chained, 1)  # one process: the chain is whole
+    check_decision_parallel(EvolutionaryConfig(perturb_restore="accumulate", decision_parallel="replicate"), 2)
+    check_decision_parallel(EvolutionaryConfig(), 2)  # exact: candidates independent, split freely
+    with pytest.raises(UserError, match="--perturb_restore accumulate with 2 processes: expected --decision_parallel "
+                                        "replicate"):
+        check_decision_parallel(chained, 2)

@@ -162,16 +162,41 @@ def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(fin
     assert any("(whole edge): fine-tune 1 steps at lr 0.0125," in line for line in finetune)
 
 
-def test_the_paper_protocol_runs_end_to_end(digits_root, tmp_path):
-    save = tmp_path / "paper"
-    proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--config", ROOT / "configs" / "paper.yaml",
-                                                                 "--npop", "1"))
-    run_dir = only_run_dir(save)
+def paper_search(digits_root, save: Path, procs: int) -> Path:
+    args = tiny_args(digits_root, save, "--config", ROOT / "configs" / "paper.yaml", "--seed", "2")
+    if procs == 1:
+        proc = run_search("search_evolutionary.py", *args)
+        assert "genotype = Genotype(" in proc.stdout
+        return only_run_dir(save)
+    run_dir, genotypes = torchrun_search("search_evolutionary.py", args, save)
+    assert genotypes[0] and genotypes[0] == genotypes[1]
+    return run_dir
+
+
+def test_the_paper_protocol_runs_end_to_end_with_one_and_two_processes_alike(digits_root, tmp_path):
+    """The original's slots and 14-edge topology chain show in the run directory; two processes
+    (each computing phases 2-4 whole) decide exactly as one process with the whole batch."""
+    runs = [paper_search(digits_root, tmp_path / f"paper{procs}", procs) for procs in (1, 2)]
+    run_dir = runs[0]
     config = (run_dir / "config.yaml").read_text()
-    for line in ("val_protocol: test", "perturb_restore: accumulate", "perturb_batches: fresh", "amp: auto"):
+    for line in ("val_protocol: test", "perturb_restore: accumulate", "perturb_batches: fresh", "amp: auto",
+                 "op_set: original", "topology_candidates: all", "off_ops: zero", "decision_parallel: replicate"):
         assert line in config
     assert json.loads((run_dir / "summary.json").read_text())["val_protocol"] == "test"
-    assert "genotype = Genotype(" in proc.stdout
+    average = json.loads((run_dir / "valuation" / "average.json").read_text())
+    assert average["primitives"][-2:] == ["dil_conv_5x5", "dil_conv_5x5_2"]
+    assert len(average["matrix"]) == 14 and all(len(row) == 9 for row in average["matrix"])
+    decisions = json.loads((run_dir / "decisions.json").read_text())
+    topology = [d for d in decisions if d["name"].startswith("topology")]
+    assert len(topology) == 3 and all(list(d["scores"]) == [str(e) for e in range(14)] for d in topology)
+    genotype = json.loads((run_dir / "genotype.json").read_text())
+    assert all(op in average["primitives"][:8] for op, _ in genotype["normal"])  # the duplicate named dil_conv_5x5
+    from nas.report.load import read_run_data
+    assert len(read_run_data(run_dir).primitives) == 9  # the report's heatmaps: 9 columns
+    two = json.loads((runs[1] / "decisions.json").read_text())
+    strip = lambda ds: [{k: v for k, v in d.items() if k != "seconds"} for d in ds]  # noqa: E731
+    assert strip(two) == strip(decisions)
+    assert (runs[1] / "genotype.json").read_text() == (run_dir / "genotype.json").read_text()
 
 
 def test_phase1_procs_value_the_population_in_helper_processes_with_the_same_scores(finished_search, digits_root, tmp_path):
