@@ -186,19 +186,31 @@ def test_uneven_evaluation_shards_keep_every_image_once(cifar_root):
     assert [len(s) for s in shards] == [8, 8, 7, 7] and sorted(sum(shards, [])) == list(range(TEST))
 
 
-def test_set_epoch_fixes_order_and_augmentation_on_the_torch_loader(cifar_root):
-    config = cfg(cifar_root, val_size=20, cutout=8)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_epoch_fixes_order_and_augmentation(cifar_root, backend):
+    config = cfg(cifar_root, backend, val_size=20, cutout=8)
     first = D.build_search_loaders(config, 16, 0, 1, "cpu", seed=5).train_full
     x3, y3 = epoch(first, 3)
     x4, y4 = epoch(first, 4)
     assert not torch.equal(y3, y4)
-    again = epoch(first, 3)  # the same loader, and a fresh one as after a crash, workers or not
-    resumed = epoch(D.build_search_loaders(D.DataConfig(**{**config.__dict__, "workers": 1}), 16, 0, 1, "cpu",
-                                           seed=5).train_full, 3)
+    again = epoch(first, 3)  # the same loader, and a fresh one as after a crash, with more workers
+    resumed = epoch(D.build_search_loaders(D.DataConfig(**{**config.__dict__, "workers": config.workers + 1}), 16, 0,
+                                           1, "cpu", seed=5).train_full, 3)
     for xs, ys in (again, resumed):
         assert torch.equal(ys, y3) and torch.equal(xs, x3)
     other_seed = epoch(D.build_search_loaders(config, 16, 0, 1, "cpu", seed=6).train_full, 3)
     assert not torch.equal(other_seed[1], y3)
+
+
+@needs_ffcv
+def test_ffcv_training_batches_are_the_torch_batches(cifar_root):
+    """Order and every flip, shift and cutout come from the plan's seeds on both loaders."""
+    for build, kw, split in ((D.build_search_loaders, {"val_size": 20}, "train_full"), (D.build_eval_loaders, {}, "train")):
+        built = {b: getattr(build(cfg(cifar_root, b, cutout=8, **kw), 16, 0, 1, "cpu", seed=4), split)
+                 for b in ("torch", "ffcv")}
+        for n in (0, 5):
+            (tx, ty), (fx, fy) = epoch(built["torch"], n), epoch(built["ffcv"], n)
+            assert torch.equal(ty, fy) and torch.equal(tx, fx)
 
 
 @needs_ffcv
