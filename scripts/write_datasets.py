@@ -5,6 +5,7 @@
   write_datasets.py cifar100 --src DIR/cifar-100-python    --out ROOT
   write_datasets.py imagenet --src DIR (holding train/ and val/) --out ROOT [--max-side 500 --quality 90]
   write_datasets.py digits   --out ROOT    (the embedded data set, no download)
+  write_datasets.py folder   --src DIR --out ROOT --name NAME [--size 32] [--val-fraction 0.1] [--skip-bad]
 
 CIFAR roots get cifar_train.beton and cifar_test.beton; ImageNet roots train.beton and
 val.beton. The torch fallback reads the raw format from the same root: when --src is not
@@ -25,6 +26,7 @@ from nas.data.datasets import cifar_datasets, get_dataset  # noqa: E402
 EPILOG = """layout of a data root:
   cifar:    ROOT/cifar_train.beton  ROOT/cifar_test.beton  ROOT/cifar-10-batches-py/ (or cifar-100-python/)
   imagenet: ROOT/train.beton  ROOT/val.beton  ROOT/train/<class>/*.JPEG  ROOT/val/<class>/*.JPEG
+  folder:   ROOT/dataset.yaml  ROOT/train.beton  ROOT/val.beton  ROOT/{train,val}_{images,labels}.npy
 the raw directories are symbolic links to --src when --src lies elsewhere."""
 
 
@@ -55,6 +57,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                                "CIFAR-10 layout: ROOT/cifar-10-batches-py/ (exact pickle format), then "
                                "ROOT/cifar_train.beton and ROOT/cifar_test.beton from it (skipped, with a note, "
                                "when FFCV does not import).")
+    p = sub.add_parser("folder", parents=[common], help="your own images: class folders of any image files PIL reads",
+                       description="DIR/<class>/<image> (split per class by --val-fraction, seeded), or "
+                                   "DIR/train/<class>/... and DIR/val/<class>/... when both exist -> ROOT/dataset.yaml "
+                                   "(name, classes, images per split, size, mean/std of the training split), "
+                                   "ROOT/train.beton, ROOT/val.beton and the .npy arrays the torch loader reads. "
+                                   "Any mode (grey, palette, RGBA, 16-bit) becomes RGB; the shorter side is resized "
+                                   "to --size, then centre-cropped. ROOT appears only when the whole write succeeded.")
+    p.add_argument("--src", required=True, help="directory of class folders (or of train/ and val/)")
+    p.add_argument("--name", required=True, help="the data set's name (in dataset.yaml and the runs' records)")
+    p.add_argument("--size", type=int, default=32,
+                   help="image side, a multiple of 32 (default 32: the CIFAR pipeline; larger: the ImageNet one)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of each class held out for validation when DIR has no train/ and val/ (default 0.1)")
+    p.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (counted) instead of stopping")
     return parser.parse_args(argv)
 
 
@@ -65,11 +81,15 @@ def pickle_datasets() -> list[str]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from nas.data.writer import write_cifar, write_digits, write_imagenet
+    from nas.data.writer import write_cifar, write_digits, write_folder, write_imagenet
     from nas.core.errors import UserError
 
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: expected at least 1")
+    if args.command == "folder":  # the whole root appears at once: it is made in write_folder
+        write_folder(args.src, args.out, name=args.name, size=args.size, val_fraction=args.val_fraction,
+                     workers=args.workers, skip_bad=args.skip_bad, overwrite=args.overwrite)
+        return
     try:  # before reading any source: a root that cannot be made fails in one line
         os.makedirs(args.out, exist_ok=True)
     except OSError as exc:

@@ -79,3 +79,43 @@ def imagenet_dir(path, classes=("n01", "n02", "n03"), train_per_class: int = 3, 
                 image = np.stack([base[k] + 40 * np.sin(cols / (6.0 + k) + rows / 9.0) for k in range(3)], -1)
                 Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path / split / c / f"img{i}.JPEG", quality=95)
     return path
+
+
+# the mixed files of a user's class folders: (mode, extension, PIL save options)
+FOLDER_KINDS = (("RGB", ".jpg", {"quality": 90}), ("L", ".png", {}), ("P", ".png", {}), ("RGBA", ".png", {}),
+                ("I;16", ".png", {}), ("RGB", ".bmp", {}), ("RGB", ".webp", {}), ("CMYK", ".jpg", {}))
+
+
+def folder_image(rng, mode: str, size: tuple, label: int):
+    """A synthetic image of `mode` whose colour depends on its class (so it can be learned)."""
+    from PIL import Image
+
+    w, h = size
+    base = np.zeros((h, w, 3), np.float64)
+    base[..., label % 3] = 200.0
+    base += rng.uniform(0, 55, size=(h, w, 3))
+    rgb = Image.fromarray(base.astype(np.uint8))
+    if mode == "I;16":  # the full 16-bit range: a plain convert would clip it
+        grey = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
+        return Image.fromarray(grey)  # mode I;16
+    return rgb.convert(mode) if mode != "RGB" else rgb
+
+
+def class_folders(path, classes: int = 3, per_class: int = 8, seed: int = 0, corrupt: bool = True,
+                  non_image: bool = True, sizes=((40, 30), (70, 90), (64, 64), (33, 120))) -> Path:
+    """`path`/class<i>/img<j>.<ext>: images of mixed sizes, modes and formats; with `corrupt`
+    one truncated JPEG (class0/broken.jpg), with `non_image` a notes.txt in class1."""
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = path / f"class{c}"
+        folder.mkdir(parents=True)
+        for j in range(per_class):
+            mode, ext, options = FOLDER_KINDS[(c + j) % len(FOLDER_KINDS)]
+            folder_image(rng, mode, sizes[j % len(sizes)], c).save(folder / f"img{j}{ext}", **options)
+    if corrupt:
+        good = (path / "class0" / "img0.jpg").read_bytes()
+        (path / "class0" / "broken.jpg").write_bytes(good[:len(good) // 3])
+    if non_image:
+        (path / "class1" / "notes.txt").write_text("not an image\n")
+    return path

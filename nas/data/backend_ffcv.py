@@ -200,7 +200,7 @@ class FFCVSource:
         root = Path(root)
         expected = _expected(root, dataset)
         self.paths = {split: root / dataset.betons[split] for split in dataset.splits}
-        if dataset.is_cifar:
+        if dataset.searchable:  # fixed-size images (CIFAR, folder roots)
             infos = {split: check_cifar_beton(path, dataset.num_classes, dataset.image_size, expected)
                      for split, path in self.paths.items()}
             self.num_classes = dataset.num_classes

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from nas.data.base import BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec
 from nas.data.datasets import DatasetInfo, check_class_count
-from nas.data.raw import ImageArrays, ImageFolder, list_image_folder, load_rgb, read_cifar
+from nas.data.raw import ImageArrays, ImageFolder, list_image_folder, load_rgb, read_arrays, read_cifar
 
 
 def augment_cifar(image: np.ndarray, seed: int, aug: CifarAugment) -> np.ndarray:
@@ -86,6 +86,7 @@ class ImageFolderDataset(Dataset):
         from torchvision import transforms as T
 
         self.folder = folder
+        self.labels = folder.labels
         self.train = aug.train
         self.norm = norm
         if aug.train:  # the colour jitter follows on the device (BatchFinisher)
@@ -94,13 +95,16 @@ class ImageFolderDataset(Dataset):
             self.transform = T.Compose([T.Resize(aug.resize), T.CenterCrop(aug.size)])
 
     def __len__(self) -> int:
-        return len(self.folder.paths)
+        return len(self.labels)
+
+    def _load(self, index: int) -> np.ndarray:
+        return load_rgb(self.folder.paths[index])
 
     def __getitem__(self, item):
         from PIL import Image
 
         index, seed = item
-        image = Image.fromarray(load_rgb(self.folder.paths[index]))
+        image = Image.fromarray(self._load(index))
         if self.train:
             # torchvision's transforms draw from torch's global generator: seed it per sample,
             # leaving the caller's random state (dropout, drop-path) untouched.
@@ -109,7 +113,18 @@ class ImageFolderDataset(Dataset):
                 image = self.transform(image)
         else:
             image = self.transform(image)
-        return to_output(np.array(image, dtype=np.uint8), self.norm), int(self.folder.labels[index])
+        return to_output(np.array(image, dtype=np.uint8), self.norm), int(self.labels[index])
+
+
+class ArrayImageNetDataset(ImageFolderDataset):
+    """The ImageNet pipeline over a folder root's fixed-size arrays (images above 32 px)."""
+
+    def __init__(self, arrays: ImageArrays, aug: ImageNetAugment, norm=None):
+        super().__init__(ImageFolder([], arrays.labels, []), aug, norm)
+        self.arrays = arrays
+
+    def _load(self, index: int) -> np.ndarray:
+        return np.asarray(self.arrays.images[index])
 
 
 class _PlannedSampler(Sampler):
@@ -172,4 +187,21 @@ class TorchImageNetSource:
 
     def loader(self, spec: LoaderSpec) -> TorchEpochLoader:
         dataset = ImageFolderDataset(self.folders[spec.split], spec.augment, self.finisher.loader_table(spec))
+        return TorchEpochLoader(spec, self.finisher, dataset, self.workers, self.device)
+
+
+class TorchArraySource:
+    """A folder root's <split>_images.npy / <split>_labels.npy, memory-mapped: the CIFAR
+    pipeline for 32-px images, the ImageNet one above (nas/data/datasets.py)."""
+
+    def __init__(self, root, dataset: DatasetInfo, workers: int, finisher: BatchFinisher, device: torch.device):
+        self.arrays = {split: read_arrays(root, split, dataset.num_classes, dataset.image_size)
+                       for split in dataset.splits}
+        self.sizes = {split: len(a.labels) for split, a in self.arrays.items()}
+        self.num_classes = dataset.num_classes
+        self.workers, self.finisher, self.device = workers, finisher, device
+
+    def loader(self, spec: LoaderSpec) -> TorchEpochLoader:
+        kind = ArrayImageNetDataset if isinstance(spec.augment, ImageNetAugment) else CifarArrayDataset
+        dataset = kind(self.arrays[spec.split], spec.augment, self.finisher.loader_table(spec))
         return TorchEpochLoader(spec, self.finisher, dataset, self.workers, self.device)

@@ -2,23 +2,28 @@
 (whose reader the torch loader and the .beton writer share), the .beton file names and the
 split names. Adding a data set is one `register(DatasetInfo(...))`, plus a reader in raw.py only
 when its raw format is new; the loaders, the writer and the `--dataset` flags look records
-up here and nowhere else spell a data set's constants.
+up here and nowhere else spell a data set's constants. A data root written by
+`scripts/write_datasets.py folder` describes itself in its dataset.yaml (`root_dataset`): it
+needs no record, and `--dataset` does not apply to it.
 
 Layouts decide the pipelines: CIFAR pickles (32x32 arrays) get the CIFAR augmentations and
 can be searched on; class folders get the ImageNet ones (docs/method.md, "Data" and
-"Evaluation").
+"Evaluation"). Folder roots (fixed-size arrays) can be searched on at their size; they get
+the CIFAR augmentations at 32 px and the ImageNet ones above.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Union
 
 import numpy as np
+import yaml
 
 from nas.core.config import Alias
 from nas.core.errors import UserError
-from nas.data.raw import (CIFAR10_PICKLES, CIFAR100_PICKLES, CIFAR_SIZE, CifarLayout, FolderLayout, ImageArrays,
-                          digits_rgb32)
+from nas.data.raw import (CIFAR10_PICKLES, CIFAR100_PICKLES, CIFAR_SIZE, ArrayLayout, CifarLayout, FolderLayout,
+                          ImageArrays, array_paths, digits_rgb32)
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class DatasetInfo:
     num_classes: Optional[int]  # None: as many as the training split's class folders
     image_size: int             # side of the network's input
     norm: Normalisation         # the evaluation's (and the search's, unless search_norm)
-    raw: Union[CifarLayout, FolderLayout]
+    raw: Union[CifarLayout, FolderLayout, ArrayLayout]
     betons: dict                # split name -> .beton file name in the data root
     splits: tuple = ("train", "test")  # (training split, validation split) names
     search_norm: Optional[Normalisation] = None  # the search loader's, where it differs
@@ -62,9 +67,14 @@ class DatasetInfo:
         return self.splits[1]
 
     @property
+    def searchable(self) -> bool:
+        """Images of one fixed size (CIFAR pickles, folder roots): the searches take them."""
+        return isinstance(self.raw, (CifarLayout, ArrayLayout))
+
+    @property
     def is_cifar(self) -> bool:
-        """32x32 pickle data: CIFAR augmentations, searchable."""
-        return isinstance(self.raw, CifarLayout)
+        """Fixed-size 32x32 data: the CIFAR augmentations and evaluation network."""
+        return self.searchable and self.image_size == CIFAR_SIZE
 
     def normalisation(self, *, search: bool, constants: str = "dataset") -> Normalisation:
         """The search's or the evaluation's normalisation; `constants` 'original': the
@@ -90,6 +100,51 @@ def get_dataset(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
+DATASET_YAML = "dataset.yaml"
+FOLDER_BETONS = {"train": "train.beton", "val": "val.beton"}
+IMAGE_SIZE_STEP = 32  # folder roots' sides: the evaluation networks reduce by 32 (the search stem by 2s)
+
+
+def check_folder_size(size: int, what: str) -> None:
+    if size < IMAGE_SIZE_STEP or size % IMAGE_SIZE_STEP:
+        raise UserError(f"{what} {size}: expected a multiple of {IMAGE_SIZE_STEP} (32, 64, 96, 128, ..., 224)")
+
+
+def root_dataset(root) -> Optional[DatasetInfo]:
+    """The record of a data root written by `write_datasets.py folder` (from its dataset.yaml),
+    or None for any other root."""
+    root = Path(root)
+    path = root / DATASET_YAML
+    if not path.is_file():
+        if array_paths(root, "train")[0].exists():
+            raise UserError(f"missing {path}: {root} holds a folder data set's arrays but no description; "
+                            f"write it again with scripts/write_datasets.py folder")
+        return None
+    again = "write the root again with scripts/write_datasets.py folder"
+    try:
+        meta = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{path} is not readable YAML ({type(exc).__name__}); {again}") from None
+    try:
+        name, size, classes = str(meta["name"]), meta["image_size"], meta["classes"]
+        mean, std = tuple(float(v) for v in meta["mean"]), tuple(float(v) for v in meta["std"])
+        ok = (isinstance(size, int) and isinstance(classes, list) and len(classes) >= 2
+              and len(mean) == 3 and len(std) == 3 and all(v > 0 for v in std))
+    except (TypeError, KeyError, ValueError):
+        ok = False
+    if not ok:
+        raise UserError(f"{path} is damaged: expected name, image_size, classes (2 or more), mean and std "
+                        f"(3 values each); {again}")
+    check_folder_size(size, f"{path}: image_size")
+    return DatasetInfo(name, len(classes), size, Normalisation(mean, std), ArrayLayout(), FOLDER_BETONS,
+                       splits=("train", "val"), resize=size)  # validation: the stored image, no zoom
+
+
+def dataset_for(root, name: str) -> DatasetInfo:
+    """The data set a run reads from `root`: the root's own description, else record `name`."""
+    return root_dataset(root) or get_dataset(name)
+
+
 def check_class_count(dataset: DatasetInfo, found: int, where) -> int:
     """The number of classes of class-folder data: the record's, which the data must have."""
     if dataset.num_classes is not None and found != dataset.num_classes:
@@ -98,7 +153,7 @@ def check_class_count(dataset: DatasetInfo, found: int, where) -> int:
 
 
 def cifar_datasets() -> list[str]:
-    return [name for name, d in DATASETS.items() if d.is_cifar]
+    return [name for name, d in DATASETS.items() if d.is_cifar and isinstance(d.raw, CifarLayout)]
 
 
 def check_cifar_dataset(name: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -23,7 +23,8 @@ import torch
 from nas.core.errors import UserError
 from nas.data.base import (BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec, check_batching,
                            require_batches)
-from nas.data.datasets import NORM_CONSTANTS, DatasetInfo, cifar_datasets, get_dataset
+from nas.data.datasets import NORM_CONSTANTS, DatasetInfo, cifar_datasets, dataset_for, get_dataset
+from nas.data.raw import ArrayLayout, CIFAR_SIZE
 
 if TYPE_CHECKING:
     from nas.core.engine import Precision
@@ -50,6 +51,7 @@ class DataConfig:
     train_subset: Optional[int] = None  # first N training images after the split (smoke runs)
     cutout: int = 0                 # cutout square in px, 0 = off
     norm_constants: str = "dataset"  # 'original': the original code's constants (datasets.NORM_CONSTANTS)
+    image_size: Optional[int] = None  # the side the run expects, None: the data's (checked, not resized)
 
     def __post_init__(self):
         get_dataset(self.dataset)
@@ -123,9 +125,12 @@ def _open_source(cfg: DataConfig, dataset: DatasetInfo, finisher: BatchFinisher)
         from nas.data.backend_ffcv import FFCVSource
 
         return backend, FFCVSource(cfg.root, dataset, cfg.workers, finisher, finisher.device)
-    from nas.data.backend_torch import TorchCifarSource, TorchImageNetSource
+    from nas.data.backend_torch import TorchArraySource, TorchCifarSource, TorchImageNetSource
 
-    source = TorchCifarSource if dataset.is_cifar else TorchImageNetSource
+    if isinstance(dataset.raw, ArrayLayout):
+        source = TorchArraySource
+    else:
+        source = TorchCifarSource if dataset.is_cifar else TorchImageNetSource
     return backend, source(cfg.root, dataset, cfg.workers, finisher, finisher.device)
 
 
@@ -156,9 +161,16 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size
     """Search data (docs/method.md, "Data"): flip + translate 2 px + cutout `cfg.cutout` px wholly
     inside the image on the training split, the search normalisation; the held-out split (or,
     with val_protocol 'test', the test set) for validation. Batches in `precision`'s dtype."""
-    dataset = get_dataset(cfg.dataset)
-    if not dataset.is_cifar:
-        raise UserError(f"the searches run on 32x32 data sets ({', '.join(cifar_datasets())}), not {cfg.dataset}")
+    dataset = dataset_for(cfg.root, cfg.dataset)
+    if not dataset.searchable:
+        raise UserError(f"the searches run on 32x32 data sets ({', '.join(cifar_datasets())}) or on a root written "
+                        f"by scripts/write_datasets.py folder, not {cfg.dataset}")
+    # the augmentation keeps its proportions at larger sizes (at 32 px: SEARCH_TRANSLATE, cfg.cutout)
+    if cfg.image_size is not None and cfg.image_size != dataset.image_size:
+        raise UserError(f"--image_size {cfg.image_size}: {cfg.root} holds {dataset.image_size} px images "
+                        f"({dataset.name}); write a root at that size with write_datasets.py folder --size {cfg.image_size}")
+    scale = max(1, dataset.image_size // CIFAR_SIZE)
+    cfg = replace(cfg, cutout=cfg.cutout * scale)
     _check_cutout(cfg, dataset)
     check_batching(batch_size, rank, world_size)
     if batch_size % world_size:
@@ -176,7 +188,7 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size
         train_ids, val_ids = np.arange(source.sizes[train_split]), np.arange(source.sizes[test_split])
         val_split = test_split
     train_ids = _subset(train_ids, cfg.train_subset)
-    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE, cutout=cfg.cutout, cutout_inside=True,
+    aug = CifarAugment(flip=True, translate=SEARCH_TRANSLATE * scale, cutout=cfg.cutout, cutout_inside=True,
                        fill=norm.fill(truncate=cfg.norm_constants == "original"))
     train_full = source.loader(LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=True, augment=aug,
                                           seed=seed))
@@ -199,7 +211,7 @@ def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: 
     check_batching(batch_size, rank, world_size)
     if seed < 0:
         raise UserError(f"seed {seed}: expected a number >= 0")
-    dataset = get_dataset(cfg.dataset)
+    dataset = dataset_for(cfg.root, cfg.dataset)
     _check_cutout(cfg, dataset)
     norm = dataset.normalisation(search=False, constants=cfg.norm_constants)
     finisher = BatchFinisher(norm, torch.device(device), channels_last=channels_last, precision=precision)

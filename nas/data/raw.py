@@ -32,10 +32,16 @@ class FolderLayout:
     """ImageNet-style class folders: `root`/<split>/<class>/<image>, one folder per split."""
 
 
+@dataclass(frozen=True)
+class ArrayLayout:
+    """A root written by `write_datasets.py folder`: `root`/<split>_images.npy (N x S x S x 3
+    uint8, RGB) and `root`/<split>_labels.npy (N int64), described by `root`/dataset.yaml."""
+
+
 CIFAR10_PICKLES = CifarLayout("cifar-10-batches-py", (), "test_batch", "batches.meta", "labels")
 CIFAR100_PICKLES = CifarLayout("cifar-100-python", ("train",), "test", "meta", "fine_labels")
 CIFAR_SIZE = 32  # the pickle format's image side
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 # Written into the digits set's raw directory (real CIFAR-10 ships a readme.html too); it marks
 # a directory this toolkit may replace on --overwrite.
 DIGITS_README = "<p>scikit-learn 8x8 digits at 32x32 RGB, written by PertNAS scripts/write_datasets.py digits</p>\n"
@@ -43,7 +49,7 @@ DIGITS_README = "<p>scikit-learn 8x8 digits at 32x32 RGB, written by PertNAS scr
 
 @dataclass
 class ImageArrays:
-    images: np.ndarray  # (N, 32, 32, 3) uint8, RGB
+    images: np.ndarray  # (N, S, S, 3) uint8, RGB (S = 32 for CIFAR)
     labels: np.ndarray  # (N,) int64
 
 
@@ -217,3 +223,74 @@ def load_rgb(path) -> np.ndarray:
             return np.array(im.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
         raise UserError(f"{path} is not a readable image ({exc})") from None
+
+
+# ------------------------------------------------------------------ folder roots (ArrayLayout)
+def array_paths(root, split: str) -> tuple[Path, Path]:
+    return Path(root) / f"{split}_images.npy", Path(root) / f"{split}_labels.npy"
+
+
+def read_arrays(root, split: str, num_classes: int, image_size: int) -> ImageArrays:
+    """One split of a folder root, memory-mapped (a large set is not read into memory)."""
+    images_path, labels_path = array_paths(root, split)
+    arrays = []
+    for path in (images_path, labels_path):
+        if not path.is_file():
+            raise UserError(f"missing {path} (expected a root written by scripts/write_datasets.py folder)")
+        try:
+            arrays.append(np.load(path, mmap_mode="r", allow_pickle=False))
+        except Exception as exc:  # a truncated or foreign file is the user's
+            raise UserError(f"{path} is not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    images, labels = arrays
+    if images.dtype != np.uint8 or images.shape[1:] != (image_size, image_size, 3):
+        raise UserError(f"{images_path} holds {images.dtype} of shape {images.shape}; expected uint8 "
+                        f"N x {image_size} x {image_size} x 3 (the image size of dataset.yaml)")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{labels_path}: {labels.shape} labels for {len(images)} images; expected one integer each")
+    if len(labels) == 0:
+        raise UserError(f"{images_path} holds no images")
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise UserError(f"{labels_path}: labels {labels.min()}..{labels.max()}; dataset.yaml has "
+                        f"{num_classes} classes")
+    return ImageArrays(images, labels)
+
+
+def to_rgb8(im) -> np.ndarray:
+    """A PIL image of any mode as HxWx3 uint8 RGB: 16- and 32-bit greyscale scaled down from
+    their range (PIL's convert would clip them at 255), palette and alpha images through RGBA
+    (the alpha dropped), everything else by PIL's own conversion."""
+    from PIL import Image
+
+    if im.mode.startswith("I") or im.mode == "F":
+        grey = np.asarray(im, dtype=np.float64)
+        if im.mode == "F" and grey.max(initial=0) <= 1.0:
+            grey = grey * 255.0
+        elif grey.max(initial=0) > 255:
+            grey = grey / 257.0  # 65535 -> 255
+        grey = np.clip(np.round(grey), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    return np.asarray(im.convert("RGB") if im.mode != "RGB" else im, dtype=np.uint8)
+
+
+def load_square(path, size: int) -> np.ndarray:
+    """An image file as size x size x 3 uint8 RGB: EXIF orientation applied, the shorter side
+    resized to `size` (bicubic), then the centre crop. Raises UserError naming the file."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: a truncated file fails here, not later
+            im = ImageOps.exif_transpose(im)
+            rgb = Image.fromarray(to_rgb8(im))
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        raise UserError(f"{path} is not a readable image ({type(exc).__name__}: {exc})") from None
+    w, h = rgb.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        rgb = rgb.resize((nw, nh), Image.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return np.asarray(rgb.crop((left, top, left + size, top + size)), dtype=np.uint8)

@@ -3,22 +3,31 @@
 A data root holds the record's .beton files (nas/data/datasets.py) and its raw data: for
 CIFAR, `cifar_train.beton`, `cifar_test.beton` and the raw pickle directory
 (`cifar-10-batches-py/` or `cifar-100-python/`); for ImageNet, `train.beton`, `val.beton` and
-the `train/`, `val/` class folders. When the raw data lives elsewhere, the
-root gets a symbolic link to it, so both loaders read one directory. Nothing is overwritten
+the `train/`, `val/` class folders; for a user's class folders (`write_folder`),
+`train.beton`, `val.beton`, the images resized into .npy arrays and `dataset.yaml`. When the
+raw data lives elsewhere, the root gets a symbolic link to it, so both loaders read one directory. Nothing is overwritten
 without `overwrite=True`, and a failed write leaves no new file behind.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+import numpy as np
 
 from nas.core.errors import UserError
-from nas.data.datasets import DatasetInfo, cifar_datasets, get_dataset
+from nas.core.files import write_yaml
+from nas.data.datasets import (DATASET_YAML, FOLDER_BETONS, DatasetInfo, check_folder_size, cifar_datasets,
+                               get_dataset)
 from nas.data.loaders import ffcv_missing_reason
-from nas.data.raw import default_mode, is_digits_dir, list_image_folder, read_cifar, write_cifar10_batches
+from nas.data.raw import (CIFAR_SIZE, IMAGE_EXTENSIONS, array_paths, default_mode, is_digits_dir, list_image_folder,
+                          load_square, read_arrays, read_cifar, write_cifar10_batches)
 
 
 def _require_ffcv() -> None:
@@ -141,3 +150,209 @@ def write_digits(out, *, overwrite: bool = False, workers: int = 1) -> None:
     if missing_ffcv:
         print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written; the torch loader "
               f"reads {raw}/", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ a user's class folders
+@dataclass
+class FolderPlan:
+    """What `write_folder` will read: classes in label order, (path, label) per split, and
+    the files it ignores (no image extension)."""
+    classes: list
+    splits: dict            # split name -> list of (path, label)
+    non_images: int
+
+
+def _class_files(folder: Path) -> tuple[dict, int]:
+    """{class name: sorted image paths} of `folder`/<class>/**, and the non-image files seen."""
+    classes, non_images = {}, 0
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith("."):
+            non_images += entry.is_file()
+            continue
+        paths = []
+        for root, dirs, files in os.walk(entry.path, followlinks=True):
+            dirs.sort()
+            for f in sorted(files):
+                if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."):
+                    paths.append(os.path.join(root, f))
+                else:
+                    non_images += 1
+        classes[entry.name] = paths
+    return classes, non_images
+
+
+def _check_classes(folder: Path, classes: dict) -> None:
+    if not classes:
+        raise UserError(f"{folder} has no class sub-folders (expected {folder}/<class>/<image>)")
+    empty = [c for c, paths in classes.items() if not paths]
+    if empty:
+        raise UserError(f"class folder {folder / empty[0]} holds no images"
+                        f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}")
+    if len(classes) < 2:
+        raise UserError(f"{folder} has a single class ({next(iter(classes))}); classification needs 2 or more")
+
+
+def plan_folder(src, val_fraction: float, seed: int = 0) -> FolderPlan:
+    """`src`/train/<class>/ and `src`/val/<class>/ when both exist, else `src`/<class>/ split
+    per class: a seeded `val_fraction` of each class (at least one image) for validation."""
+    src = Path(src)
+    if not src.is_dir():
+        raise UserError(f"--src {src}: no such directory (expected {src}/<class>/<image>)")
+    if (src / "train").is_dir() and (src / "val").is_dir():
+        train, non_train = _class_files(src / "train")
+        val, non_val = _class_files(src / "val")
+        _check_classes(src / "train", train)
+        unknown = sorted(set(val) - set(train))
+        if unknown:
+            raise UserError(f"{src / 'val' / unknown[0]} is a class that {src / 'train'} lacks")
+        empty = [c for c, paths in val.items() if not paths]
+        if empty:
+            raise UserError(f"class folder {src / 'val' / empty[0]} holds no images")
+        if not val:
+            raise UserError(f"{src / 'val'} has no class sub-folders (expected {src / 'val'}/<class>/<image>)")
+        classes = list(train)
+        index = {c: i for i, c in enumerate(classes)}
+        splits = {split: [(p, index[c]) for c, paths in found.items() for p in paths]
+                  for split, found in (("train", train), ("val", val))}
+        return FolderPlan(classes, splits, non_train + non_val)
+    if not 0 < val_fraction < 1:
+        raise UserError(f"--val-fraction {val_fraction}: expected a fraction between 0 and 1")
+    found, non_images = _class_files(src)
+    _check_classes(src, found)
+    splits = {"train": [], "val": []}
+    for label, (name, paths) in enumerate(found.items()):
+        if len(paths) < 2:
+            raise UserError(f"class folder {src / name} holds {len(paths)} image; a train/val split needs 2 or more "
+                            f"(or give {src}/train/ and {src}/val/)")
+        n_val = min(len(paths) - 1, max(1, round(val_fraction * len(paths))))
+        order = np.random.default_rng([seed, label]).permutation(len(paths))
+        is_val = np.zeros(len(paths), bool)
+        is_val[order[:n_val]] = True
+        for path, held in zip(paths, is_val):
+            splits["val" if held else "train"].append((path, label))
+    return FolderPlan(list(found), splits, non_images)
+
+
+def _decode(job) -> tuple:
+    path, size = job
+    try:
+        return load_square(path, size), None
+    except UserError as exc:
+        return None, str(exc)
+
+
+def _decode_split(items: list, size: int, dest: Path, workers: int, skip_bad: bool, stats: Optional[list]):
+    """Decode `items` into `dest` (an .npy of N x size x size x 3, written as the images come);
+    returns (labels, the bad files). `stats` (3 sums, 3 sums of squares) gathers the pixels."""
+    images = np.lib.format.open_memmap(dest, mode="w+", dtype=np.uint8, shape=(len(items), size, size, 3))
+    labels, bad, n = [], [], 0
+    jobs = [(p, size) for p, _ in items]
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap(_decode, jobs, chunksize=16) if pool else map(_decode, jobs)
+        for (path, label), (image, error) in zip(items, results):
+            if error is not None:
+                if not skip_bad:
+                    raise UserError(f"{error}; nothing was written (--skip-bad leaves such files out)")
+                bad.append(path)
+                continue
+            images[n] = image
+            labels.append(label)
+            n += 1
+            if stats is not None:
+                pixels = image.reshape(-1, 3).astype(np.float64) / 255
+                stats[0] += pixels.sum(0)
+                stats[1] += (pixels ** 2).sum(0)
+                stats[2] += len(pixels)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    images.flush()
+    del images
+    if bad:  # keep the good ones only: rewrite the file at its final length
+        full = np.load(dest, mmap_mode="r")
+        kept = np.lib.format.open_memmap(f"{dest}.part", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        kept[:] = full[:n]
+        kept.flush()
+        del kept, full
+        os.replace(f"{dest}.part", dest)
+    return np.asarray(labels, dtype=np.int64), bad
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UserError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UserError(f"--out {out} already exists; pass --overwrite to replace it")
+        if not (out / DATASET_YAML).is_file():
+            raise UserError(f"refusing to replace {out}: it holds no {DATASET_YAML}, so it is not a root written by "
+                            f"write_datasets.py folder")
+
+
+def write_folder(src, out, *, name: str, size: int = CIFAR_SIZE, val_fraction: float = 0.1, workers: int = 1,
+                 skip_bad: bool = False, overwrite: bool = False, seed: int = 0) -> dict:
+    """A user's class folders -> the data root `out`: <split>_images.npy and <split>_labels.npy
+    (what the torch loader reads), train.beton and val.beton (when FFCV imports) and
+    dataset.yaml. Everything is written into a hidden directory beside `out`, renamed to
+    `out` once complete: a failed or interrupted write leaves nothing behind. Returns the
+    dataset.yaml contents."""
+    src, out = Path(src), Path(out)
+    if not name or not name.strip() or "\n" in name:
+        raise UserError(f"--name {name!r}: expected a non-empty one-line name")
+    check_folder_size(size, "--size")
+    if workers < 1:
+        raise UserError(f"--workers {workers}: expected at least 1")
+    _check_out(out, overwrite)
+    plan = plan_folder(src, val_fraction, seed)
+    missing_ffcv = ffcv_missing_reason()
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write in {parent} ({exc.strerror or exc})") from None
+    try:
+        stats = [np.zeros(3), np.zeros(3), 0]
+        counts, bad = {}, []
+        for split, items in plan.splits.items():
+            print(f"reading {len(items)} {split} images of {len(plan.classes)} classes at {size}x{size}", flush=True)
+            labels, split_bad = _decode_split(items, size, array_paths(tmp, split)[0], workers, skip_bad,
+                                              stats if split == "train" else None)
+            bad += split_bad
+            missing = sorted(set(range(len(plan.classes))) - set(labels.tolist())) if split == "train" else []
+            if len(labels) == 0 or missing:
+                what = f"class {plan.classes[missing[0]]}" if missing else f"the {split} split"
+                raise UserError(f"{what} has no readable image left after --skip-bad left out {len(bad)} files")
+            np.save(array_paths(tmp, split)[1], labels)
+            counts[split] = int(len(labels))
+        mean = stats[0] / stats[2]
+        std = np.sqrt(np.maximum(stats[1] / stats[2] - mean ** 2, 0))
+        meta = {"name": name, "image_size": size, "classes": plan.classes, "images": counts,
+                "mean": [round(float(v), 6) for v in mean], "std": [round(float(max(v, 1e-6)), 6) for v in std],
+                "source": str(src.resolve()), "ignored_non_images": plan.non_images, "skipped_bad": len(bad)}
+        if not missing_ffcv:
+            from nas.data.beton import ArrayItems, BetonJob, cifar_field, write_betons
+
+            write_betons([BetonJob(tmp / FOLDER_BETONS[split],
+                                   ArrayItems(read_arrays(tmp, split, len(plan.classes), size)), cifar_field(), size)
+                          for split in plan.splits], workers)
+        write_yaml(tmp / DATASET_YAML, meta)
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes an owner-only directory
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.rename(out, old / out.name)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"wrote {out}: {name}, {len(plan.classes)} classes, {counts['train']} training and {counts['val']} "
+          f"validation images at {size}x{size}; ignored {plan.non_images} non-image files"
+          + (f", skipped {len(bad)} unreadable images (first: {bad[0]})" if bad else ""))
+    if missing_ffcv:
+        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written; the torch loader reads "
+              f"the .npy arrays", file=sys.stderr)
+    return meta

@@ -20,7 +20,8 @@ class EvalConfig(RunOptions):
     save: str = option("runs", "directory under which the run directory eval-<note>-<time> is made", runtime=True)
     note: str = option("eval", "note in the run directory's name (eval-<note>-<time>)", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)", runtime=True)
-    data: str = option("data/cifar10", "data root: FFCV .beton files or the standard on-disk format", runtime=True)
+    data: str = option("data/cifar10", "data root: FFCV .beton files or the standard on-disk format, or a root with "
+                       "dataset.yaml (write_datasets.py folder; --dataset does not apply)", runtime=True)
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"), runtime=True)
     epochs: int = option(600, "training epochs", low=1)
     batch_size: int = option(128, "global batch size (split over the processes)", low=1)

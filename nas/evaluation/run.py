@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nas.core import distributed as D
 from nas.core.compile import check_compile, optimizer_options, prepare
 from nas.core.config import resume_config, to_dict
+from nas.data.datasets import root_dataset
 from nas.data.loaders import DataConfig, build_eval_loaders
 from nas.core.engine import Precision, evaluate, train
 from nas.core.errors import UserError
@@ -71,6 +72,19 @@ CIFAR = Task("cifar", _cifar_data,
 IMAGENET = Task("imagenet", _imagenet_data,
                 lambda cfg, n, size, g: NetworkImageNet(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g,
                                                         image_size=size))
+
+
+def _check_root_task(task: Task, data: str) -> Optional[str]:
+    """The one rule for a root written by write_datasets.py folder: 32-px images through the
+    CIFAR evaluation, larger ones through the ImageNet one. Its name, or None for other roots."""
+    dataset = root_dataset(data)
+    if dataset is None:
+        return None
+    wanted = "cifar" if dataset.is_cifar else "imagenet"
+    if task.name != wanted:
+        raise UserError(f"--data {data} holds {dataset.image_size} px images: evaluate them with train_eval_{wanted}.py "
+                        f"(32 px: the CIFAR network and augmentations; larger: the ImageNet ones)")
+    return dataset.name
 
 
 def resolve_genotype(arch: str, reduce_arch: Optional[str] = None) -> Genotype:
@@ -203,10 +217,11 @@ class EvalRun:
         self.precision = Precision.choose(env.device, cfg.amp)
         check_compile(cfg.compile, env.device)
         data_cfg = task.data_config(cfg)
+        name = _check_root_task(task, cfg.data) or data_cfg.dataset
         self.data = build_eval_loaders(data_cfg, cfg.batch_size // env.world_size, env.rank, env.world_size,
                                        env.device, channels_last=cfg.channels_last, precision=self.precision,
                                        seed=cfg.seed)
-        self.dataset = {"name": data_cfg.dataset, "num_classes": self.data.num_classes,
+        self.dataset = {"name": name, "num_classes": self.data.num_classes,
                         "image_size": self.data.image_size}
         if self.ckpt is not None:
             _check_resumed_data(self.ckpt, self.dataset, f"--resume {cfg.resume}")

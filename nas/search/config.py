@@ -17,10 +17,13 @@ class SearchConfig(RunOptions):
     ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS}
     save: str = option("runs", "directory under which the run directory search-<note>-<time> is made", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision", runtime=True)
-    train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/", runtime=True)
+    train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/, "
+                             "or a root with dataset.yaml (write_datasets.py folder; --dataset does not apply)", runtime=True)
     dataset: str = option("cifar10", f"data set to search on ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
                           f"the data root holds it")
     loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"))
+    image_size: Optional[int] = option(None, "image side to search at (default: the data's; a root written by "
+                                       "write_datasets.py folder holds one size, --size when written)", low=1)
     val_protocol: str = option("holdout", "measure perturbations on a split held out from the training set, "
                                "or on the test set (the original protocol)", ("holdout", "test"))
     norm_constants: str = option("dataset", "search normalisation and cutout fill: dataset (each data set's own "

@@ -40,7 +40,8 @@ def open_search_data(cfg: SearchConfig, env: D.DistEnv, precision: Precision):
     """The search's loaders for this process (a phase-1 helper process opens its own)."""
     data_cfg = DataConfig(root=cfg.train_path, dataset=cfg.dataset, loader=cfg.loader, workers=cfg.workers,
                           val_size=cfg.val_size, val_protocol=cfg.val_protocol, split_seed=cfg.split_seed,
-                          train_subset=cfg.train_subset, cutout=8, norm_constants=cfg.norm_constants)
+                          train_subset=cfg.train_subset, cutout=8, norm_constants=cfg.norm_constants,
+                          image_size=cfg.image_size)
     return build_search_loaders(data_cfg, cfg.batch_size, env.rank, env.world_size, env.device,
                                 channels_last=cfg.channels_last, precision=precision, seed=cfg.seed)
 

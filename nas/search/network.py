@@ -73,19 +73,37 @@ class SearchCell(nn.Module):
         return torch.zeros(n, self.C, h, w, dtype=s.dtype, device=s.device).contiguous(memory_format=fmt)
 
 
+def stem_reductions(image_size: int) -> int:
+    """Stride-2 convolutions the search stem puts before the cells so that they work at about
+    28-32 px, the resolution the search space was designed at: 0 up to 55 px, 1 at 64, 2 at 128,
+    3 at 224 (-> 28, as the ImageNet evaluation network's stem)."""
+    halvings, side = 0, image_size
+    while -(-side // 2) >= 28:
+        side, halvings = -(-side // 2), halvings + 1
+    return halvings
+
+
 class SearchNetwork(nn.Module):
     """Stem (3x3 conv to 3C + BN), `layers` cells with reductions at L//3 and 2L//3, GAP, linear.
 
     All cells, reduction cells included, take their edges' operation sets from `switches`;
     `off_ops` says how a switched-off operation runs (skip or zero, module docstring).
+    Above 55 px the stem first halves the input with stride-2 3x3 conv + BN + ReLU blocks
+    (`stem_reductions`); at 32 px the network is the original's.
     """
 
     def __init__(self, C: int, num_classes: int, layers: int, switches: Sequence[Sequence[str]],
-                 stem_multiplier: int = 3, primitives: Optional[Sequence[str]] = None, off_ops: str = "skip"):
+                 stem_multiplier: int = 3, primitives: Optional[Sequence[str]] = None, off_ops: str = "skip",
+                 image_size: int = 32):
         super().__init__()
         self.switches: Switches = make_switches(switches, primitives or all_primitives(extra_ops=True))
         C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
+        reduce = []
+        for i in range(stem_reductions(image_size)):
+            reduce += [nn.Conv2d(3 if i == 0 else C_curr, C_curr, 3, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(C_curr), nn.ReLU(inplace=True)]
+        self.stem = nn.Sequential(*reduce, nn.Conv2d(C_curr if reduce else 3, C_curr, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(C_curr))
         C_pp, C_p, C_curr = C_curr, C_curr, C
         self.cells = nn.ModuleList()
         reduction_prev = False

@@ -66,7 +66,7 @@ class Trainer:
     def build(self, switches: Switches, *, seed: int, previous: Optional[nn.Module] = None) -> SearchNetwork:
         seed_all(seed)  # the same initial weights on every rank (DDP also broadcasts them)
         net = SearchNetwork(self.cfg.init_channels, self.data.num_classes, self.cfg.layers, switches,
-                            primitives=self.primitives, off_ops=self.cfg.off_ops)
+                            primitives=self.primitives, off_ops=self.cfg.off_ops, image_size=self.data.image_size)
         if previous is not None and self.cfg.inherit_weights:
             inherit_weights(net, previous)
         return net.to(self.env.device, memory_format=self.memory_format)
