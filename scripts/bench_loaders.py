@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per loader after the warm-up")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="FFCV threads / DataLoader workers")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--data", help="an existing data root of the case (its .beton files and raw data)")
+    p.add_argument("--data", "--train_path", dest="data", help="an existing data root of the case (its .beton files and raw data)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--measure", choices=BACKENDS, help=argparse.SUPPRESS)  # internal: one loader, JSON to stdout
     args = p.parse_args(argv)

@@ -54,7 +54,7 @@ def main() -> None:
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="data root (scripts/write_datasets.py digits --out DIR)")
+    p.add_argument("--data", "--train_path", dest="data", required=True, help="data root (scripts/write_datasets.py digits --out DIR)")
     p.add_argument("--procs", default="1,2", help="process counts to compare; the first is the baseline")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", help="also write the figures here")

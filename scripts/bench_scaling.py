@@ -62,7 +62,7 @@ def published_model(npop=4, gpus=4, batch=256, images=50_000, epochs=5, finetune
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="embedded data set directory (scripts/write_datasets.py digits)")
+    p.add_argument("--data", "--train_path", dest="data", required=True, help="embedded data set directory (scripts/write_datasets.py digits)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

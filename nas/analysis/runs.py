@@ -1,8 +1,10 @@
-"""Reading search run directories (the layout search_evolutionary.py / search_supernet.py write).
+"""Reading run directories: searches (search_evolutionary.py / search_supernet.py) and
+evaluations (train_eval_cifar.py / train_eval_imagenet.py, whose config.yaml names an `eval_task`).
 
 A run directory holds config.yaml and state.json from the start, and genotype.json and
 summary.json once finished. A run is *finished* when both final files are present and
-valid, *unfinished* while state.json says it is running, and *broken* otherwise.
+valid, *unfinished* while state.json says it is running, and *broken* otherwise. An
+evaluation's state.json also says what it trains (params, MACs) and how far it got.
 """
 from __future__ import annotations
 
@@ -27,6 +29,22 @@ class RunInfo:
     gpu_hours: float | None = None
     val_acc: float | None = None
     summary: dict = field(default_factory=dict)
+    kind: str = "search"  # search | evaluation
+    # evaluations: what the run really trains and how far it got (summary.json, else state.json)
+    arch: str | None = None
+    dataset: str | None = None
+    best_top1: float | None = None
+    best_epoch: int | None = None
+    final_top1: float | None = None
+    final_top5: float | None = None
+    epochs_done: int | None = None
+    epochs_planned: int | None = None
+    params_m: float | None = None
+    macs_m: float | None = None
+
+
+def is_evaluation(config: dict, summary: dict) -> bool:
+    return "eval_task" in config or "eval_task" in summary
 
 
 def read_run(run_dir) -> RunInfo:
@@ -69,6 +87,8 @@ def read_run(run_dir) -> RunInfo:
             problems.append("genotype.json invalid")
 
     state = read_state(run_dir)
+    if is_evaluation(config, summary):
+        return _evaluation(info, config, summary, state or {}, problems)
     if has_genotype or summary:
         if not has_genotype:
             problems.append("no genotype.json")
@@ -89,6 +109,32 @@ def read_run(run_dir) -> RunInfo:
         info.reason = ", ".join(problems)
     else:
         info.status = "finished"
+    return info
+
+
+def _evaluation(info: RunInfo, config: dict, summary: dict, state: dict, problems: list) -> RunInfo:
+    """An evaluation is finished with its summary.json, unfinished before (its last epoch's
+    figures come from state.json, which runs older than it lack)."""
+    info.kind = "evaluation"
+    source = summary or state
+    info.arch = config.get("arch", summary.get("arch"))
+    if config.get("reduce_arch"):
+        info.arch = f"{info.arch} + {config['reduce_arch']}"
+    info.dataset = source.get("dataset", config.get("dataset"))
+    for name, kind in (("best_top1", float), ("best_epoch", int), ("final_top1", float), ("final_top5", float),
+                       ("params_m", float), ("macs_m", float)):
+        setattr(info, name, _typed(source.get(name), kind))
+    info.epochs_done = _typed(summary.get("epochs", state.get("epoch")), int)
+    info.epochs_planned = _typed(config.get("epochs", state.get("epochs")), int)
+    info.wall_time_s = _typed(source.get("wall_time_s", source.get("elapsed_s")), float)
+    if summary:
+        info.status = "broken" if problems else "finished"
+    elif not state or state.get("status") == "running":
+        info.status = "unfinished"
+        problems.insert(0, f"epoch {info.epochs_done}/{info.epochs_planned}" if state else "no state.json")
+    else:
+        problems.append("state.json says finished but summary.json is missing")
+    info.reason = ", ".join(problems)
     return info
 
 

@@ -1,4 +1,5 @@
-"""The table of a sweep's search runs (Markdown / CSV) and the paper's top-2 genotype pair."""
+"""The tables of the runs under a root (Markdown / CSV), searches and evaluations apart, and
+the paper's top-2 genotype pair."""
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,14 @@ from nas.genotype import Genotype, combine
 from nas.analysis.runs import RunInfo, read_run
 from nas.core.rundir import find_run_dirs
 
-COLUMNS = ("run", "seed", "method", "genotype", "params_m", "wall_time", "gpu_hours", "status", "nb301")
-HEADERS = ("run", "seed", "method", "genotype (normal cell)", "params (M)", "search time", "GPU-hours", "status", "NB301 (%)")
+COLUMNS = ("run", "seed", "method", "val_acc", "genotype", "params_m", "wall_time", "gpu_hours", "status", "nb301")
+HEADERS = ("run", "seed", "method", "val_acc (%)", "genotype (normal cell)", "params (M), CIFAR-10 eval net",
+           "search time", "GPU-hours", "status", "NB301 (%)")
+# an evaluation: the network it really trained, and best / final validation accuracy
+EVAL_COLUMNS = ("run", "seed", "arch", "dataset", "best_top1", "best_epoch", "final_top1", "final_top5", "epochs",
+                "params_m", "macs_m", "wall_time", "gpu_hours", "status")
+EVAL_HEADERS = ("run", "seed", "arch", "data set", "best top-1 (%)", "best epoch", "final top-1 (%)", "final top-5 (%)",
+                "epochs done/planned", "params (M)", "MACs (M)", "time", "GPU-hours", "status")
 SHORT_OPS = {
     "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
     "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
@@ -50,21 +57,42 @@ class Collection:
         self.runs: list[RunInfo] = [read_run(d) for d in find_run_dirs(root)]
         self.nb301: dict[Path, float] = {}
         if surrogate is not None:
-            for run in self.runs:
+            for run in self.searches:
                 if run.genotype is not None:
                     self.nb301[run.path] = surrogate.predict(run.genotype)
 
     def name(self, run: RunInfo) -> str:
         return str(run.path.relative_to(self.root)) if run.path != self.root else run.path.name
 
+    @property
+    def searches(self) -> list[RunInfo]:
+        return [r for r in self.runs if r.kind == "search"]
+
+    @property
+    def evaluations(self) -> list[RunInfo]:
+        return [r for r in self.runs if r.kind == "evaluation"]
+
+    def eval_rows(self) -> list[dict]:
+        """One row per evaluation run: the network it trained (params, MACs measured at its start)."""
+        return [{
+            "run": self.name(run), "seed": run.seed, "arch": run.arch, "dataset": run.dataset,
+            "best_top1": run.best_top1, "best_epoch": run.best_epoch, "final_top1": run.final_top1,
+            "final_top5": run.final_top5,
+            "epochs": f"{_or_dash(run.epochs_done)}/{_or_dash(run.epochs_planned)}",
+            "params_m": run.params_m, "macs_m": run.macs_m, "wall_time": run.wall_time_s, "gpu_hours": run.gpu_hours,
+            "status": run.status + (f" ({run.reason})" if run.reason else ""),
+        } for run in self.evaluations]
+
     def rows(self) -> list[dict]:
+        """One row per search run; params: the CIFAR-10 evaluation network its cell implies."""
         rows = []
-        for run in self.runs:
+        for run in self.searches:
             status = run.status + (f" ({run.reason})" if run.reason else "")
             rows.append({
                 "run": self.name(run),
                 "seed": run.seed,
                 "method": run.method,
+                "val_acc": run.val_acc,
                 "genotype": short_genotype(run.genotype) if run.genotype else None,
                 "params_m": eval_params_m(run.genotype) if run.genotype else None,
                 "wall_time": run.wall_time_s,
@@ -76,7 +104,7 @@ class Collection:
 
     def top(self, k: int) -> tuple[list[tuple[RunInfo, float]], str]:
         """The k best finished runs with their scores, and what they were ranked by."""
-        finished = [r for r in self.runs if r.status == "finished"]
+        finished = [r for r in self.searches if r.status == "finished"]
         if self.nb301:
             ranked_by = "NAS-Bench-301 prediction"
             scored = [(r, self.nb301[r.path]) for r in finished]
@@ -97,25 +125,31 @@ class Collection:
         return combine(best.genotype, second.genotype), source, ranked_by
 
 
-def markdown(rows: list[dict]) -> str:
-    cells = [[_fmt(col, row[col]) for col in COLUMNS] for row in rows]
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
+def markdown(rows: list[dict], columns=COLUMNS, headers=HEADERS) -> str:
+    cells = [[_fmt(col, row[col]) for col in columns] for row in rows]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows: list[dict]) -> str:
+def csv_text(rows: list[dict], columns=COLUMNS) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def _fmt(col: str, value) -> str:
     if value is None:
         return "-"
-    if col == "params_m":
+    if col == "params_m":  # an evaluation may train a tiny smoke network
+        return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
+    if col in ("val_acc", "best_top1", "final_top1", "final_top5", "macs_m"):
         return f"{value:.2f}"
     if col == "wall_time":
         minutes, seconds = divmod(int(round(value)), 60)

@@ -161,10 +161,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
             parser.add_argument(*names, type=base, choices=f.metadata.get("choices"), **kwargs)
     for name, alias in _aliases(cls).items():
         kwargs = dict(dest=name, default=argparse.SUPPRESS, help=alias.help)
+        names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         if alias.type is bool:
-            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, **kwargs)
+            parser.add_argument(*names, action=argparse.BooleanOptionalAction, **kwargs)
         else:
-            parser.add_argument(f"--{name}", type=alias.type, **kwargs)
+            parser.add_argument(*names, type=alias.type, **kwargs)
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -277,4 +278,5 @@ class RunOptions:
     train_subset: Optional[int] = option(None, "train on only this many training images (smoke runs)", low=1)
     momentum: float = option(0.9, "SGD momentum", low=0, high=1)
     channels_last: bool = option(True, "channels-last memory format")
-    progress: bool = option(True, "progress bars on the terminal", runtime=True)
+    progress: bool = option(True, "progress: bars on a terminal; redirected, a log line with the ETA every "
+                            "--log_every steps", runtime=True)

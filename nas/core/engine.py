@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
@@ -104,6 +105,12 @@ def _check_finite(loss_value: float, step: int, optimizer) -> None:
         raise UserError(f"training loss became {loss_value} at step {step} (lr {lr:g}): lower the learning rate or check the data")
 
 
+def show_bars(progress: bool) -> bool:
+    """Progress bars only on a terminal: redirected to a file (sbatch, a sweep's log) a bar's
+    redraws are fragments glued onto the log lines, so periodic log lines replace them."""
+    return progress and sys.stderr.isatty()
+
+
 def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, criterion: nn.Module,
           precision: Precision, scaler: torch.amp.GradScaler, *, steps: Optional[int] = None,
           grad_clip: Optional[float] = None, aux_weight: float = 0.0, log_every: int = 50,
@@ -111,12 +118,15 @@ def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
           on_step: Optional[Callable[[int], None]] = None) -> dict:
     """Train over `batches` (one epoch of a loader, or `steps` batches of an endless iterator).
 
+    `progress`: a bar on a terminal, else a log line with the ETA every `log_every` steps (none
+    at the last step: the caller logs the finished epoch); off, neither.
     Returns the loss/top-1/top-5 averages of this process and the number of steps taken."""
     model.train()
     device = next(model.parameters()).device
     meter = Meter(device)
     total = steps if steps is not None else (total if total is not None else _len(batches))
-    bar = tqdm(total=total, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    bars = show_bars(progress)
+    bar = tqdm(total=total, desc=desc, leave=False, disable=not bars, dynamic_ncols=True)
     start = time.time()
     step = 0
     for x, y in batches:
@@ -140,10 +150,11 @@ def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
         if step % log_every == 0 or step == total:
             res = meter.result()
             _check_finite(res["loss"], step, optimizer)
-            elapsed = time.time() - start
-            eta = elapsed / step * (total - step) if total else float("nan")
-            log.info("%s step %d/%s loss %.4f top1 %.2f lr %.4g eta %.0fs", desc, step, total, res["loss"], res["top1"],
-                     optimizer.param_groups[0]["lr"], eta)
+            if progress and not bars and step != total:
+                elapsed = time.time() - start
+                eta = elapsed / step * (total - step) if total else float("nan")
+                log.info("%s step %d/%s loss %.4f top1 %.2f lr %.4g eta %.0fs", desc, step, total, res["loss"],
+                         res["top1"], optimizer.param_groups[0]["lr"], eta)
         if steps is not None and step >= steps:
             break
     bar.close()
@@ -160,7 +171,7 @@ def evaluate(model: nn.Module, loader: Iterable, criterion: nn.Module, precision
     model.eval()
     device = next(model.parameters()).device
     meter = Meter(device)
-    bar = tqdm(total=steps or _len(loader), desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=steps or _len(loader), desc=desc, leave=False, disable=not show_bars(progress), dynamic_ncols=True)
     for i, (x, y) in enumerate(loader):
         if steps is not None and i >= steps:
             break

@@ -48,6 +48,13 @@ def write_yaml(path, obj: Any) -> None:
     atomic_write(path, lambda f: yaml.safe_dump(obj, f, sort_keys=False))
 
 
+def append_jsonl(path, record: Any) -> None:
+    """One JSON line appended in one write: a log that is never rewritten (a kill cuts at most
+    the last line, which its readers skip)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def torch_save(path, obj: Any) -> None:
     import torch
 

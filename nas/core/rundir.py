@@ -28,6 +28,8 @@ GENOTYPE = "genotype.json"        # the searched (or evaluated) cells, canonical
 DECISIONS = "decisions.json"      # every decision of phases 2-4 with its scores
 VALUATION = "valuation"           # phase 1: model<m>.json and average.json
 STAGES = "stages.jsonl"           # one line per training epoch: tag, epoch, epochs, lr, loss, top1, rank
+EPOCHS = "epochs.jsonl"           # an evaluation: one line per epoch (as the checkpoint's history), and a
+                                  # {"resumed_after": epoch} line where a resumed run continued
 LAST_CHECKPOINT = "checkpoints/last.pt"
 BEST_CHECKPOINT = "checkpoints/model_best.pt"
 SEARCH_PREFIX = "search-"

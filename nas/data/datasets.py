@@ -23,7 +23,7 @@ import yaml
 from nas.core.config import Alias
 from nas.core.errors import UserError
 from nas.data.raw import (CIFAR10_PICKLES, CIFAR100_PICKLES, CIFAR_SIZE, ArrayLayout, CifarLayout, FolderLayout,
-                          ImageArrays, array_paths, digits_rgb32)
+                          ImageArrays, array_paths, digits_rgb32, is_digits_dir)
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,18 @@ def check_class_count(dataset: DatasetInfo, found: int, where) -> int:
     if dataset.num_classes is not None and found != dataset.num_classes:
         raise UserError(f"{where} has {found} classes; {dataset.name} has {dataset.num_classes}")
     return found
+
+
+def data_label(name: str, root) -> str:
+    """The data set as a person would name it in a log: the embedded digits set in the CIFAR-10
+    layout, read with --dataset cifar10 (the layouts agree), is digits, not CIFAR-10."""
+    own = root_dataset(root)
+    if own is not None:
+        return own.name
+    dataset = get_dataset(name)
+    if name != "digits" and dataset.is_cifar and is_digits_dir(Path(root) / dataset.raw.dirname):
+        return f"digits (read as {name})"
+    return name
 
 
 def cifar_datasets() -> list[str]:

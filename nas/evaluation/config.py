@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from nas.core.config import RunOptions, option
+from nas.core.config import Alias, RunOptions, option
 from nas.data.datasets import CIFAR100_ALIAS, NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 
 
 @dataclass
 class EvalConfig(RunOptions):
     SECTION: ClassVar[str] = "evaluation"
+    # --train_path: the searches' name of the data root, accepted here too
+    ALIASES: ClassVar[dict] = {"train_path": Alias(str, "same as --data", lambda root: ("data", root))}
     # arch / reduce_arch are runtime options: a resumed run compares the genotypes they name, not their spelling
     arch: str = option("EVAL_BEST_EVOLUTIONARY", "genotype spec: library name, genotype .json/.txt file or search run directory", runtime=True)
     reduce_arch: Optional[str] = option(None, "take the reduction cell from this genotype spec (the paper: the second best run)", runtime=True)
@@ -49,7 +51,7 @@ class CifarEvalConfig(EvalConfig):
     cutout 16, drop-path 0.3, grad clip 5 (the published CIFAR-10 run)."""
 
     SECTION: ClassVar[str] = "cifar"
-    ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS}
+    ALIASES: ClassVar[dict] = {**EvalConfig.ALIASES, "cifar100": CIFAR100_ALIAS}
 
     note: str = option("cifar", "note in the run directory's name", runtime=True)
     dataset: str = option("cifar10", f"data set ({', '.join(cifar_datasets())}; nas/data/datasets.py); "

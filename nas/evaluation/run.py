@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from nas.core import distributed as D
 from nas.core.compile import check_compile, optimizer_options, prepare
 from nas.core.config import resume_config, to_dict
-from nas.data.datasets import root_dataset
+from nas.data.datasets import data_label, root_dataset
 from nas.data.loaders import DataConfig, build_eval_loaders
 from nas.core.engine import Precision, evaluate, train
 from nas.core.errors import UserError
@@ -35,9 +35,10 @@ from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfi
 from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
 from nas.genotype import (Genotype, combine, format_literal, genotype_from_dict, genotype_to_dict, load_genotype,
                        save_genotype)
-from nas.core.files import remove_stale_tmp, torch_save, write_json, write_yaml
+from nas.core.files import append_jsonl, remove_stale_tmp, torch_save, write_json, write_yaml
 from nas.evaluation.cost import count_macs, count_parameters_m
-from nas.core.rundir import CONFIG, GENOTYPE, new_run_dir, peak_memory_mb, read_config, setup_logging, tensorboard
+from nas.core.rundir import (CONFIG, EPOCHS, GENOTYPE, new_run_dir, peak_memory_mb, read_config, setup_logging,
+                             tensorboard, write_state)
 from nas.evaluation.schedules import build_scheduler, drop_path_prob
 from nas.core.seeding import derive_seed, seed_all
 
@@ -223,6 +224,7 @@ class EvalRun:
                                        seed=cfg.seed)
         self.dataset = {"name": name, "num_classes": self.data.num_classes,
                         "image_size": self.data.image_size}
+        self.data_label = data_label(data_cfg.dataset, data_cfg.root)
         if self.ckpt is not None:
             _check_resumed_data(self.ckpt, self.dataset, f"--resume {cfg.resume}")
         self._build_training()
@@ -273,8 +275,12 @@ class EvalRun:
                else "started again: it stopped in its first epoch" if resumed else "new run")
         log.info("%s evaluation in %s (%s, world size %d, device %s)", self.task.name, self.run_dir, how,
                  self.env.world_size, self.env.device)
+        if self.env.is_main:
+            if resumed:  # the report draws the curves across it
+                append_jsonl(self.run_dir / EPOCHS, {"resumed_after": self.state["epoch"]})
+            self._write_state("running")
         log.info("genotype = %s", format_literal(self.genotype))
-        log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", self.dataset["name"],
+        log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", self.data_label,
                  self.data.num_classes, self.data.image_size, self.params_m, self.macs_m)
 
     def train_epoch(self, epoch: int) -> None:
@@ -311,8 +317,21 @@ class EvalRun:
             for key, tag in TB_TAGS.items():
                 self.tb.add_scalar(tag, entry[key], epoch + 1)
             self.tb.flush()
+            append_jsonl(self.run_dir / EPOCHS, entry)  # a kill before the checkpoint repeats it: the last wins
             self._save_checkpoint(is_best)
+            self._write_state("running")
         D.barrier()
+
+    def _write_state(self, status: str) -> None:
+        """state.json: what the run trains (the real network's size, from its start) and how far it got,
+        for the run table and the report while the run is unfinished."""
+        history, state = self.state["history"], self.state
+        write_state(self.run_dir, status=status, eval_task=self.task.name, dataset=self.dataset["name"],
+                    params_m=round(self.params_m, 6), macs_m=round(self.macs_m, 3), epoch=state["epoch"],
+                    epochs=self.cfg.epochs, best_top1=state["best_top1"] if history else None,
+                    best_epoch=state["best_epoch"] if history else None,
+                    final_top1=history[-1]["val_top1"] if history else None,
+                    final_top5=history[-1]["val_top5"] if history else None, elapsed_s=round(state["elapsed_s"], 2))
 
     def _save_checkpoint(self, is_best: bool) -> None:
         checkpoint = {"eval_task": self.task.name, "config": to_dict(self.cfg),
@@ -343,6 +362,7 @@ class EvalRun:
         }
         if env.is_main:
             write_json(self.run_dir / "summary.json", summary)
+            self._write_state("finished")
             self.tb.close()
         D.barrier()
         log.info("best top1 %.2f (epoch %d), final top1 %.2f; run directory %s", summary["best_top1"],

@@ -1,8 +1,12 @@
-"""Genotype tools:  python -m nas.genotype {show,plot,nb301,convert} SPEC [--reduce SPEC2]
+"""Genotype tools:  python -m nas.genotype {show,plot,nb301,convert,export} SPEC [--reduce SPEC2]
 
 SPEC is a library name (genotypes/), a .json file, a .txt/.py literal file (FILE:NAME), or
 a search run directory. --reduce SPEC2 takes the reduction cell from SPEC2 (the paper's
 pairing: best run's cell as normal, second best's as reduction).
+
+export SPEC --out cell.py writes one Python file that builds the evaluation network with torch
+alone; SPEC may also be an evaluation run directory or its checkpoint (the network it trained,
+whose weights the file's load() reads), and --onnx FILE then writes the trained network as ONNX.
 """
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ import sys
 from pathlib import Path
 
 from nas.core.errors import UserError, run_cli
-from nas.genotype import Genotype, combine, format_json, format_literal, library_names, load_genotype
+from nas.genotype import (Genotype, combine, format_json, format_literal, genotype_from_dict, library_names,
+                          load_genotype)
 from nas.core.files import write_text
 
 # The published evaluation settings (docs/method.md, "Evaluation"): name, builder, C, layers, classes, input size.
@@ -24,6 +29,9 @@ EVAL_NETWORKS = (
 
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "export":
+        export(args)
+        return
     g = load_genotype(args.spec)
     name = spec_name(args.spec)
     if args.reduce:
@@ -54,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=("json", "literal"), required=True)
     p.add_argument("--out", type=Path, help="output file (default: standard output)")
     p.set_defaults(func=convert)
+    p = sub.add_parser("export", parents=[common], help="a standalone torch-only file building the evaluation "
+                       "network (--out); the ONNX graph of an evaluation checkpoint (--onnx)")
+    p.add_argument("--out", type=Path, help="the Python file to write (e.g. cell.py)")
+    p.add_argument("--onnx", type=Path, help="SPEC an evaluation run or checkpoint: write its trained network as ONNX")
+    p.add_argument("--network", choices=("cifar", "imagenet"), help="a genotype SPEC: which evaluation network "
+                   "(default cifar, at its published size)")
+    p.add_argument("--init_channels", type=int, help="a genotype SPEC: channels of the first cell")
+    p.add_argument("--layers", type=int, help="a genotype SPEC: cells in the network")
+    p.add_argument("--classes", type=int, help="a genotype SPEC: number of classes")
+    p.add_argument("--auxiliary", action=argparse.BooleanOptionalAction, default=None,
+                   help="a genotype SPEC: build the auxiliary head (its weights are in a checkpoint trained with it)")
+    p.set_defaults(func=None)
     return parser
 
 
@@ -68,13 +88,16 @@ def spec_name(spec: str) -> str:
 def show(args, g: Genotype, name: str) -> None:
     print(name)
     print(cells_text(g), end="")
+    # the cell at once: counting the 224-px ImageNet network's MACs takes seconds on a CPU
+    print("counting parameters and MACs of the evaluation networks ...", flush=True)
     from nas.evaluation import networks as eval_model
     from nas.evaluation.cost import count_macs, count_parameters_m
 
     for label, builder, C, layers, classes, size in EVAL_NETWORKS:
         model = getattr(eval_model, builder)(C, classes, layers, False, g)
         params, macs = count_parameters_m(model), count_macs(model, (1, 3, size, size))
-        print(f"{label} network (C={C}, {layers} cells, {size}x{size}): {params:.2f} M parameters, {macs:.0f} M MACs")
+        print(f"{label} network (C={C}, {layers} cells, {size}x{size}): {params:.2f} M parameters, {macs:.0f} M MACs",
+              flush=True)
 
 
 def cells_text(g: Genotype) -> str:
@@ -125,6 +148,47 @@ def convert(args, g: Genotype, name: str) -> None:
     except OSError as exc:
         raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
     print(args.out)
+
+
+SIZE_FLAGS = (("network", "network"), ("init_channels", "C"), ("layers", "layers"), ("classes", "num_classes"),
+              ("auxiliary", "auxiliary"))
+
+
+def export(args) -> None:
+    """The standalone file (--out) and/or the ONNX graph (--onnx) of SPEC's evaluation network."""
+    from nas.evaluation.export import (PUBLISHED, checkpoint_of, export_onnx, read_checkpoint, settings_of_checkpoint,
+                                       write_standalone)
+
+    if args.out is None and args.onnx is None:
+        raise UserError("export: expected --out FILE.py, --onnx FILE.onnx, or both")
+    given = {flag: getattr(args, flag) for flag, _ in SIZE_FLAGS if getattr(args, flag) is not None}
+    for flag in ("init_channels", "layers", "classes"):
+        if flag in given and given[flag] < 1:
+            raise UserError(f"--{flag} {given[flag]}: expected 1 or more")
+    ckpt_path = checkpoint_of(args.spec)
+    if ckpt_path is not None:
+        if given or args.reduce:
+            flags = ", ".join(f"--{f}" for f in [*given, *(["reduce"] if args.reduce else [])])
+            raise UserError(f"{flags}: {args.spec} is an evaluation checkpoint, whose network is fixed by the run")
+        ckpt = read_checkpoint(ckpt_path)
+        g, settings = genotype_from_dict(ckpt["genotype"]), settings_of_checkpoint(ckpt)
+    else:
+        if args.onnx is not None:
+            raise UserError(f"--onnx: {args.spec} is a genotype, not a trained network: expected an evaluation run "
+                            f"directory or its checkpoints/model_best.pt")
+        g = load_genotype(args.spec)
+        if args.reduce:
+            g = combine(g, load_genotype(args.reduce))
+        settings = dict(PUBLISHED[given.get("network", "cifar")])
+        settings.update({key: given[flag] for flag, key in SIZE_FLAGS if flag in given})
+        if settings["layers"] < 3:
+            raise UserError(f"--layers {settings['layers']}: expected at least 3 (two of them are reduction cells)")
+    if args.out is not None:
+        write_standalone(args.out, g, settings, source=args.spec + (f" --reduce {args.reduce}" if args.reduce else ""))
+        print(args.out)
+    if args.onnx is not None:
+        export_onnx(ckpt, args.onnx)
+        print(args.onnx)
 
 
 if __name__ == "__main__":

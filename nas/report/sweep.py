@@ -10,12 +10,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from nas.analysis.runs import RunInfo
-from nas.analysis.table import HEADERS, Collection
+from nas.analysis.table import EVAL_HEADERS, HEADERS, Collection
 from nas.report import figures as F
 from nas.report.page import esc, img, missing, num, numeric, page, table
 from nas.space.primitives import NUM_EDGES, edge_index, primitives
 
-SECTIONS = (("table", "Runs"), ("frequency", "Operations of the final cells"), ("spread", "Spread across seeds"),
+SECTIONS = (("table", "Searches"), ("evaluations", "Evaluations"), ("frequency", "Operations of the final cells"), ("spread", "Spread across seeds"),
             ("runs", "Each run"))
 
 
@@ -33,8 +33,9 @@ def sweep_report(collection: Collection, renderer: F.Renderer, failed: dict[Path
     """`link(run_dir)`: the relative address of the run's own report, None when it was not
     written (`failed` says why)."""
     runs = collection.runs
-    finished = [r for r in runs if r.status == "finished" and r.genotype is not None]
-    sections = [("table", "Runs", _table(collection, link)),
+    finished = [r for r in collection.searches if r.status == "finished" and r.genotype is not None]
+    sections = [("table", "Searches", _table(collection, link)),
+                ("evaluations", "Evaluations", _eval_table(collection, link)),
                 ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
                 ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
                 ("runs", "Each run", _runs(collection, renderer, failed, link))]
@@ -45,12 +46,31 @@ def sweep_report(collection: Collection, renderer: F.Renderer, failed: dict[Path
     return page(f"sweep report: {collection.root.name}", header, sections)
 
 
-def _table(collection: Collection, link) -> str:
+def _run_link(link, run: RunInfo, name: str) -> tuple[str, str]:
+    target = link(run.path)
+    return (f'<a href="{esc(target)}">{esc(name)}</a>' if target else esc(name)), ""
+
+
+def _eval_table(collection: Collection, link) -> str:
+    if not collection.evaluations:
+        return missing("no evaluation run under this root")
     rows = []
-    for run, row in zip(collection.runs, collection.rows()):
-        target = link(run.path)
-        name = f'<a href="{esc(target)}">{esc(row["run"])}</a>' if target else esc(row["run"])
-        rows.append([(name, ""), row["seed"] if row["seed"] is not None else "-", row["method"] or "-",
+    for run, row in zip(collection.evaluations, collection.eval_rows()):
+        rows.append([_run_link(link, run, row["run"]), row["seed"] if row["seed"] is not None else "-",
+                     row["arch"] or "-", row["dataset"] or "-", numeric(row["best_top1"]), numeric(row["best_epoch"]),
+                     numeric(row["final_top1"]), numeric(row["final_top5"]), (esc(row["epochs"]), "num"),
+                     numeric(row["params_m"], 3), numeric(row["macs_m"]), (esc(_clock(row["wall_time"])), "num"),
+                     numeric(row["gpu_hours"]), row["status"]])
+    return table(EVAL_HEADERS, rows, "evaluations")
+
+
+def _table(collection: Collection, link) -> str:
+    if not collection.searches:
+        return missing("no search run under this root")
+    rows = []
+    for run, row in zip(collection.searches, collection.rows()):
+        rows.append([_run_link(link, run, row["run"]), row["seed"] if row["seed"] is not None else "-",
+                     row["method"] or "-", numeric(row["val_acc"], 4),
                      (f"<code>{esc(row['genotype'] or '-')}</code>", ""), numeric(row["params_m"]),
                      (esc(_clock(row["wall_time"])), "num"), numeric(row["gpu_hours"]), row["status"],
                      numeric(row["nb301"])])
@@ -94,8 +114,9 @@ def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> st
         name = collection.name(run)
         target = link(run.path)
         report = f'<a href="{esc(target)}">its report</a>' if target else esc(failed.get(run.path, "no report"))
-        facts = (f"status {run.status}{f' ({run.reason})' if run.reason else ''}; seed {num(run.seed)}; "
-                 f"val_acc {num(run.val_acc, 4)}")
+        accuracy = (f"val_acc {num(run.val_acc, 4)}" if run.kind == "search"
+                    else f"evaluation, best top-1 {num(run.best_top1)}")
+        facts = f"status {run.status}{f' ({run.reason})' if run.reason else ''}; seed {num(run.seed)}; {accuracy}"
         body = f"<h3 id=\"run-{i}\">{esc(name)}</h3><p>{esc(facts)}; {report}</p>"
         if run.genotype is not None:
             g = run.genotype

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from nas.core.config import RunOptions, option
+from nas.core.config import Alias, RunOptions, option
 from nas.core.errors import UserError
 from nas.data.datasets import CIFAR100_ALIAS, NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 from nas.space.primitives import OP_SETS, primitives
@@ -14,7 +14,9 @@ from nas.space.primitives import OP_SETS, primitives
 @dataclass
 class SearchConfig(RunOptions):
     SECTION: ClassVar[str] = "search"
-    ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS}
+    # --data: the evaluation scripts' name of the data root, accepted here too
+    ALIASES: ClassVar[dict] = {"cifar100": CIFAR100_ALIAS,
+                               "data": Alias(str, "same as --train_path", lambda root: ("train_path", root))}
     save: str = option("runs", "directory under which the run directory search-<note>-<time> is made", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory after its last completed decision", runtime=True)
     train_path: str = option("data/cifar10", "data root: cifar_train.beton + cifar_test.beton, or cifar-10-batches-py/, "

@@ -3,7 +3,6 @@ supernet training), the 14 fine decisions in the fixed edge order, then the 3 to
 decisions in a seeded node order. The sequence is data: a list of `Decision`s."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,21 +14,30 @@ from nas.search.stages import Trainer
 from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, edges_of_node
 from nas.space.switches import Switches
 
-log = logging.getLogger("nas")
-
 START, FINE, TOPOLOGY = "start", "fine", "topology"
+DECISION_COUNT = 1 + len(FINE_EDGE_ORDER) + 3  # the start, the fine decisions, the topology ones
 
 
 @dataclass(frozen=True)
 class Decision:
-    index: int
+    index: int               # 0-based, for seeds and checkpoints; people read `number`
     kind: str                # START, FINE or TOPOLOGY
     target: Optional[int]    # FINE: the edge; TOPOLOGY: the node
     name: str                # as in logs, state.json and decisions.json
 
     @property
     def last(self) -> bool:
-        return self.index == 1 + len(FINE_EDGE_ORDER) + 2
+        return self.index == DECISION_COUNT - 1
+
+    @property
+    def number(self) -> int:
+        """1-based, as logs, decisions.json, state.json and the report count decisions."""
+        return self.index + 1
+
+    @property
+    def label(self) -> str:
+        """'decision 5/18 (fine_edge11)': the one way every log line names a decision."""
+        return f"decision {self.number}/{DECISION_COUNT} ({self.name})"
 
 
 def plan(start_name: str, seed: int) -> list[Decision]:
@@ -58,7 +66,7 @@ def fine_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, opti
         entry["scores"] = {op: scores[(edge, op)] for op in ops}
         switches = fine_select(switches, edge, entry["scores"], trainer.primitives)
     entry["selected"] = switches[edge][0] if switches[edge] else None
-    log.info("decision %d: edge %d keeps %s", decision.index, edge, entry["selected"])
+    entry["outcome"] = f"edge {edge} keeps {entry['selected']}"
     return switches
 
 
@@ -81,5 +89,12 @@ def topology_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, 
     switches = topology_select(switches, node, edge_scores, trainer.primitives)
     entry["scores"] = {str(e): scores[(e, None)] for e in perturbed}
     entry["kept_edges"] = [e for e in edges if switches[e]]
-    log.info("decision %d: node %d keeps edges %s", decision.index, node, entry["kept_edges"])
+    entry["outcome"] = f"node {node} keeps edges {entry['kept_edges']}"
     return switches
+
+
+def renumber(history: list[dict]) -> list[dict]:
+    """The history of a checkpoint written before decisions were counted from 1 (their
+    entries hold a 0-based "decision" and no "decisions" total), counted the one way."""
+    return [entry if "decisions" in entry else {**entry, "decision": entry["decision"] + 1, "decisions": DECISION_COUNT}
+            for entry in history]

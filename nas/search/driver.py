@@ -22,11 +22,12 @@ from nas.core.files import write_json, write_yaml
 from nas.core.rundir import (CONFIG, GENOTYPE, STAGES, SUMMARY, eta, new_run_dir, peak_memory_mb, setup_logging,
                              tensorboard, write_state)
 from nas.core.seeding import derive_seed, seed_all
+from nas.data.datasets import data_label
 from nas.data.loaders import DataConfig, build_search_loaders
 from nas.genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
 from nas.search.checkpoints import load_checkpoint, resolve_config, save_checkpoint
 from nas.search.config import SearchConfig
-from nas.search.decisions import FINE, START, plan, fine_decision, topology_decision
+from nas.search.decisions import DECISION_COUNT, FINE, START, plan, fine_decision, renumber, topology_decision
 from nas.search.stages import Trainer
 from nas.space.switches import Switches, make_switches, to_lists
 
@@ -77,8 +78,9 @@ class SearchRun:
         self.trainer = Trainer(self.cfg, self.env, data, precision, tensorboard(self.run_dir, self.env.rank),
                                stage_log=self.run_dir / STAGES)
         self.start_time = time.time()
-        log.info("%s search in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)", method.name,
-                 self.run_dir, "resumed" if self.resumed else "new run", self.env.world_size, self.env.device,
+        log.info("%s search on %s in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)", method.name,
+                 data_label(self.cfg.dataset, self.cfg.train_path), self.run_dir,
+                 "resumed" if self.resumed else "new run", self.env.world_size, self.env.device,
                  data.backend, self.cfg.scaled_lr, self.cfg.batch_size)
 
     def _new_run_dir(self):
@@ -102,7 +104,7 @@ class SearchRun:
         ckpt, self.checkpoint = self.checkpoint, None  # not kept in memory once loaded into the network
         done, history, net, optimizer, switches = -1, [], None, None, None
         if ckpt is not None:
-            done, history = ckpt["done"], ckpt["history"]
+            done, history = ckpt["done"], renumber(ckpt["history"])
             if len(ckpt["steps_phases2_4"]) == self.env.world_size:
                 trainer.steps.phases2_4 = ckpt["steps_phases2_4"][self.env.rank]
             switches = make_switches(ckpt["switches"], trainer.primitives)
@@ -111,17 +113,17 @@ class SearchRun:
                 net.load_state_dict(ckpt["model"])
                 optimizer = trainer.make_optimizer(net, cfg.scaled_lr)
                 optimizer.load_state_dict(ckpt["optimizer"])
-            log.info("resuming after decision %d (%s)", done, decisions[done].name)
+            log.info("resuming after %s", decisions[done].label)
         t0 = time.time() - (ckpt["time_phases2_4"] if ckpt else 0.0)
         t_run = time.time()
         for decision in decisions[done + 1:]:
             if self.env.is_main:
                 write_state(self.run_dir, status="running", method=self.method.name, phase=decision.name,
-                            decision=decision.index)
+                            decision=decision.number, decisions=DECISION_COUNT)
             seed = derive_seed(cfg.seed, "decision", decision.index)
             seed_all(seed)
             tic = time.time()
-            entry: dict = {"decision": decision.index, "name": decision.name}
+            entry: dict = {"decision": decision.number, "decisions": DECISION_COUNT, "name": decision.name}
             if decision.kind == START:
                 switches, net, optimizer = self.method.start(self, phase1, seed=seed)
             else:
@@ -140,8 +142,9 @@ class SearchRun:
             entry["switches"] = to_lists(D.check_agreement(switches, f"the switches after {decision.name}"))
             entry["seconds"] = round(time.time() - tic, 2)
             history.append(entry)
-            log.info("%d/%d decisions done (%s in %.0fs); %s", decision.index + 1, len(decisions), decision.name,
-                     entry["seconds"], eta(time.time() - t_run, decision.index - done, len(decisions) - 1 - decision.index))
+            outcome = entry.get("outcome")
+            log.info("%s%s, done in %.0fs; %s", decision.label, f": {outcome}" if outcome else "", entry["seconds"],
+                     eta(time.time() - t_run, decision.index - done, len(decisions) - 1 - decision.index))
             save_checkpoint(self.run_dir, self.env, done=decision.index, switches=to_lists(switches),
                             model=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
                             steps_by_rank=D.all_gather_object(trainer.steps.phases2_4), elapsed=time.time() - t0)
@@ -176,9 +179,7 @@ class SearchRun:
             write_json(self.run_dir / SUMMARY, summary)
             write_state(self.run_dir, status="finished", method=self.method.name, phase="done")
         D.barrier()
-        log.info("genotype = %s", format_literal(genotype))
+        log.info("genotype = %s", format_literal(genotype))  # once: rank 0 logs to the terminal too
         log.info("run directory: %s", self.run_dir)
         log.info("report: python -m nas.report %s", self.run_dir)
-        if env.is_main:
-            print(f"genotype = {format_literal(genotype)}")
         self.trainer.tb.close()

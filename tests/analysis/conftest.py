@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 FAKE_NB301 = '''
@@ -27,4 +29,5 @@ def fake_nb301(tmp_path):
     (pkg / "__init__.py").write_text(FAKE_NB301)
     models = tmp_path / "nb_models"
     (models / "xgb_v1.0").mkdir(parents=True)
-    return {"PYTHONPATH": str(pkg.parent)}, models
+    # prepended: the checkout's own PYTHONPATH (a worktree's nas) still comes first after it
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(pkg.parent), os.environ.get("PYTHONPATH")]))}, models

@@ -43,23 +43,53 @@ def runs(tmp_path):
     return root, evo, sup
 
 
+def fabricate_eval(root, name, *, finished):
+    """An evaluation run as train_eval_cifar.py writes it: config, genotype, state (and summary)."""
+    run = root / "evals" / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("eval_task: cifar\narch: DARTS_V2\nreduce_arch: null\nseed: 7\nepochs: 600\n"
+                                     "dataset: cifar10\n")
+    save_genotype(run / "genotype.json", load_genotype("DARTS_V2"))
+    figures = {"dataset": "cifar10", "params_m": 0.06733, "macs_m": 11.27, "best_top1": 97.1, "best_epoch": 590,
+               "final_top1": 97.0, "final_top5": 99.9}
+    state = {"status": "finished" if finished else "running", "eval_task": "cifar", "epoch": 600 if finished else 12,
+             "epochs": 600, "elapsed_s": 3600.0, **figures}
+    (run / "state.json").write_text(json.dumps(state))
+    if finished:
+        summary = {"status": "finished", "eval_task": "cifar", "arch": "DARTS_V2", "epochs": 600, "wall_time_s": 7200.0,
+                   "gpu_hours": 2.0, "seed": 7, **figures}
+        (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
 def test_collect_table_csv_and_top_pair(runs, tmp_path):
     root, evo, sup = runs
+    fabricate_eval(root, "eval-done-20240101-000000", finished=True)
+    fabricate_eval(root, "eval-going-20240101-000000", finished=False)
     result = run_script(sys.executable, "scripts/collect_runs.py", root, "--csv", tmp_path / "runs.csv",
                         "--top", "2", "--out", tmp_path / "pair.json")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("| run | seed | method | genotype (normal cell) | params (M) |")
+    assert lines[0] == "searches (6)" and "evaluations (2)" in lines
+    assert lines[2].startswith("| run | seed | method | val_acc (%) | genotype (normal cell) | params (M), CIFAR-10 eval net |")
     rows = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| seed")}
     assert len(rows) == 6
-    assert "| 1 | evolutionary | sep3:0 skip:1 \\| sep3:0 sep5:2 \\| skip:0 sep5:1 \\| sep3:0 sep3:1 | 4.03 | 1:30:01 | 6.00 | finished | - |" in rows["seed1/search-evo-20240101-000001"]
+    assert "| 1 | evolutionary | 90.50 | sep3:0 skip:1 \\| sep3:0 sep5:2 \\| skip:0 sep5:1 \\| sep3:0 sep3:1 | 4.03 | 1:30:01 | 6.00 | finished | - |" in rows["seed1/search-evo-20240101-000001"]
+    # evaluations apart, with the network they trained (not the published size) and their accuracy
+    evals = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| evals/")}
+    assert "| 7 | DARTS_V2 | cifar10 | 97.10 | 590 | 97.00 | 99.90 | 600/600 | 0.067 | 11.27 | 2:00:00 | 2.00 | finished |" in evals["evals/eval-done-20240101-000000"]
+    assert "| 12/600 |" in evals["evals/eval-going-20240101-000000"]
+    assert "| unfinished (epoch 12/600) |" in evals["evals/eval-going-20240101-000000"]
+    eval_csv = list(csv.DictReader(io.StringIO((tmp_path / "runs_evaluations.csv").read_text())))
+    assert [r["run"] for r in eval_csv] == ["evals/eval-done-20240101-000000", "evals/eval-going-20240101-000000"]
+    assert eval_csv[0]["best_top1"] == "97.1" and eval_csv[0]["params_m"] == "0.06733"
     assert "| unfinished (phase coarse) |" in rows["seed4/search-evo-20240101-000004"]
     assert "| broken (state.json says finished but genotype.json is missing) |" in rows["seed5/search-evo-20240101-000005"]
     assert "| broken (summary.json unreadable, no summary.json) |" in rows["seed6/search-evo-20240101-000006"]
     assert "top 2 finished runs by val_acc of summary.json" in result.stdout
 
     table = list(csv.DictReader(io.StringIO((tmp_path / "runs.csv").read_text())))
-    assert [r["seed"] for r in table] == ["1", "2", "3", "4", "5", "6"]
+    assert [r["seed"] for r in table] == ["1", "2", "3", "4", "5", "6"] and table[0]["val_acc"] == "90.5"
     assert float(table[0]["params_m"]) == pytest.approx(4.03, abs=0.01) and table[0]["wall_time"] == "5401.0"
     assert table[3]["status"] == "unfinished (phase coarse)" and table[3]["genotype"] == ""
 
@@ -93,7 +123,7 @@ def test_collect_bad_inputs(runs, tmp_path):
     script = "scripts/collect_runs.py"
     assert_one_line_error(run_script(sys.executable, script, tmp_path / "nowhere"), "is not a directory")
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(run_script(sys.executable, script, tmp_path / "empty"), "no search run directories")
+    assert_one_line_error(run_script(sys.executable, script, tmp_path / "empty"), "no run directories")
     assert_one_line_error(run_script(sys.executable, script, root, "--top", "2"), "expected K >= 2 together with --out")
     blocker = tmp_path / "file"
     blocker.write_text("")

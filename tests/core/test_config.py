@@ -195,3 +195,15 @@ def test_an_old_runs_saved_config_resumes_through_the_alias():
     with pytest.raises(UserError, match=r"--dataset cifar100 \(run has cifar10\)"):
         resume_config(EvolutionaryConfig, {**old, "cifar100": False}, parse(EvolutionaryConfig, ["--cifar100"])[1],
                       what="--resume r", source="r/config.yaml")
+
+
+def test_every_script_takes_both_names_of_the_data_root():
+    for cls in (EvolutionaryConfig, SupernetConfig):
+        for flag in ("--data", "--train_path"):
+            cfg, given = parse(cls, [flag, "d/x"])
+            assert cfg.train_path == "d/x" and given == {"train_path": "d/x"}
+    for cls in (CifarEvalConfig, ImageNetEvalConfig):
+        for flag in ("--data", "--train_path", "--train-path"):
+            cfg, given = parse(cls, [flag, "d/y"])
+            assert cfg.data == "d/y" and given == {"data": "d/y"}
+    assert parse(CifarEvalConfig, ["--cifar100"])[0].dataset == "cifar100"  # the older alias still there

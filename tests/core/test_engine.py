@@ -1,3 +1,6 @@
+import logging
+import sys
+
 import pytest
 import torch
 import torch.nn as nn
@@ -104,3 +107,36 @@ def test_evaluation_model_output_tuple_is_handled():
     res = train(model, data(), torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
                 aux_weight=0.4, progress=False)
     assert res["steps"] == 3
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.parametrize("tty,progress,expected", [
+    (False, True, ["ep1 step 2/5", "ep1 step 4/5"]),  # a file: lines with the ETA, none at the last step
+    (False, False, []),                              # --no-progress: none
+    (True, True, []),                                # a terminal: the bar instead
+])
+def test_progress_is_a_bar_on_a_terminal_and_eta_lines_in_a_file(monkeypatch, capsys, tty, progress, expected):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    handler = Lines()
+    logger = logging.getLogger("nas")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        model = nn.Linear(5, 3)
+        p = Precision()
+        train(model, data(5), torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
+              log_every=2, desc="ep1", progress=progress)
+    finally:
+        logger.removeHandler(handler)
+    assert [line.split(" loss ")[0] for line in handler.lines] == expected
+    assert all(" eta " in line for line in handler.lines)
+    err = capsys.readouterr().err
+    assert ("ep1" in err) == (tty and progress)  # tqdm draws on stderr only on a terminal

@@ -136,6 +136,12 @@ def test_cifar_smoke_run_writes_checkpoints_log_and_summary(digits_root, tmp_pat
     log = (run_dir / "log_rank0.txt").read_text()
     # a one-epoch cosine schedule trains its only (last) epoch at lr 0, as the original
     assert "epoch 1/1 lr 0 drop_path 0.000 | train loss" in log and " top5 " in log and "s\n" in log
+    assert "digits (read as cifar10): 10 classes" in log and " step " not in log  # --no-progress: no step lines
+    state = json.loads((run_dir / "state.json").read_text())  # what the run table reads
+    assert (state["status"], state["epoch"], state["epochs"]) == ("finished", 1, 1)
+    assert state["params_m"] == on_disk["params_m"] and state["best_top1"] == on_disk["best_top1"]
+    epochs = [json.loads(line) for line in (run_dir / "epochs.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [1] and epochs[0]["val_top1"] == on_disk["final_top1"]
     ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["genotype"] == intended and ckpt["dataset"]["name"] == "cifar10"
 

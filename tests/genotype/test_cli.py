@@ -47,6 +47,8 @@ def test_show(capsys):
     out = capsys.readouterr().out
     assert "node 3: skip_connect <- c_{k-2}, dil_conv_3x3 <- node 0" in out
     assert "reduction cell" in out
+    # the cell first, then a word that sizes are being counted, then the sizes
+    assert out.index("node 3:") < out.index("counting parameters and MACs") < out.index("CIFAR-10 network")
     # docs/method.md, "Evaluation": DARTS_V2 is about 3.3 M on CIFAR-10 and 4.7 M on ImageNet.
     assert "CIFAR-10 network (C=36, 20 cells, 32x32): 3.35 M parameters" in out
     assert "ImageNet network (C=48, 14 cells, 224x224): 4.72 M parameters" in out

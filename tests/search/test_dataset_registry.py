@@ -64,3 +64,11 @@ def test_a_registered_five_class_data_set_is_searched_end_to_end(tmp_path):
     assert model["classifier.weight"].shape[0] == 5
     log = (run_dir / "log_rank0.txt").read_text()
     assert ("ffcv loader" in log) == (root / "digits5_train.beton").is_file()
+
+
+def test_the_digits_set_read_as_cifar10_is_called_digits(digits_root, tmp_path):
+    from nas.data.datasets import data_label
+
+    assert data_label("cifar10", digits_root) == "digits (read as cifar10)"
+    assert data_label("digits", digits_root) == "digits"
+    assert data_label("cifar10", tmp_path) == "cifar10"

@@ -6,7 +6,7 @@ from nas.core.errors import UserError
 from nas.core.files import write_json, write_yaml
 from nas.search.checkpoints import find_resumable
 from nas.search.config import EvolutionaryConfig
-from nas.search.decisions import FINE, START, TOPOLOGY, plan
+from nas.search.decisions import FINE, START, TOPOLOGY, plan, renumber
 def test_an_elastic_restart_finds_its_unfinished_run(tmp_path):
     """torchrun restarts workers with the original flags: they must find the run they were in."""
     cfg = EvolutionaryConfig(save=str(tmp_path), note="x", npop=2)
@@ -29,6 +29,14 @@ def test_decision_sequence_follows_the_method():
     assert [d.kind for d in decisions[15:]] == [TOPOLOGY] * 3 and sorted(d.target for d in decisions[15:]) == [1, 2, 3]
     assert [d.last for d in decisions] == [False] * 17 + [True]
     assert [d.name for d in plan("pretrain", seed=1)[15:]] == [d.name for d in decisions[15:]]  # node order: seed only
+    assert decisions[4].label == "decision 5/18 (fine_edge11)"  # the one way logs and the report count
+
+
+def test_a_resumed_old_history_is_renumbered_from_one():
+    old = [{"decision": 0, "name": "coarse"}, {"decision": 1, "name": "fine_edge13"}]  # before 1-based numbering
+    assert renumber(old) == [{"decision": 1, "decisions": 18, "name": "coarse"},
+                             {"decision": 2, "decisions": 18, "name": "fine_edge13"}]
+    assert renumber(renumber(old)) == renumber(old)  # a history already counted from 1 stays as it is
 
 
 def test_resume_may_change_where_a_run_runs_but_not_what_it_computes():

@@ -66,6 +66,13 @@ def test_evolutionary_search_writes_a_complete_run_directory(finished_search):
     decisions = json.loads((run_dir / "decisions.json").read_text())
     assert [d["name"] for d in decisions][:3] == ["coarse", "fine_edge13", "fine_edge12"]
     assert len(decisions) == 1 + 14 + 3
+    # one numbering, counted from 1, in decisions.json and the log; the genotype logged once;
+    # --no-progress: no per-step lines; the data set named as it is
+    assert [(d["decision"], d["decisions"]) for d in decisions] == [(n, 18) for n in range(1, 19)]
+    selected = decisions[1]["selected"]
+    assert f"decision 2/18 (fine_edge13): edge 13 keeps {selected}, done in " in stdout
+    assert stdout.count("genotype = ") == 1 and " step " not in stdout
+    assert "evolutionary search on digits in " in stdout
     assert (run_dir / "config.yaml").is_file() and (run_dir / "log_rank0.txt").is_file()
     assert any((run_dir / "tb").rglob("events.out.tfevents.*"))
     assert "genotype = Genotype(" in (run_dir / "log_rank0.txt").read_text()
