@@ -38,7 +38,7 @@ demo: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
 	$(PY) -m nas.report "$$(ls -d runs/demo/search-* | sort | tail -n 1)" --out runs/demo/report.html
 
 bench: setup
-	$(PY) scripts/bench_all.py --out $(BENCH_DIR)
+	$(PY) benchmarks/bench_all.py --out $(BENCH_DIR)
 
 clean:
 	rm -rf runs/demo $(BENCH_DIR) .pytest_cache

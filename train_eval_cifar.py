@@ -3,16 +3,7 @@
 
   torchrun --nproc_per_node=1 train_eval_cifar.py --arch EVAL_BEST_EVOLUTIONARY --data DATA --save runs/
 """
-from nas.core.config import parse
-from nas.core.errors import run_cli
-from nas.evaluation.config import CifarEvalConfig
-from nas.evaluation.run import CIFAR, run_evaluation
-
-
-def main() -> None:
-    cfg, given = parse(CifarEvalConfig, description=__doc__)
-    run_evaluation(cfg, given, CIFAR)
-
+from nas.evaluation.launch import main
 
 if __name__ == "__main__":
-    run_cli(main)
+    main("cifar", __doc__)

@@ -33,7 +33,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
 part data $PY scripts/write_datasets.py digits --out "$DATA" --overwrite
 # inductor on NetworkCIFAR batch 128 only (plus its numerics check): each compile takes minutes
-part bench_compile timeout 210 $PY scripts/bench_compile.py --device cuda --modes off,graphs,inductor \
+part bench_compile timeout 210 $PY benchmarks/bench_compile.py --device cuda --modes off,graphs,inductor \
   --inductor_cases cifar_b128_fp32 --check --warmup 3 --reps 10 --child_timeout 140 --json "$OUT/compile.json"
 part eval_cifar timeout 60 $PY train_eval_cifar.py --data "$DATA" --save "$RUNS/eval" --epochs 2 --train_subset 1024 \
   --batch_size 128 --loader torch --workers 4 --device cuda --compile graphs --no-progress
@@ -42,7 +42,7 @@ part search_nccl_1rank timeout 60 $PY -m torch.distributed.run --standalone --np
   --preset tiny --device cuda --train_path "$DATA" --loader torch --workers 4 --no-progress --fast \
   --compile graphs --compile_perturb --distributed --save "$RUNS/sup"
 cp "$RUNS"/sup/search-*/summary.json "$OUT/search_summary.json" 2>/dev/null
-part phase1_procs timeout 140 $PY scripts/bench_phase1.py --data "$DATA" --device cuda --procs 1,2 \
+part phase1_procs timeout 140 $PY benchmarks/bench_phase1.py --data "$DATA" --device cuda --procs 1,2 \
   --json "$OUT/phase1.json" -- --train_subset 128
 echo
 echo "| part | result | time |"; echo "|---|---|---|"

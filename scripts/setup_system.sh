@@ -6,9 +6,9 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 fail() { echo "setup: $*" >&2; exit 1; }
 
-command -v "$PYTHON" >/dev/null || fail "no $PYTHON found -- install Python >= 3.9 (Debian: apt-get install python3 python3-venv)"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
-  || fail "$("$PYTHON" -V 2>&1) is too old: Python >= 3.9 is needed (Debian: apt-get install python3)"
+command -v "$PYTHON" >/dev/null || fail "no $PYTHON found -- install Python >= 3.10 (Debian: apt-get install python3 python3-venv)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || fail "$("$PYTHON" -V 2>&1) is too old: Python >= 3.10 is needed (Debian: apt-get install python3)"
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
   || fail "$PYTHON cannot make a virtual environment -- install it with: apt-get install python3-venv"
 

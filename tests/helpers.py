@@ -21,9 +21,9 @@ def assert_one_line_error(result, fragment):
     assert fragment in result.stderr, result.stderr
 
 
-def load_script(name: str):
-    """A script of scripts/ as a module (scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "scripts" / name)
+def load_script(name: str, folder: str = "scripts"):
+    """A script of scripts/ (or benchmarks/) as a module (neither is a package)."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / folder / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -13,20 +13,28 @@ def module_name(path):
 
 
 def imports_of(path):
-    """Modules of `nas` that `path` imports anywhere (functions included), less TYPE_CHECKING-only ones."""
+    """Modules of `nas` that `path` imports anywhere: inside functions and under TYPE_CHECKING
+    too, since an arrow that is only drawn lazily or for the type checker is still an arrow."""
     tree = ast.parse(path.read_text())
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for n in ast.walk(node)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("nas"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas") and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
     return found
+
+
+# The floors, lowest first: a package imports only from the floors below its own.
+FLOORS = (("core",), ("data", "space"), ("genotype",), ("search", "evaluation"), ("analysis",), ("report",),
+          ("tools",))
+FLOOR = {package: level for level, packages in enumerate(FLOORS) for package in packages}
+
+
+def package_of(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
 
 
 def test_no_import_cycle_between_modules():
@@ -46,6 +54,22 @@ def test_no_import_cycle_between_modules():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+def test_imports_point_down_the_floors():
+    """`python -m` entry points (`__main__`) stand above every floor: nothing imports them."""
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} <= set(FLOOR)
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        module = module_name(path)
+        here = package_of(module)
+        if here is None or path.stem == "__main__":
+            continue
+        for target in imports_of(path):
+            there = package_of(target)
+            if there is not None and there != here and FLOOR[there] >= FLOOR[here]:
+                upward.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert upward == []
 
 
 def test_no_module_shadows_a_standard_library_name():

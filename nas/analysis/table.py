@@ -11,6 +11,7 @@ from nas.core.errors import UserError
 from nas.genotype import Genotype, combine
 from nas.analysis.runs import RunInfo, read_run
 from nas.core.rundir import find_run_dirs
+from nas.space.primitives import short_name
 
 COLUMNS = ("run", "seed", "method", "val_acc", "genotype", "params_m", "wall_time", "gpu_hours", "status", "nb301")
 HEADERS = ("run", "seed", "method", "val_acc (%)", "genotype (normal cell)", "params (M), CIFAR-10 eval net",
@@ -20,10 +21,6 @@ EVAL_COLUMNS = ("run", "seed", "arch", "dataset", "best_top1", "best_epoch", "fi
                 "params_m", "macs_m", "wall_time", "gpu_hours", "status")
 EVAL_HEADERS = ("run", "seed", "arch", "data set", "best top-1 (%)", "best epoch", "final top-1 (%)", "final top-5 (%)",
                 "epochs done/planned", "params (M)", "MACs (M)", "time", "GPU-hours", "status")
-SHORT_OPS = {
-    "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
-    "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
-}
 # CIFAR-10 evaluation network at the published size (docs/method.md, "Evaluation").
 EVAL_C, EVAL_LAYERS, EVAL_CLASSES = 36, 20, 10
 
@@ -31,7 +28,7 @@ EVAL_C, EVAL_LAYERS, EVAL_CLASSES = 36, 20, 10
 def short_genotype(g: Genotype) -> str:
     """e.g. `sep3:0 skip:1 | sep3:0 sep5:2 | ...`; the reduction cell follows ` / R ` when different."""
     def cell(pairs):
-        return " | ".join(" ".join(f"{SHORT_OPS.get(op, op)}:{j}" for op, j in pairs[i : i + 2]) for i in range(0, len(pairs), 2))
+        return " | ".join(" ".join(f"{short_name(op)}:{j}" for op, j in pairs[i : i + 2]) for i in range(0, len(pairs), 2))
 
     text = cell(g.normal)
     return text if g.reduce == g.normal else f"{text} / R {cell(g.reduce)}"

@@ -1,5 +1,5 @@
 """How a training step runs: eagerly, compiled by inductor, or replayed from CUDA graphs
-(`--compile`; figures: scripts/bench_compile.py).
+(`--compile`; figures: benchmarks/bench_compile.py).
 
 The networks are bound by kernel launches on a GPU: a step spends most of its time in
 Python and in launching small kernels. Two ways out, picked by `--compile`:

@@ -20,7 +20,6 @@ from typing import Callable, Optional, Union
 import numpy as np
 import yaml
 
-from nas.core.config import Alias
 from nas.core.errors import UserError
 from nas.data.raw import (CIFAR10_PICKLES, CIFAR100_PICKLES, CIFAR_SIZE, ArrayLayout, CifarLayout, FolderLayout,
                           ImageArrays, array_paths, digits_rgb32, is_digits_dir)
@@ -172,11 +171,6 @@ def check_cifar_dataset(name: str) -> None:
     """The searches and the CIFAR evaluation take a CIFAR-layout (32x32) data set."""
     if not get_dataset(name).is_cifar:
         raise UserError(f"--dataset {name}: expected a 32x32 data set, one of {', '.join(cifar_datasets())}")
-
-
-# the old --cifar100 flag (command lines, YAML files, old runs' config.yaml): --no-cifar100 is cifar10
-CIFAR100_ALIAS = Alias(bool, "same as --dataset cifar100 (kept for old command lines and runs)",
-                       lambda on: ("dataset", "cifar100" if on else "cifar10"))
 
 
 CIFAR_BETONS = {"train": "cifar_train.beton", "test": "cifar_test.beton"}

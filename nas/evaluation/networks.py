@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from nas.core.errors import UserError
 from nas.space.operations import OPS, FactorizedReduce, Identity, ReLUConvBN
+from nas.space.primitives import reduction_cells
 
 
 def drop_path(x: torch.Tensor, drop_prob: float | torch.Tensor) -> torch.Tensor:
@@ -141,11 +142,11 @@ class _EvalNetwork(nn.Module):
         if layers < 3:
             raise UserError(f"layers={layers}: expected at least 3 (two of them are reduction cells)")
         self._layers = layers
-        self._aux_position = 2 * layers // 3
+        self._aux_position = reduction_cells(layers)[1]  # after the second reduction
         self.cells = nn.ModuleList()
         C_aux = C_prev
         for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
+            reduction = i in reduction_cells(layers)
             if reduction:
                 C *= 2
             ops, concat = (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)

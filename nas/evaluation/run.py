@@ -37,14 +37,12 @@ from nas.genotype import (Genotype, combine, format_literal, genotype_from_dict,
                        save_genotype)
 from nas.core.files import append_jsonl, remove_stale_tmp, torch_save, write_json, write_yaml
 from nas.evaluation.cost import count_macs, count_parameters_m
-from nas.core.rundir import (CONFIG, EPOCHS, GENOTYPE, new_run_dir, peak_memory_mb, read_config, setup_logging,
-                             tensorboard, write_state)
+from nas.core.rundir import (BEST_CHECKPOINT, CONFIG, EPOCHS, GENOTYPE, LAST_CHECKPOINT, new_run_dir, peak_memory_mb,
+                             read_config, setup_logging, tensorboard, write_state)
 from nas.evaluation.schedules import build_scheduler, drop_path_prob
 from nas.core.seeding import derive_seed, seed_all
 
 log = logging.getLogger("nas")
-LAST = "checkpoints/last.pt"
-BEST = "checkpoints/model_best.pt"
 TB_TAGS = {"train_loss": "train/loss", "train_top1": "train/top1", "val_loss": "val/loss", "val_top1": "val/top1",
            "val_top5": "val/top5", "lr": "lr", "drop_path_prob": "drop_path_prob", "seconds": "epoch_seconds"}
 
@@ -112,7 +110,7 @@ def _resume_paths(resume: str) -> tuple[Path, Path]:
     """(run directory, checkpoint) of a --resume argument: a run directory or a checkpoint in it."""
     path = Path(resume)
     if path.is_dir():
-        return path, path / LAST
+        return path, path / LAST_CHECKPOINT
     if path.is_file():
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         return run_dir, path
@@ -127,7 +125,7 @@ def _load_checkpoint(path: Path, what: str, device: torch.device) -> dict:
     if not isinstance(ckpt, dict) or "eval_task" not in ckpt:
         raise UserError(f"{what}: {path} is not a checkpoint of an evaluation run")
     if "optimizer" not in ckpt:
-        raise UserError(f"{what}: {path} holds the best weights only: resume from {LAST} of the run")
+        raise UserError(f"{what}: {path} holds the best weights only: resume from {LAST_CHECKPOINT} of the run")
     return ckpt
 
 
@@ -137,7 +135,7 @@ def _saved_run(run_dir: Path, ckpt_path: Path, what: str, device: torch.device) 
     if ckpt_path.is_file():
         ckpt = _load_checkpoint(ckpt_path, what, device)
         return {"eval_task": ckpt["eval_task"], **ckpt["config"]}, ckpt
-    if ckpt_path != run_dir / LAST or not (run_dir / CONFIG).is_file():
+    if ckpt_path != run_dir / LAST_CHECKPOINT or not (run_dir / CONFIG).is_file():
         raise UserError(f"{what}: no checkpoint {ckpt_path} and no {CONFIG}: not an evaluation run directory")
     return read_config(run_dir, what), None
 
@@ -339,9 +337,9 @@ class EvalRun:
                       "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                       "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), **self.state}
         if is_best:  # before last.pt, which records it as the best
-            torch_save(self.run_dir / BEST, {k: v for k, v in checkpoint.items()
+            torch_save(self.run_dir / BEST_CHECKPOINT, {k: v for k, v in checkpoint.items()
                                              if k not in ("optimizer", "scheduler", "scaler")})
-        torch_save(self.run_dir / LAST, checkpoint)
+        torch_save(self.run_dir / LAST_CHECKPOINT, checkpoint)
 
     def finish(self) -> dict:
         """summary.json: size and cost of the network, best and final accuracy, time."""

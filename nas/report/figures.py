@@ -13,17 +13,15 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from nas.analysis.table import SHORT_OPS
 from nas.core.errors import UserError
 from nas.core.files import atomic_write
+from nas.space.primitives import short_name
 
 DPI = 110
 KEPT, OTHER = "#d62728", "#9ecae1"  # the kept candidate in red, the others in pale blue
 SCORE_CMAP = "RdBu_r"  # negative scores (the operation matters) blue, positive red
 
 
-def short(op: str) -> str:
-    return SHORT_OPS.get(op, op)
 
 
 @dataclass
@@ -91,7 +89,7 @@ def _matrix_axes(ax, matrix: np.ndarray, prims: Sequence[str], norm, *, annotate
     ax.set_facecolor("#eeeeee")  # edges not yet valued
     ax.set_xticks(range(len(prims)))
     ax.set_yticks(range(matrix.shape[0]))
-    ax.set_xticklabels([short(op) for op in prims] if labels else [], rotation=0, fontsize=8)
+    ax.set_xticklabels([short_name(op) for op in prims] if labels else [], rotation=0, fontsize=8)
     ax.set_yticklabels([f"e{e}" for e in range(matrix.shape[0])] if labels else [], fontsize=8)
     if annotate:
         for (e, o), v in np.ndenumerate(matrix):
@@ -256,7 +254,7 @@ def frequency_heatmap(freq: np.ndarray, prims, runs: int) -> Figure:
     ax = fig.subplots()
     image = ax.imshow(freq, cmap="Greens", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(prims)))
-    ax.set_xticklabels([short(op) for op in prims], fontsize=8)
+    ax.set_xticklabels([short_name(op) for op in prims], fontsize=8)
     ax.set_yticks(range(freq.shape[0]))
     ax.set_yticklabels([f"e{e}" for e in range(freq.shape[0])], fontsize=8)
     for (e, o), v in np.ndenumerate(freq):

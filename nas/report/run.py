@@ -9,7 +9,7 @@ from nas.genotype import format_json, format_literal
 from nas.report import figures as F
 from nas.report.load import RunData, is_num
 from nas.report.page import details, esc, img, missing, num, numeric, page, table
-from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, NUM_NODES, edges_of_node
+from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, NUM_NODES, edges_of_node, short_name
 
 SECTIONS = (("summary", "Summary"), ("cell", "Final cell"), ("phase1", "Phase 1: population valuation"),
             ("coarse", "Coarse selection"), ("fine", "Fine selection"), ("topology", "Topology selection"),
@@ -122,8 +122,8 @@ def _fine(data: RunData, renderer) -> str:
         scores, kept, acc = d.get("scores") or {}, d.get("selected"), d.get("acc_before")
         acc_text = f"acc_before {acc:.2f}%" if is_num(acc) else "acc_before not recorded"
         if scores:
-            panels.append({"title": f"edge {edge}: {acc_text}", "labels": [F.short(op) for op in scores],
-                           "scores": list(scores.values()), "kept": {F.short(kept)} if kept else set()})
+            panels.append({"title": f"edge {edge}: {acc_text}", "labels": [short_name(op) for op in scores],
+                           "scores": list(scores.values()), "kept": {short_name(kept)} if kept else set()})
         cands = " ".join(f"{op} {v:.4f}" for op, v in scores.items()) or "one operation left: no perturb-val"
         rows.append([d["name"], cands, (esc(kept or "-"), "kept"), numeric(acc if is_num(acc) else None, 4)])
     parts = []
@@ -168,7 +168,7 @@ def _narrowing(data: RunData, renderer) -> str:
     for d in data.decisions:
         row = [d["name"]]
         for e, ops in enumerate(d["switches"]):
-            text = " ".join(F.short(op) for op in ops) or "&mdash;"
+            text = " ".join(short_name(op) for op in ops) or "&mdash;"
             css = "changed" if previous is not None and ops != previous[e] else ("empty" if not ops else "")
             row.append((text if not ops else esc(text), css))
         rows.append(row)

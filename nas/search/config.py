@@ -7,7 +7,8 @@ from typing import ClassVar, Optional
 
 from nas.core.config import Alias, RunOptions, option
 from nas.core.errors import UserError
-from nas.data.datasets import CIFAR100_ALIAS, NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
+from nas.data.datasets import NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
+from nas.data.flags import CIFAR100_ALIAS
 from nas.space.primitives import OP_SETS, primitives
 
 

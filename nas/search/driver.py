@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import torch
 
@@ -28,11 +28,9 @@ from nas.genotype import format_literal, genotype_from_switches, genotype_to_dic
 from nas.search.checkpoints import load_checkpoint, resolve_config, save_checkpoint
 from nas.search.config import SearchConfig
 from nas.search.decisions import DECISION_COUNT, FINE, START, plan, fine_decision, renumber, topology_decision
+from nas.search.registry import SearchMethod
 from nas.search.stages import Trainer
 from nas.space.switches import Switches, make_switches, to_lists
-
-if TYPE_CHECKING:
-    from nas.search.registry import SearchMethod
 
 log = logging.getLogger("nas")
 
@@ -56,7 +54,7 @@ def check_decision_parallel(cfg: SearchConfig, world: int) -> None:
 
 
 class SearchRun:
-    def __init__(self, method: "SearchMethod", cfg: SearchConfig, given: Optional[dict] = None):
+    def __init__(self, method: SearchMethod, cfg: SearchConfig, given: Optional[dict] = None):
         self.method = method
         self.env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
         self.cfg, resume_dir = resolve_config(cfg, method=method.name, given=given or {}, env=self.env)

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from nas.space.operations import FactorizedReduce, ReLUConvBN, build_op
 from nas.space.primitives import primitives as all_primitives
-from nas.space.primitives import NUM_EDGES, NUM_INPUTS, NUM_NODES, edge_source, edges_of_node
+from nas.space.primitives import NUM_EDGES, NUM_INPUTS, NUM_NODES, edge_source, edges_of_node, reduction_cells
 from nas.space.switches import Switches, make_switches
 
 
@@ -108,7 +108,7 @@ class SearchNetwork(nn.Module):
         self.cells = nn.ModuleList()
         reduction_prev = False
         for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
+            reduction = i in reduction_cells(layers)
             if reduction:
                 C_curr *= 2
             self.cells.append(SearchCell(self.switches, C_pp, C_p, C_curr, reduction, reduction_prev, off_ops))

@@ -1,18 +1,15 @@
 """The registry of search methods. A method is one module that registers a `SearchMethod`:
 its name, its config class, what it does before the decisions (phase 1, optional) and
-the first decision (the network the fine and topology decisions start from)."""
+the first decision (the network the fine and topology decisions start from). The launcher
+that runs a method is nas.search.launch."""
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
-from nas.core.config import parse
-from nas.core.distributed import DistEnv, cleanup, guard_peers
-from nas.core.errors import UserError, run_cli
-
-if TYPE_CHECKING:
-    from nas.search.driver import SearchRun
+from nas.core.distributed import DistEnv
+from nas.core.errors import UserError
 
 # the modules that register the built-in methods; a new method is one module and one entry here
 BUILTIN = ("nas.search.evolutionary", "nas.search.supernet")
@@ -25,7 +22,7 @@ class SearchMethod:
     start_name: str                # name of decision 0 in logs and decisions.json
     # decision 0: (switches, trained network, its optimizer), given phase 1's result and the decision's seed
     start: Callable[..., tuple]
-    phase1: Optional[Callable[["SearchRun"], Any]] = None  # work before the decisions; result has .seconds
+    phase1: Optional[Callable[[Any], Any]] = None  # work before the decisions, given the SearchRun; result has .seconds
     check: Optional[Callable[[Any, DistEnv], None]] = None  # flags that need the world size, checked early
 
 
@@ -43,23 +40,3 @@ def get_method(name: str) -> SearchMethod:
     if name not in METHODS:
         raise UserError(f"unknown search method {name!r}: expected one of {', '.join(sorted(METHODS))}")
     return METHODS[name]
-
-
-def run_search(name: str, cfg, given: Optional[dict] = None) -> "SearchRun":
-    from nas.search.driver import SearchRun
-
-    run = SearchRun(get_method(name), cfg, given)
-    run.run()
-    return run
-
-
-def main(name: str, description: str, argv: Optional[Sequence[str]] = None) -> None:
-    """What search_<name>.py runs: flags in, the search, the genotype out."""
-    def go() -> None:
-        cfg, given = parse(get_method(name).config, argv, description=description)
-        try:
-            guard_peers(lambda: run_search(name, cfg, given))
-        finally:
-            cleanup()
-
-    run_cli(go)

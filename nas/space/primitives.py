@@ -102,3 +102,19 @@ def _check_node(node: int) -> None:
 def _check_edge(edge: int) -> None:
     if not 0 <= edge < NUM_EDGES:
         raise ValueError(f"edge {edge} out of range: expected 0..{NUM_EDGES - 1}")
+
+
+# Short operation names for tables and chart labels.
+SHORT_NAMES = {
+    "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
+    "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
+}
+
+
+def short_name(op: str) -> str:
+    return SHORT_NAMES.get(op, op)
+
+
+def reduction_cells(layers: int) -> tuple[int, int]:
+    """The cells of a `layers`-cell network that reduce: at one and two thirds of its depth (DARTS)."""
+    return (layers // 3, 2 * layers // 3)

@@ -63,10 +63,10 @@ def test_a_missing_compiler_is_named(tmp_path):
 
 def test_an_old_python_is_refused(tmp_path):
     old = tmp_path / "python-old"
-    old.write_text("#!/bin/sh\n[ \"$1\" = -V ] && { echo 'Python 3.7.3'; exit 0; }\nexit 1\n")
+    old.write_text("#!/bin/sh\n[ \"$1\" = -V ] && { echo 'Python 3.9.18'; exit 0; }\nexit 1\n")
     old.chmod(0o755)
     proc = run(fake_bin(tmp_path), python=str(old))
-    assert_one_line_failure(proc, "Python 3.7.3 is too old", "Python >= 3.9")
+    assert_one_line_failure(proc, "Python 3.9.18 is too old", "Python >= 3.10")
 
 
 def test_a_missing_python_is_refused(tmp_path):
@@ -80,3 +80,17 @@ def test_the_installed_venv_imports_everything_a_command_needs():
                           text=True, timeout=300, env={**os.environ})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("setup: ok (python ")
+
+
+def test_one_minimum_python_is_declared_checked_and_parsed():
+    """pyproject's requires-python, the pre-flight's check, and the syntax of every file agree."""
+    import ast
+    import re
+
+    declared = re.search(r'requires-python = ">=3\.(\d+)"', (ROOT / "pyproject.toml").read_text())
+    checked = re.search(r"sys.version_info < \(3, (\d+)\)", (ROOT / "scripts" / "setup_system.sh").read_text())
+    assert declared and checked and declared.group(1) == checked.group(1)
+    minimum = (3, int(declared.group(1)))
+    for path in ROOT.rglob("*.py"):
+        if not {".venv", "runs", "data", "build"} & set(path.relative_to(ROOT).parts):
+            ast.parse(path.read_text(), filename=str(path), feature_version=minimum)

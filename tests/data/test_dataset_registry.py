@@ -26,7 +26,7 @@ LAUNCHER = textwrap.dedent('''
 
     from nas.data.loaders import ffcv_missing_reason
     from nas.data.writer import write_cifar
-    from nas.search.registry import main
+    from nas.search.launch import main
 
     # under the guard: phase-1 helper processes import this module again (for its register call)
     if __name__ == "__main__":

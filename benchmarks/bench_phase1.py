@@ -10,7 +10,7 @@ machine's threads among its processes, as a user's run does; on the CPU a differ
 count sums convolutions in another order, so scores may then differ in the last bits of the
 network's outputs, and a flipped prediction moves a score by one validation image.
 
-  python scripts/bench_phase1.py --data data/digits [--procs 1,2] [--device cpu|cuda]
+  python benchmarks/bench_phase1.py --data data/digits [--procs 1,2] [--device cpu|cuda]
       [--json out.json] [-- extra search flags]
 
 The search defaults to the tiny preset on the torch loader; flags after `--` are added.

@@ -9,7 +9,7 @@ Also prints the model of the published setting (npop 4, 4 GPUs, batch 256, 50k i
 training steps on the critical path of phases 2-4 for the original schedule (all on
 rank 0) and for ours (data-parallel training, candidates split over the ranks).
 
-  python scripts/bench_scaling.py --data DIR [--json out.json]
+  python benchmarks/bench_scaling.py --data DIR [--json out.json]
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ switched-off operation.
    operation switched off, against the same network built without that operation, both
    timed interleaved in this process: a switched-off operation should cost nothing.
 
-  python scripts/bench_step.py [--device cpu|cuda] [--json out.json]
+  python benchmarks/bench_step.py [--device cpu|cuda] [--json out.json]
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ capture per network trained; whether a capture per perturb-val candidate pays; a
 --check compares one compiled/captured step with eager (loss and gradients, NetworkCIFAR
 without drop-path, whose masks come from another generator under inductor).
 
-  python scripts/bench_compile.py [--device cpu|cuda] [--tiny] [--modes off,graphs,inductor]
+  python benchmarks/bench_compile.py [--device cpu|cuda] [--tiny] [--modes off,graphs,inductor]
       [--cases ...] [--inductor_cases ...] [--check] [--concurrent 2] [--json out.json]
 """
 from __future__ import annotations

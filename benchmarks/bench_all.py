@@ -8,7 +8,7 @@ baseline in the same invocation and reports medians after warm-up), prints each 
 report and a summary table of every figure with its target, and writes all figures with
 the machine description to <out>/bench.json.
 
-  python scripts/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,step,compile,scaling,phase1]
+  python benchmarks/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,step,compile,scaling,phase1]
 """
 from __future__ import annotations
 
@@ -157,21 +157,21 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
-    py, scripts = sys.executable, ROOT / "scripts"
+    py, benchmarks = sys.executable, ROOT / "benchmarks"
     dev = ["--device", args.device]
     commands = {
-        "loaders": [py, str(scripts / "bench_loaders.py"), "--images", "10000", "--repeats", "5", *dev],
-        "memory": [py, str(scripts / "bench_memory.py"), "--batch_size", "64" if args.device == "cpu" else "256",
+        "loaders": [py, str(benchmarks / "bench_loaders.py"), "--images", "10000", "--repeats", "5", *dev],
+        "memory": [py, str(benchmarks / "bench_memory.py"), "--batch_size", "64" if args.device == "cpu" else "256",
                    "--breakdown", *dev],
-        "step": [py, str(scripts / "bench_step.py"), *dev],
+        "step": [py, str(benchmarks / "bench_step.py"), *dev],
         # On the CPU: CPU-sized networks, eager only: inductor compiled the smallest of them for
         # 20 minutes on the 2-core machine (bench_compile.py --tiny --modes off,inductor measures it)
-        "compile": ([py, str(scripts / "bench_compile.py"), *dev, "--check", "--concurrent", "2"] if args.device == "cuda"
-                    else [py, str(scripts / "bench_compile.py"), *dev, "--tiny", "--modes", "off", "--warmup", "1",
+        "compile": ([py, str(benchmarks / "bench_compile.py"), *dev, "--check", "--concurrent", "2"] if args.device == "cuda"
+                    else [py, str(benchmarks / "bench_compile.py"), *dev, "--tiny", "--modes", "off", "--warmup", "1",
                           "--reps", "3"]),
-        "scaling": [py, str(scripts / "bench_scaling.py"), "--data", "DIGITS"],
+        "scaling": [py, str(benchmarks / "bench_scaling.py"), "--data", "DIGITS"],
         # the tiny search on 128 images: two whole searches, one and two phase-1 processes
-        "phase1": [py, str(scripts / "bench_phase1.py"), "--data", "DIGITS", *dev, "--procs", "1,2", "--",
+        "phase1": [py, str(benchmarks / "bench_phase1.py"), "--data", "DIGITS", *dev, "--procs", "1,2", "--",
                    "--train_subset", "128"],
     }
     results = {"machine": machine(args.device)}

@@ -9,7 +9,7 @@ another's peak: the median step time after warm-up, and the peak memory of the s
 (CUDA: torch.cuda.max_memory_allocated; CPU: peak RSS minus the RSS before the network
 was built, i.e. weights, gradients, optimizer state and activations).
 
-  python scripts/bench_memory.py [--device cpu|cuda] [--batch_size 64] [--json out.json]
+  python benchmarks/bench_memory.py [--device cpu|cuda] [--batch_size 64] [--json out.json]
 """
 from __future__ import annotations
 

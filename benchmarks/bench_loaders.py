@@ -13,7 +13,7 @@ and batch size; one warm-up epoch (FFCV compiles its pipeline, the torch workers
 then --repeats timed epochs. Prints the median images/s of each and the ratio FFCV / torch
 (target: >= 3).
 
-  python scripts/bench_loaders.py [--case cifar|imagenet] [--images 10000] [--batch-size 256]
+  python benchmarks/bench_loaders.py [--case cifar|imagenet] [--images 10000] [--batch-size 256]
                                   [--repeats 5] [--workers N] [--device cpu] [--data ROOT] [--json PATH]
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(script, *args):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *map(str, args)], capture_output=True,
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *map(str, args)], capture_output=True,
                           text=True, cwd=ROOT, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
@@ -41,7 +41,7 @@ def test_step_benchmark_reports_every_configuration(tmp_path):
 
 
 def test_published_setting_model():
-    m = load_script("bench_scaling.py").published_model()
+    m = load_script("bench_scaling.py", "benchmarks").published_model()
     # 17 trainings of 5 epochs x 196 steps, 14 x 2 fine candidates x 131 steps, 12 topology candidates x 181 steps
     assert m["phases2_4_original"] == 17 * 5 * 196 + 14 * 2 * 131 + 12 * 181
     assert m["phases2_4_ours"] < m["phases2_4_original"] / 3
@@ -61,7 +61,7 @@ def test_compile_benchmark_reports_every_case_and_the_published_model(tmp_path):
 
 
 def test_published_model_counts_capture_time_against_the_steps():
-    bench_compile = load_script("bench_compile.py")
+    bench_compile = load_script("bench_compile.py", "benchmarks")
     EVAL_STEPS, model_published = bench_compile.EVAL_STEPS, bench_compile.model_published
 
     def row(ms, compile_s):
