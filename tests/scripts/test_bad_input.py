@@ -17,5 +17,5 @@ def test_write_datasets_out_under_a_file(tmp_path):
 
 def test_bench_phase1_bad_process_counts(tmp_path):
     for procs in ("1,x", "0,2"):
-        result = run_script(sys.executable, ROOT / "scripts" / "bench_phase1.py", "--data", tmp_path, "--procs", procs)
+        result = run_script(sys.executable, ROOT / "benchmarks" / "bench_phase1.py", "--data", tmp_path, "--procs", procs)
         assert_one_line_error(result, f"--procs '{procs}': expected comma-separated process counts")
