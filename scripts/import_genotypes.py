@@ -1,40 +1,10 @@
+#!/usr/bin/env python
 """Write genotypes/<NAME>.json for every `NAME = Genotype(...)` of a Python-literal file.
 
-    python scripts/import_genotypes.py ../shared/reference-genotypes.txt [--out genotypes]
+The same as `pertnas import-genotypes` (nas/tools/import_genotypes.py).
 """
-from __future__ import annotations
-
-import argparse
-from pathlib import Path
-
-
-from nas.core.errors import UserError, run_cli  # noqa: E402
-from nas.genotype import LIBRARY_DIR, parse_literal_all, save_genotype  # noqa: E402
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("literal_file", type=Path, help="text with NAME = Genotype(...) lines")
-    parser.add_argument("--out", type=Path, default=LIBRARY_DIR, help="directory for the JSON files (default: the library)")
-    args = parser.parse_args()
-    try:
-        text = args.literal_file.read_text()
-    except OSError as exc:
-        raise UserError(f"cannot read {args.literal_file}: {exc.strerror}") from None
-    try:
-        named = parse_literal_all(text)
-    except UserError as exc:
-        raise UserError(f"{args.literal_file}: {exc}") from None
-    if "" in named:
-        raise UserError(f"{args.literal_file}: a Genotype(...) without a name: expected NAME = Genotype(...)")
-    # Parse everything first, so a bad entry leaves the library untouched.
-    for name, g in named.items():
-        try:
-            save_genotype(args.out / f"{name}.json", g)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.out / f'{name}.json'}: {exc.strerror}") from None
-        print(f"{args.out / f'{name}.json'}")
-
+from nas.core.errors import run_cli
+from nas.tools.import_genotypes import main
 
 if __name__ == "__main__":
     run_cli(main)

@@ -32,7 +32,8 @@ LAUNCHED = {"search": ("evolutionary", "supernet"), "eval": ("cifar", "imagenet"
 
 def usage() -> str:
     width = max(map(len, TOOLS))
-    lines = [__doc__.strip().splitlines()[0], "", "tools:"]
+    lines = ["usage: pertnas TOOL [ARGS...]   (pertnas TOOL --help for its flags)", "",
+             __doc__.strip().splitlines()[0], "", "tools:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in TOOLS.items()]
     return "\n".join(lines) + "\n"
 
