@@ -18,7 +18,8 @@ class Board:
 
 def make_trainer(**overrides):
     cfg = EvolutionaryConfig(init_channels=4, layers=3, batch_size=64, **overrides)
-    data = SimpleNamespace(train_full=Batches(), train_shard=Batches(), val=Batches(seed=1), num_classes=10)
+    data = SimpleNamespace(train_full=Batches(), train_shard=Batches(), val=Batches(seed=1), num_classes=10,
+                           image_size=32)
     return Trainer(cfg, DistEnv(), data, Precision(), Board())
 
 
