@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from nas.core.errors import UserError
+from nas.space.primitives import DUPLICATE_SLOT
 from nas.genotype import Genotype, combine
 from nas.analysis.runs import RunInfo, read_run
 from nas.core.rundir import find_run_dirs
@@ -16,6 +17,7 @@ HEADERS = ("run", "seed", "method", "genotype (normal cell)", "params (M)", "sea
 SHORT_OPS = {
     "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
     "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
+    DUPLICATE_SLOT: "dil5'",  # the original's second dil_conv_5x5 slot (--op_set original)
 }
 # CIFAR-10 evaluation network at the published size (docs/method.md, "Evaluation").
 EVAL_C, EVAL_LAYERS, EVAL_CLASSES = 36, 20, 10
