@@ -108,6 +108,7 @@ def _check_edge(edge: int) -> None:
 SHORT_NAMES = {
     "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
     "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
+    DUPLICATE_SLOT: "dil5'",  # the original's second dil_conv_5x5 slot (--op_set original)
 }
 
 
