@@ -6,6 +6,7 @@ always see the same images and labels. Bad input raises UserError naming the pat
 """
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from typing import Sequence
 import numpy as np
 
 from nas.core.errors import UserError
+
+try:
+    from numpy._core import multiarray as _multiarray, numeric as _numeric
+except ImportError:  # numpy 1
+    from numpy.core import multiarray as _multiarray, numeric as _numeric
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,41 @@ def cifar_batch_files(raw_dir, layout: CifarLayout, split: str) -> list[Path]:
     return paths
 
 
+def _latin1(text: str, encoding: str) -> bytes:
+    # how Python 3 pickles bytes at protocol 2 (our batches); any other codec is not CIFAR's
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"it encodes with {encoding!r}")
+    return codecs.encode(text, "latin1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR batch holds: dicts, lists, tuples, bytes, strings, numbers and
+    numpy arrays. A pickle names the functions that rebuild its objects, so a crafted batch could
+    name any function (os.system); every name outside the array's rebuilders is refused."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+        # numpy 1 (the originals) and numpy 2 spell the array rebuilders' module differently
+        ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,  # pickle protocol 5
+        ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
+        ("_codecs", "encode"): _latin1,
+        ("__builtin__", "bytes"): bytes, ("builtins", "bytes"): bytes,  # b"" at protocol 2
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it holds a {module}.{name} object, which a CIFAR batch never does; "
+                                         f"refused unread, since loading it could run code") from None
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="bytes")
+            entry = _CifarUnpickler(f, encoding="bytes").load()
     except Exception as exc:  # any unreadable pickle is the user's file, not our bug
         raise UserError(f"{path} is not a CIFAR pickle batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(entry, dict):

@@ -266,6 +266,20 @@ def test_missing_data_names_the_path_and_layout(tmp_path, backend, match):
         D.build_eval_loaders(cfg(tmp_path / "nowhere", backend), 8, 0, 1, "cpu")
 
 
+def test_a_crafted_cifar_batch_runs_no_code_in_the_torch_loader(tmp_path):
+    import pickle
+
+    from tests.helpers import ShellCommand
+
+    raw = tmp_path / "cifar-100-python"
+    cifar100_dir(raw, coordinate_images(np.arange(4)), np.arange(4), coordinate_images(np.arange(2)), np.arange(2))
+    crafted = {b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [ShellCommand(tmp_path / "pwned")]}
+    (raw / "train").write_bytes(pickle.dumps(crafted, protocol=2))
+    with pytest.raises(UserError, match=f"{raw / 'train'} is not a CIFAR pickle batch .*posix.system object.*refused"):
+        D.build_eval_loaders(cfg(tmp_path, "torch"), 8, 0, 1, "cpu")
+    assert not (tmp_path / "pwned").exists()
+
+
 @needs_ffcv
 def test_unusable_beton_files(cifar_root, tmp_path):
     from ffcv.fields import IntField, RGBImageField
