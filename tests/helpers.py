@@ -51,3 +51,24 @@ def only_run_dir(save: Path) -> Path:
     dirs = [d for d in save.iterdir() if d.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+# --- planted files ----------------------------------------------------------------------------
+
+class ShellCommand:
+    """Unpickles by running `touch <marker>`, as a planted checkpoint would run any command."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def plant_checkpoint(path: Path, marker: Path, **content) -> None:
+    """A torch checkpoint at `path` with the keys of `content` whose loading (without
+    weights_only) would create `marker`."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**content, "payload": ShellCommand(marker)}, path)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TypeVar
@@ -278,3 +280,20 @@ class RunOptions:
     momentum: float = option(0.9, "SGD momentum", low=0, high=1)
     channels_last: bool = option(True, "channels-last memory format")
     progress: bool = option(True, "progress bars on the terminal", runtime=True)
+
+    def check(self) -> None:
+        check_note(self.note)
+
+
+NOTE_MAX_BYTES = 200  # a file name holds 255 bytes: room for the prefix, the time stamp and a suffix
+
+
+def check_note(note: str) -> None:
+    """The note becomes part of one directory name: nothing that would leave --save, nest, or
+    put an empty part, a line break or another control character into the name."""
+    bad = (not note.strip() or any(sep in note for sep in ("/", "\\", os.sep)) or ".." in note
+           or any(unicodedata.category(c) == "Cc" for c in note) or len(os.fsencode(note)) > NOTE_MAX_BYTES)
+    if bad:
+        raise UserError(f"--note {note!r}: expected a name of 1 to {NOTE_MAX_BYTES} bytes without path separators, "
+                        f"'..' or control characters")
+

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+from nas.core.errors import UserError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "w") -> None:
@@ -52,6 +55,22 @@ def torch_save(path, obj: Any) -> None:
     import torch
 
     atomic_write(path, lambda f: torch.save(obj, f), mode="wb")
+
+
+def torch_load(path, device, what: str) -> Any:
+    """A checkpoint written by torch_save, loaded with weights_only: it holds tensors and plain
+    data only, so unpickling a planted file can run no code. A file that is not one (truncated,
+    foreign, or holding other objects) is the user's: a one-line UserError naming it, prefixed by `what`."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated, foreign or planted: the user's file, not our bug
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the name weights_only refused
+        if found:
+            raise UserError(f"{what}: {path} holds a {found.group(1)} object, not only tensors and plain data: "
+                            f"refused unread, since loading it could run code") from None
+        raise UserError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
 
 
 def read_json(path) -> Any:

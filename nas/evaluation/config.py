@@ -60,6 +60,7 @@ class CifarEvalConfig(EvalConfig):
                       ("auto", "fp16", "bf16", "off"))
 
     def check(self) -> None:
+        super().check()
         check_cifar_dataset(self.dataset)
 
 

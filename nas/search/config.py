@@ -63,6 +63,7 @@ class SearchConfig(RunOptions):
     def check(self) -> None:
         """Rules between options, checked before anything runs (a late failure strands phase 1);
         --val_size against the data root's size is checked when the data is opened, also before."""
+        super().check()
         check_cifar_dataset(self.dataset)
         if len(self.finetune_extra) != 3:
             raise UserError(f"--finetune_extra {' '.join(map(str, self.finetune_extra))}: expected 3 values "

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, plant_checkpoint
 
 SCRIPTS = ["train_eval_cifar.py", "train_eval_imagenet.py"]
 
@@ -36,6 +36,20 @@ BAD_VALUES = [
     (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
     (["--arch", "nonsense"], "unknown genotype 'nonsense'"),
 ]
+
+
+BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("note", BAD_NOTES, ids=repr)
+def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, note, digits_root, tmp_path,
+                                                                       monkeypatch, capsys):
+    save = tmp_path / "deep" / "er" / "runs"
+    code, err = run_script(script, small(digits_root, save, "--note", note), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"error: --note {note!r}: expected a name of 1 to 200 bytes without path separators" in err
+    assert list(tmp_path.rglob("*")) == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -85,3 +99,37 @@ def test_a_run_stopped_in_its_first_epoch_starts_again(digits_root, tmp_path, mo
     assert summary["epochs"] == 1 and summary["seed"] == 3 and summary["arch"] == "DARTS_V2"
     assert "started again: it stopped in its first epoch" in (run_dir / "log_rank0.txt").read_text()
     assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("script, checkpoint", [("train_eval_cifar.py", "last.pt"),
+                                                ("train_eval_imagenet.py", "model_best.pt")])
+def test_resume_of_a_planted_checkpoint_runs_no_code(script, checkpoint, digits_root, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "eval-try-20250101-000000" / "checkpoints" / checkpoint
+    marker = tmp_path / "pwned"
+    plant_checkpoint(path, marker, eval_task="cifar", epoch=1, optimizer={})
+    code, err = run_script(script, ["--resume", path if checkpoint != "last.pt" else path.parent.parent,
+                                    "--data", digits_root], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{path} holds a posix.system object, not only tensors and plain data: refused unread" in err
+    assert not marker.exists()
+
+
+def test_an_epoch_with_a_nan_validation_loss_is_never_the_best(digits_root, tmp_path, monkeypatch):
+    import torch
+
+    import nas.evaluation.run as evaluation
+
+    real_evaluate, calls = evaluation.evaluate, []
+
+    def nan_in_first_epoch(*args, **kwargs):
+        res = real_evaluate(*args, **kwargs)
+        calls.append(1)
+        return {**res, "loss": float("nan"), "top1": 99.0} if len(calls) == 1 else {**res, "top1": 1.0}
+
+    monkeypatch.setattr(evaluation, "evaluate", nan_in_first_epoch)
+    monkeypatch.setattr(sys, "argv", ["train_eval_cifar.py", *map(str, small(digits_root, tmp_path, "--epochs", "2"))])
+    runpy.run_path(str(ROOT / "train_eval_cifar.py"), run_name="__main__")
+    run_dir = next(tmp_path.iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_epoch"] == 2 and summary["best_top1"] == 1.0
+    assert torch.load(run_dir / "checkpoints" / "model_best.pt", weights_only=True)["epoch"] == 2

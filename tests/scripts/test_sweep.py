@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from nas.genotype import load_genotype
-from tests.helpers import ROOT, assert_one_line_error, run_script
+from tests.helpers import ROOT, assert_one_line_error, plant_checkpoint, run_script
 
 
 # --- seed sweeps --------------------------------------------------------------------------
@@ -111,3 +111,24 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
     pair = run_script(sys.executable, "scripts/collect_runs.py", root, "--top", "2", "--out", tmp_path / "pair.json")
     assert pair.returncode == 0, pair.stderr  # ranked by the runs' val_acc (no NAS-Bench-301 here)
     assert len(load_genotype(tmp_path / "pair.json").reduce) == 8
+
+
+def test_sweep_rerun_of_a_planted_checkpoint_runs_no_code(tmp_path, digits_root):
+    """The sweep resumes every unfinished search-* folder by itself: a planted checkpoint in one is refused."""
+    from nas.core.config import parse, to_dict
+    from nas.core.files import write_json, write_yaml
+    from nas.search.config import EvolutionaryConfig
+
+    run_dir = tmp_path / "sweep" / "seed1" / "search-try-20250101-000000"
+    cfg, _ = parse(EvolutionaryConfig, ["--preset", "tiny", "--fast", "--loader", "torch", "--seed", "1"])
+    write_yaml(run_dir / "config.yaml", {"method": "evolutionary", **to_dict(cfg)})
+    write_json(run_dir / "state.json", {"status": "running"})
+    marker = tmp_path / "pwned"
+    plant_checkpoint(run_dir / "checkpoints" / "last.pt", marker, done=0, history=[])
+    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1", "--root", tmp_path / "sweep", "--",
+                        "--train_path", digits_root, "--loader", "torch", "--no-progress",
+                        env={"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 1 and f"== seed 1: resuming {run_dir}" in result.stdout, result.stderr
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("error: --resume")]
+    assert len(refusals) == 1 and "last.pt holds a posix.system object" in refusals[0], result.stderr
+    assert not marker.exists()

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, plant_checkpoint
 
 SCRIPTS = ["search_evolutionary.py", "search_supernet.py"]
 
@@ -48,6 +48,20 @@ BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of rang
     (["--workers", "-1"], "--workers -1: expected 0 or more"),
     (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
 ]
+
+
+BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("note", BAD_NOTES, ids=repr)
+def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, note, digits_root, tmp_path,
+                                                                       monkeypatch, capsys):
+    save = tmp_path / "deep" / "er" / "runs"
+    code, err = run_script(script, tiny(digits_root, save, "--note", note), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"error: --note {note!r}: expected a name of 1 to 200 bytes without path separators" in err
+    assert list(tmp_path.rglob("*")) == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -170,3 +184,15 @@ def test_supernet_resume_of_a_damaged_run_is_one_line(damage, message, digits_ro
     code, err = run_script("search_supernet.py", ["--resume", run_dir, "--train_path", digits_root,
                                                   "--loader", "torch", "--no-progress"], monkeypatch, capsys)
     assert_refused(code, err, message)
+
+
+@pytest.mark.parametrize("script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")])
+def test_resume_of_a_planted_checkpoint_runs_no_code(script, method, digits_root, tmp_path, monkeypatch, capsys):
+    run_dir = unfinished_run(tmp_path, method)
+    marker = tmp_path / "pwned"
+    plant_checkpoint(run_dir / "checkpoints" / "last.pt", marker, done=0, switches=[], model={}, optimizer={},
+                     history=[], steps_phases2_4=[0], time_phases2_4=0.0)
+    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch",
+                                    "--no-progress"], monkeypatch, capsys)
+    assert_refused(code, err, "last.pt holds a posix.system object, not only tensors and plain data: refused unread")
+    assert not marker.exists()
