@@ -266,6 +266,16 @@ def test_missing_data_names_the_path_and_layout(tmp_path, backend, match):
         D.build_eval_loaders(cfg(tmp_path / "nowhere", backend), 8, 0, 1, "cpu")
 
 
+def test_workers_above_the_cores_are_capped_with_one_warning(cifar_root, monkeypatch, caplog):
+    monkeypatch.setattr(D, "available_cores", lambda: 2)
+    monkeypatch.setattr(logging.getLogger("nas"), "propagate", True)  # to caplog, whatever set up logging before
+    with caplog.at_level(logging.WARNING, logger="nas"):
+        loaders = D.build_eval_loaders(cfg(cifar_root, workers=64), 8, 0, 1, "cpu")
+    assert loaders.train._loader.num_workers == 2 and loaders.val._loader.num_workers == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "--workers 64: more than the 2 cores this process may use; using 2"]
+
+
 def test_a_crafted_cifar_batch_runs_no_code_in_the_torch_loader(tmp_path):
     import pickle
 

@@ -34,6 +34,8 @@ BAD_VALUES = [
     (["--layers", "1"], "--layers 1: expected 3 or more"),
     (["--epochs", "0"], "--epochs 0: expected 1 or more"),
     (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
+    (["--seed", "99999999999999999999"], "--seed 99999999999999999999: expected a number from 0 to 2147483647"),
+    (["--seed", "-1"], "--seed -1: expected a number from 0 to 2147483647"),
     (["--arch", "nonsense"], "unknown genotype 'nonsense'"),
 ]
 

@@ -74,6 +74,10 @@ def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
     [
         ("--root {root} --script {script}", "--seeds is required"),
         ("--seeds 1,b --root {root} --script {script}", "seed '1,b' in --seeds"),
+        ("--seeds 99999999999999999999 --root {root} --script {script}",
+         "seed '99999999999999999999' in --seeds: expected integers from 0 to 2147483647 without leading zeros"),
+        ("--seeds 2147483648 --root {root} --script {script}", "seed '2147483648' in --seeds: expected integers"),
+        ("--seeds 007 --root {root} --script {script}", "seed '007' in --seeds: expected integers"),
         ("--seeds 1 --root {root} --script {script} --nproc 0", "--nproc 0"),
         ("--seeds 1 --root {root} --script /nonexistent.py", "search script /nonexistent.py does not exist"),
         ("--seeds 1 --root {root} --script {script} -- --seed 3", "the sweep sets --seed, --save and --resume itself"),
@@ -111,6 +115,22 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
     pair = run_script(sys.executable, "scripts/collect_runs.py", root, "--top", "2", "--out", tmp_path / "pair.json")
     assert pair.returncode == 0, pair.stderr  # ranked by the runs' val_acc (no NAS-Bench-301 here)
     assert len(load_genotype(tmp_path / "pair.json").reduce) == 8
+
+
+@pytest.mark.parametrize("state", ["running", "finished"])
+def test_sweep_refuses_a_seed_folder_holding_another_seeds_run(tmp_path, state):
+    script = tmp_path / "fake_search.py"
+    script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
+    other = tmp_path / "sweep" / "seed5" / "search-fake-7"
+    other.mkdir(parents=True)
+    (other / "config.yaml").write_text("seed: 7\nmethod: evolutionary\n")
+    (other / "state.json").write_text(json.dumps({"status": state}))
+    if state == "finished":
+        (other / "genotype.json").write_text("{}")
+    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 5", "--root", tmp_path / "sweep",
+                        "--script", script, env={"PYTHON": sys.executable})
+    assert_one_line_error(result, f"{other} holds a run of seed 7, not 5: move it out of seed5/")
+    assert not (tmp_path / "sweep" / "seed1").exists() and not (other / "calls.jsonl").exists()
 
 
 def test_sweep_rerun_of_a_planted_checkpoint_runs_no_code(tmp_path, digits_root):

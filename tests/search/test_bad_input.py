@@ -46,6 +46,8 @@ BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of rang
     (["--val_size", "1500"], "val_size 1500 must be smaller than the 1500 training images"),  # the data's own size
     (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
     (["--workers", "-1"], "--workers -1: expected 0 or more"),
+    (["--seed", "99999999999999999999"], "--seed 99999999999999999999: expected a number from 0 to 2147483647"),
+    (["--seed", "-1"], "--seed -1: expected a number from 0 to 2147483647"),
     (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
 ]
 

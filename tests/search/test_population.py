@@ -1,5 +1,6 @@
 """Phase 1's processes: how many value a rank's models, and what a failing helper does."""
 import dataclasses
+import logging
 
 import pytest
 import torch
@@ -16,12 +17,17 @@ from nas.search.population import HelperProcesses
     (0, 4, 1, "cpu", 2, 2),     # auto on the CPU: a process per thread...
     (0, 4, 2, "cpu", 8, 2),     # ...up to the process's models
     (0, 4, 1, "cuda", 8, 1),    # auto on a GPU: one, until measured there
-    (3, 4, 1, "cpu", 1, 3),     # given: as given
+    (3, 4, 1, "cpu", 1, 3),     # given: as given, up to the cores (4 here)
+    (8, 8, 1, "cuda", 1, 4),    # more than the cores: as many as the cores, with a warning
 ])
-def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch):
+def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch, caplog):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    monkeypatch.setattr("nas.core.distributed.available_cores", lambda: 4)
+    monkeypatch.setattr(logging.getLogger("nas"), "propagate", True)  # to caplog, whatever set up logging before
     cfg = EvolutionaryConfig(npop=npop, phase1_procs=given)
     assert phase1_procs(cfg, DistEnv(world_size=world, device=torch.device(device))) == expected
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == (["--phase1_procs 8: more than the 4 cores this process may use; using 4"] if given == 8 else [])
 
 
 def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
