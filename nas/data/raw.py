@@ -115,6 +115,8 @@ def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             entry = _CifarUnpickler(f, encoding="bytes").load()
+    except OSError as exc:  # unreadable (permissions, I/O error): the file may well be a batch
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # any unreadable pickle is the user's file, not our bug
         raise UserError(f"{path} is not a CIFAR pickle batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(entry, dict):
@@ -216,6 +218,10 @@ class ImageFolder:
     classes: list      # sorted class folder names
 
 
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
 def list_image_folder(folder, classes: Sequence[str] | None = None) -> ImageFolder:
     """`folder/<class>/**/*.JPEG` like torchvision's ImageFolder: classes are the sorted
     sub-folder names (or `classes`, the training split's, so labels agree across splits)."""
@@ -234,7 +240,7 @@ def list_image_folder(folder, classes: Sequence[str] | None = None) -> ImageFold
     index = {c: i for i, c in enumerate(classes)}
     paths, labels = [], []
     for name in found:
-        for root, dirs, files in os.walk(folder / name, followlinks=True):
+        for root, dirs, files in os.walk(folder / name, followlinks=True, onerror=_raise):  # never skip a folder
             dirs.sort()
             for f in sorted(files):
                 if f.lower().endswith(IMAGE_EXTENSIONS):

@@ -35,7 +35,7 @@ from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfi
 from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
 from nas.genotype import (Genotype, combine, format_literal, genotype_from_dict, genotype_to_dict, load_genotype,
                        save_genotype)
-from nas.core.files import remove_stale_tmp, torch_load, torch_save, write_json, write_yaml
+from nas.core.files import check_writable, remove_stale_tmp, torch_load, torch_save, write_json, write_yaml
 from nas.evaluation.cost import count_macs, count_parameters_m
 from nas.core.rundir import CONFIG, GENOTYPE, new_run_dir, peak_memory_mb, read_config, setup_logging, tensorboard
 from nas.evaluation.schedules import build_scheduler, drop_path_prob
@@ -152,6 +152,7 @@ def _open_resume(cfg: EvalConfig, given: dict, task: Task,
                             f"not the one given by --arch/--reduce_arch")
     if ckpt and ckpt["epoch"] >= saved["epochs"]:
         raise UserError(f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})")
+    check_writable(run_dir, what)
     return cfg, run_dir, ckpt, genotype
 
 

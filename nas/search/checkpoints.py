@@ -14,7 +14,7 @@ from nas.core import distributed as D
 from nas.core.config import resume_config, runtime_keys, to_dict, upgrade
 from nas.core.distributed import DistEnv
 from nas.core.errors import UserError
-from nas.core.files import remove_stale_tmp, torch_load, torch_save, write_json
+from nas.core.files import check_writable, remove_stale_tmp, torch_load, torch_save, write_json
 from nas.core.rundir import CONFIG, DECISIONS, GENOTYPE, LAST_CHECKPOINT, SEARCH_PREFIX, elastic_restart, read_config, read_state
 from nas.search.config import SearchConfig
 
@@ -59,6 +59,7 @@ def check_resumable(run_dir: Path, method: str) -> dict:
     state = read_state(run_dir) or {}
     if state.get("status") == "finished":
         raise UserError(f"{what}: the search already finished (see {run_dir / GENOTYPE})")
+    check_writable(run_dir, what)
     return saved
 
 

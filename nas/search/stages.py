@@ -23,6 +23,7 @@ from nas.core.compile import optimizer_options, prepare
 from nas.core.distributed import DistEnv
 from nas.core.engine import Precision, train
 from nas.core.errors import UserError
+from nas.core.files import append_line
 from nas.core.seeding import derive_seed, seed_all
 from nas.data.loaders import SearchLoaders
 from nas.search.config import SearchConfig
@@ -103,10 +104,9 @@ class Trainer:
             log.info("%s epoch %d/%d lr %.4g train loss %.4f top1 %.2f", tag, epoch + 1, epochs,
                      optimizer.param_groups[0]["lr"], res["loss"], res["top1"])
             if self.stage_log is not None:  # one write per line: ranks append to one file without tearing lines
-                with open(self.stage_log, "a") as f:
-                    f.write(json.dumps({"tag": tag, "epoch": epoch + 1, "epochs": epochs, "rank": self.env.rank,
-                                        "lr": optimizer.param_groups[0]["lr"], "loss": res["loss"],
-                                        "top1": res["top1"]}) + "\n")
+                append_line(self.stage_log, json.dumps({"tag": tag, "epoch": epoch + 1, "epochs": epochs,
+                                                        "rank": self.env.rank, "lr": optimizer.param_groups[0]["lr"],
+                                                        "loss": res["loss"], "top1": res["top1"]}))
             scheduler.step()
         if epochs:
             self._check_not_diverged(res["loss"], tag, lr, reduce=parallel_ranks)

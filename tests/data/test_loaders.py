@@ -276,6 +276,25 @@ def test_workers_above_the_cores_are_capped_with_one_warning(cifar_root, monkeyp
         "--workers 64: more than the 2 cores this process may use; using 2"]
 
 
+def test_unreadable_data_names_the_file_and_the_reason(cifar_root, monkeypatch):
+    """Root reads any file: the system's refusal (EACCES) is injected where each loader opens its data."""
+    import errno
+    import os
+
+    from nas.data import beton, raw
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(raw, "open", refuse, raising=False)  # the torch loader's pickles
+    with pytest.raises(UserError, match=f"^cannot read {cifar_root / 'cifar-100-python' / 'train'}: Permission denied$"):
+        D.build_eval_loaders(cfg(cifar_root, "torch"), 8, 0, 1, "cpu")
+    if FFCV:
+        monkeypatch.setattr(beton, "Reader", refuse)
+        with pytest.raises(UserError, match=f"^cannot read {cifar_root / 'cifar_train.beton'}: Permission denied$"):
+            D.build_eval_loaders(cfg(cifar_root, "ffcv"), 8, 0, 1, "cpu")
+
+
 def test_a_crafted_cifar_batch_runs_no_code_in_the_torch_loader(tmp_path):
     import pickle
 

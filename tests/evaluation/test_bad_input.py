@@ -135,3 +135,47 @@ def test_an_epoch_with_a_nan_validation_loss_is_never_the_best(digits_root, tmp_
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_epoch"] == 2 and summary["best_top1"] == 1.0
     assert torch.load(run_dir / "checkpoints" / "model_best.pt", weights_only=True)["epoch"] == 2
+
+
+# ------------------------------------------------------------------------------ faults of the system
+def test_a_full_disk_stops_the_evaluation_with_one_line(digits_root, tmp_path, monkeypatch, capsys):
+    import re
+
+    from tests.helpers import fill_disk_after
+
+    fill_disk_after(monkeypatch, writes=2)  # config.yaml and genotype.json fit; the first checkpoint does not
+    code, err = run_script("train_eval_cifar.py", small(digits_root, tmp_path), monkeypatch, capsys)
+    run_dir = next(tmp_path.iterdir())
+    assert code == 1, err
+    warning, error = err.splitlines()
+    assert warning == f"warning: cannot write {run_dir / 'log_rank0.txt'}: No space left on device; it gets no more log lines"
+    assert re.fullmatch(f"error: {re.escape(str(run_dir))}/checkpoints/(model_best|last).pt: No space left on device", error)
+    assert json.loads((run_dir / "genotype.json").read_text())["normal_concat"] == [2, 3, 4, 5]
+    assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_resume_of_a_read_only_run_directory_is_one_line(digits_root, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+    import tempfile
+
+    run_dir = tmp_path / "eval-try-20250101-000000"
+    run_dir.mkdir()
+    from nas.core.config import parse, to_dict
+    from nas.core.files import write_yaml
+    from nas.evaluation.config import CifarEvalConfig
+
+    cfg, _ = parse(CifarEvalConfig, [str(a) for a in small(digits_root, tmp_path)])
+    write_yaml(run_dir / "config.yaml", {"eval_task": "cifar", **to_dict(cfg)})
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):  # root writes anywhere: the file system refuses instead
+        if dir is not None and str(dir).startswith(str(run_dir)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    code, err = run_script("train_eval_cifar.py",
+                           ["--resume", run_dir, "--data", digits_root], monkeypatch, capsys)
+    assert code == 2 and err == f"error: --resume {run_dir}: cannot write in {run_dir}: Read-only file system\n", err
+    assert [p.name for p in run_dir.iterdir()] == ["config.yaml"]

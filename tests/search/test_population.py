@@ -20,13 +20,19 @@ from nas.search.population import HelperProcesses
     (3, 4, 1, "cpu", 1, 3),     # given: as given, up to the cores (4 here)
     (8, 8, 1, "cuda", 1, 4),    # more than the cores: as many as the cores, with a warning
 ])
-def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch, caplog):
+def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     monkeypatch.setattr("nas.core.distributed.available_cores", lambda: 4)
-    monkeypatch.setattr(logging.getLogger("nas"), "propagate", True)  # to caplog, whatever set up logging before
-    cfg = EvolutionaryConfig(npop=npop, phase1_procs=given)
-    assert phase1_procs(cfg, DistEnv(world_size=world, device=torch.device(device))) == expected
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("nas").addHandler(handler)
+    try:
+        cfg = EvolutionaryConfig(npop=npop, phase1_procs=given)
+        assert phase1_procs(cfg, DistEnv(world_size=world, device=torch.device(device))) == expected
+    finally:
+        logging.getLogger("nas").removeHandler(handler)
+    warnings = [r.getMessage() for r in records]
     assert warnings == (["--phase1_procs 8: more than the 4 cores this process may use; using 4"] if given == 8 else [])
 
 
