@@ -45,3 +45,17 @@ def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
     assert "phase-1 helper process 1 of rank 0 (models 1) exited with code 1" in message and "\n" not in message
     assert f"see {tmp_path / 'log_rank0_proc1.txt'}; then --resume {tmp_path}" in message
     assert "no-data" in (tmp_path / "log_rank0_proc1.txt").read_text()  # the cause is in the helper's log
+
+
+def test_a_helper_that_cannot_write_says_so_in_one_line(digits_root, tmp_path, capfd):
+    from nas.core.config import parse
+
+    cfg, _ = parse(EvolutionaryConfig, ["--preset", "tiny", "--fast", "--train_path", str(digits_root),
+                                        "--loader", "torch", "--no-progress"])
+    (tmp_path / "valuation").write_text("a file where the records' folder goes")  # the write fails (EEXIST)
+    with pytest.raises(UserError, match="phase-1 helper process 1 of rank 0 \\(models 0\\) exited with code 1"):
+        with HelperProcesses(cfg, DistEnv(), Precision(), tmp_path, [[0]], op_cap=1) as helpers:
+            helpers.wait()
+    err = capfd.readouterr().err
+    assert f"error: phase-1 helper process 1 of rank 0: {tmp_path / 'valuation' / 'model0.json'}: File exists\n" in err
+    assert "Traceback" not in err, err
