@@ -37,7 +37,12 @@ extra=("$@")
 
 [ -n "$seeds" ] || die "--seeds is required, e.g. --seeds \"1 2 3\""
 [ -n "$root" ] || die "--root is required: the directory for the seed<S>/ run directories"
-for s in $seeds; do [[ $s =~ ^[0-9]+$ ]] || die "seed '$s' in --seeds: expected non-negative integers"; done
+seed_max=2147483647  # the searches' --seed range (nas/core/config.py, SEED_MAX)
+for s in $seeds; do
+  # no leading zero: seed007/ would hold --seed 7; ten digits at most before bash compares numbers
+  [[ $s =~ ^(0|[1-9][0-9]{0,9})$ ]] && [ "$s" -le "$seed_max" ] \
+    || die "seed '$s' in --seeds: expected integers from 0 to $seed_max without leading zeros"
+done
 [[ $nproc =~ ^[1-9][0-9]*$ ]] || die "--nproc $nproc: expected a positive integer"
 [ -f "$script" ] || die "search script $script does not exist"
 for a in "${extra[@]+"${extra[@]}"}"; do
@@ -46,6 +51,14 @@ for a in "${extra[@]+"${extra[@]}"}"; do
   esac
 done
 mkdir -p "$root" 2>/dev/null && [ -w "$root" ] || die "cannot create or write --root $root"
+# seed<S>/ must hold runs of seed S only: another seed's run would be skipped as finished or resumed as S
+for s in $seeds; do
+  for cfg in "$root/seed$s"/*/config.yaml; do
+    [ -f "$cfg" ] || continue
+    run_seed=$(sed -n 's/^seed: *\([0-9]*\) *$/\1/p' "$cfg" | head -n 1)
+    [ "$run_seed" = "$s" ] || die "$(dirname "$cfg") holds a run of seed ${run_seed:-unknown}, not $s: move it out of seed$s/"
+  done
+done
 
 failed=()
 for s in $seeds; do

@@ -51,3 +51,57 @@ def only_run_dir(save: Path) -> Path:
     dirs = [d for d in save.iterdir() if d.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+# --- planted files ----------------------------------------------------------------------------
+
+class ShellCommand:
+    """Unpickles by running `touch <marker>`, as a planted checkpoint would run any command."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def plant_checkpoint(path: Path, marker: Path, **content) -> None:
+    """A torch checkpoint at `path` with the keys of `content` whose loading (without
+    weights_only) would create `marker`."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**content, "payload": ShellCommand(marker)}, path)
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+def fill_disk_after(monkeypatch, writes: int) -> None:
+    """From the (writes + 1)-th atomic write on, the disk is full: every fsync and every flush of
+    a run's log file fails with ENOSPC, as they do when the device fills up (in-process runs)."""
+    import errno
+
+    from nas.core import rundir
+
+    count = [0]
+
+    def full() -> OSError:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        count[0] += 1
+        if count[0] > writes:
+            raise full()
+        real_fsync(fd)
+
+    real_flush = rundir._LogFile.flush
+
+    def flush(self):
+        if count[0] >= writes:
+            raise full()
+        real_flush(self)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(rundir._LogFile, "flush", flush)

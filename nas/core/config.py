@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TypeVar
@@ -27,6 +29,7 @@ import yaml
 from nas.core.errors import UserError
 
 T = TypeVar("T")
+SEED_MAX = 2**31 - 1  # what every generator seeded from a run seed accepts (numpy's take < 2**32)
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
@@ -101,10 +104,14 @@ def _check_range(name: str, value: Any, meta) -> None:
             continue
         if ((low is not None and v < low) or (high is not None and v > high) or (above is not None and v <= above)
                 or v != v):  # v != v: NaN
-            expected = (f"more than {above:g}" if above is not None
-                        else f"a number from {low:g} to {high:g}" if low is not None and high is not None
-                        else f"{low:g} or more" if low is not None else f"{high:g} or less")
+            expected = (f"more than {_num(above)}" if above is not None
+                        else f"a number from {_num(low)} to {_num(high)}" if low is not None and high is not None
+                        else f"{_num(low)} or more" if low is not None else f"{_num(high)} or less")
             raise UserError(f"--{name} {_show(value)}: expected {expected}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"  # 2147483647, not 2.14748e+09
 
 
 def _show(value) -> str:
@@ -267,7 +274,7 @@ class RunOptions:
     """Where and how any run (search or evaluation) runs, and the options every run trains with
     alike; the scripts' configs extend it."""
 
-    seed: int = option(1, "run seed; every step derives its own seed from it")
+    seed: int = option(1, "run seed; every step derives its own seed from it", low=0, high=SEED_MAX)
     save: str = option("runs", "directory under which the run directory is made", runtime=True)
     note: str = option("try", "note in the run directory's name", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory", runtime=True)
@@ -280,3 +287,20 @@ class RunOptions:
     channels_last: bool = option(True, "channels-last memory format")
     progress: bool = option(True, "progress: bars on a terminal; redirected, a log line with the ETA every "
                             "--log_every steps", runtime=True)
+
+    def check(self) -> None:
+        check_note(self.note)
+
+
+NOTE_MAX_BYTES = 200  # a file name holds 255 bytes: room for the prefix, the time stamp and a suffix
+
+
+def check_note(note: str) -> None:
+    """The note becomes part of one directory name: nothing that would leave --save, nest, or
+    put an empty part, a line break or another control character into the name."""
+    bad = (not note.strip() or any(sep in note for sep in ("/", "\\", os.sep)) or ".." in note
+           or any(unicodedata.category(c) == "Cc" for c in note) or len(os.fsencode(note)) > NOTE_MAX_BYTES)
+    if bad:
+        raise UserError(f"--note {note!r}: expected a name of 1 to {NOTE_MAX_BYTES} bytes without path separators, "
+                        f"'..' or control characters")
+

@@ -99,10 +99,11 @@ def cycle(loader, start_epoch: int = 0) -> Iterator:
         epoch += 1
 
 
-def _check_finite(loss_value: float, step: int, optimizer) -> None:
+def _check_finite(loss_value: float, step: int, optimizer, desc: str) -> None:
     if not math.isfinite(loss_value):
         lr = optimizer.param_groups[0]["lr"]
-        raise UserError(f"training loss became {loss_value} at step {step} (lr {lr:g}): lower the learning rate or check the data")
+        raise UserError(f"{desc}: training loss became {loss_value} at step {step} (lr {lr:g}): lower the learning "
+                        f"rate or check the data")
 
 
 def show_bars(progress: bool) -> bool:
@@ -149,7 +150,7 @@ def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
             on_step(step)
         if step % log_every == 0 or step == total:
             res = meter.result()
-            _check_finite(res["loss"], step, optimizer)
+            _check_finite(res["loss"], step, optimizer, desc)
             if progress and not bars and step != total:
                 elapsed = time.time() - start
                 eta = elapsed / step * (total - step) if total else float("nan")
@@ -159,7 +160,7 @@ def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
             break
     bar.close()
     res = meter.result()
-    _check_finite(res["loss"], step, optimizer)
+    _check_finite(res["loss"], step, optimizer, desc)
     res["steps"] = step
     return res
 

@@ -9,14 +9,26 @@ class UserError(ValueError):
     """Bad input from the user (flags, files, data). Entry points print it on one line."""
 
 
+def describe_os_error(exc: OSError) -> str:
+    """'<path>: <what the errno means>' of a failed file operation, on one line."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return " ".join(f"{' -> '.join(paths) + ': ' if paths else ''}{reason}".split())
+
+
 def run_cli(main: Callable[[], object]) -> None:
-    """Run an entry point; a UserError becomes `error: <message>` on stderr and exit 2."""
+    """Run an entry point; a UserError becomes `error: <message>` on stderr and exit 2; a file
+    operation the system refused (disk full, read-only, unreadable) `error: <path>: <reason>`
+    and exit 1 (the run's files are written atomically, so they stay valid)."""
     try:
         main()
     except UserError as exc:
         message = " ".join(str(exc).split())  # always one line
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

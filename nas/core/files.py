@@ -3,31 +3,58 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
+from nas.core.errors import UserError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "w") -> None:
     """Call write(fileobj) on a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):  # a failed write names no file, a failed mkstemp the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def check_writable(directory, what: str) -> None:
+    """A run directory to continue must take new files: say so now, not after the data is loaded."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write in {directory}: {exc.strerror or exc}") from None
+
+
+def append_line(path, line: str) -> None:
+    """Append one line in one write (processes appending to one file do not tear lines); a
+    failure names the file."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _umask() -> int:
@@ -59,6 +86,22 @@ def torch_save(path, obj: Any) -> None:
     import torch
 
     atomic_write(path, lambda f: torch.save(obj, f), mode="wb")
+
+
+def torch_load(path, device, what: str) -> Any:
+    """A checkpoint written by torch_save, loaded with weights_only: it holds tensors and plain
+    data only, so unpickling a planted file can run no code. A file that is not one (truncated,
+    foreign, or holding other objects) is the user's: a one-line UserError naming it, prefixed by `what`."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated, foreign or planted: the user's file, not our bug
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the name weights_only refused
+        if found:
+            raise UserError(f"{what}: {path} holds a {found.group(1)} object, not only tensors and plain data: "
+                            f"refused unread, since loading it could run code") from None
+        raise UserError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
 
 
 def read_json(path) -> Any:

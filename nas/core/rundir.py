@@ -56,6 +56,24 @@ def new_run_dir(save: str, prefix: str, note: str, env: DistEnv) -> Path:
     return Path(D.broadcast_object(str(path) if path else None))
 
 
+class _LogFile(logging.FileHandler):
+    """A run's log file. A write the system refuses (disk full) is reported once, in one line,
+    and the file gets no more lines, instead of logging's traceback for every record; what
+    failed stops the run soon after, with its own one-line error."""
+
+    broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        self.broken = True
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        print(f"warning: cannot write {self.baseFilename}: {reason}; it gets no more log lines", file=sys.stderr)
+
+
 def setup_logging(run_dir: Optional[Path], rank: int, proc: int = 0) -> None:
     """Log to `log_rank<r>.txt` in the run directory (`log_rank<r>_proc<p>.txt` for a rank's
     phase-1 helper process `p`); rank 0's main process also logs to the terminal."""
@@ -72,7 +90,7 @@ def setup_logging(run_dir: Optional[Path], rank: int, proc: int = 0) -> None:
         sh.setFormatter(fmt)
         root.addHandler(sh)
     if run_dir is not None:
-        fh = logging.FileHandler(run_dir / (f"log_rank{rank}.txt" if proc == 0 else f"log_rank{rank}_proc{proc}.txt"))
+        fh = _LogFile(run_dir / (f"log_rank{rank}.txt" if proc == 0 else f"log_rank{rank}_proc{proc}.txt"))
         fh.setFormatter(fmt)
         root.addHandler(fh)
 

@@ -140,6 +140,8 @@ def read_beton_info(path, expected: str) -> BetonInfo:
         raise UserError(f"missing {path} (expected {expected})")
     try:
         reader = Reader(str(path))
+    except OSError as exc:  # unreadable (permissions, I/O error): the file may well be a .beton
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # FFCV raises assorted errors (AssertionError, ValueError...) on bad files
         raise UserError(f"{path} is not a readable FFCV .beton file ({type(exc).__name__}: {exc})") from None
     fields = {name: type(h) for name, h in reader.handlers.items()}

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 import torch
 
+from nas.core.distributed import available_cores
 from nas.core.errors import UserError
 from nas.data.base import (BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec, check_batching,
                            require_batches)
@@ -119,19 +120,29 @@ def choose_backend(cfg: DataConfig, dataset: DatasetInfo) -> str:
     return "ffcv"
 
 
+def usable_workers(workers: int) -> int:
+    """--workers, capped at the cores this process may use (more only queue for them), with one warning."""
+    cores = available_cores()
+    if workers > cores:
+        log.warning("--workers %d: more than the %d cores this process may use; using %d", workers, cores, cores)
+        return cores
+    return workers
+
+
 def _open_source(cfg: DataConfig, dataset: DatasetInfo, finisher: BatchFinisher):
     backend = choose_backend(cfg, dataset)
+    workers = usable_workers(cfg.workers)
     if backend == "ffcv":
         from nas.data.backend_ffcv import FFCVSource
 
-        return backend, FFCVSource(cfg.root, dataset, cfg.workers, finisher, finisher.device)
+        return backend, FFCVSource(cfg.root, dataset, workers, finisher, finisher.device)
     from nas.data.backend_torch import TorchArraySource, TorchCifarSource, TorchImageNetSource
 
     if isinstance(dataset.raw, ArrayLayout):
         source = TorchArraySource
     else:
         source = TorchCifarSource if dataset.is_cifar else TorchImageNetSource
-    return backend, source(cfg.root, dataset, cfg.workers, finisher, finisher.device)
+    return backend, source(cfg.root, dataset, workers, finisher, finisher.device)
 
 
 def _check_cutout(cfg: DataConfig, dataset: DatasetInfo) -> None:

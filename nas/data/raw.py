@@ -6,6 +6,7 @@ always see the same images and labels. Bad input raises UserError naming the pat
 """
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from typing import Sequence
 import numpy as np
 
 from nas.core.errors import UserError
+
+try:
+    from numpy._core import multiarray as _multiarray, numeric as _numeric
+except ImportError:  # numpy 1
+    from numpy.core import multiarray as _multiarray, numeric as _numeric
 
 
 @dataclass(frozen=True)
@@ -80,10 +86,43 @@ def cifar_batch_files(raw_dir, layout: CifarLayout, split: str) -> list[Path]:
     return paths
 
 
+def _latin1(text: str, encoding: str) -> bytes:
+    # how Python 3 pickles bytes at protocol 2 (our batches); any other codec is not CIFAR's
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"it encodes with {encoding!r}")
+    return codecs.encode(text, "latin1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR batch holds: dicts, lists, tuples, bytes, strings, numbers and
+    numpy arrays. A pickle names the functions that rebuild its objects, so a crafted batch could
+    name any function (os.system); every name outside the array's rebuilders is refused."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+        # numpy 1 (the originals) and numpy 2 spell the array rebuilders' module differently
+        ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,  # pickle protocol 5
+        ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
+        ("_codecs", "encode"): _latin1,
+        ("__builtin__", "bytes"): bytes, ("builtins", "bytes"): bytes,  # b"" at protocol 2
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it holds a {module}.{name} object, which a CIFAR batch never does; "
+                                         f"refused unread, since loading it could run code") from None
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="bytes")
+            entry = _CifarUnpickler(f, encoding="bytes").load()
+    except OSError as exc:  # unreadable (permissions, I/O error): the file may well be a batch
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # any unreadable pickle is the user's file, not our bug
         raise UserError(f"{path} is not a CIFAR pickle batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(entry, dict):
@@ -185,6 +224,10 @@ class ImageFolder:
     classes: list      # sorted class folder names
 
 
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
 def list_image_folder(folder, classes: Sequence[str] | None = None) -> ImageFolder:
     """`folder/<class>/**/*.JPEG` like torchvision's ImageFolder: classes are the sorted
     sub-folder names (or `classes`, the training split's, so labels agree across splits)."""
@@ -203,7 +246,7 @@ def list_image_folder(folder, classes: Sequence[str] | None = None) -> ImageFold
     index = {c: i for i, c in enumerate(classes)}
     paths, labels = [], []
     for name in found:
-        for root, dirs, files in os.walk(folder / name, followlinks=True):
+        for root, dirs, files in os.walk(folder / name, followlinks=True, onerror=_raise):  # never skip a folder
             dirs.sort()
             for f in sorted(files):
                 if f.lower().endswith(IMAGE_EXTENSIONS):

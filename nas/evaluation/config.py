@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from nas.core.config import Alias, RunOptions, option
+from nas.core.config import SEED_MAX, Alias, RunOptions, option
 from nas.data.datasets import NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 from nas.data.flags import CIFAR100_ALIAS
 
@@ -19,7 +19,7 @@ class EvalConfig(RunOptions):
     # arch / reduce_arch are runtime options: a resumed run compares the genotypes they name, not their spelling
     arch: str = option("EVAL_BEST_EVOLUTIONARY", "genotype spec: library name, genotype .json/.txt file or search run directory", runtime=True)
     reduce_arch: Optional[str] = option(None, "take the reduction cell from this genotype spec (the paper: the second best run)", runtime=True)
-    seed: int = option(0, "run seed (initial weights; each epoch derives its own seed from it)")
+    seed: int = option(0, "run seed (initial weights; each epoch derives its own seed from it)", low=0, high=SEED_MAX)
     save: str = option("runs", "directory under which the run directory eval-<note>-<time> is made", runtime=True)
     note: str = option("eval", "note in the run directory's name (eval-<note>-<time>)", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)", runtime=True)
@@ -66,6 +66,7 @@ class CifarEvalConfig(EvalConfig):
                       ("auto", "fp16", "bf16", "off"))
 
     def check(self) -> None:
+        super().check()
         check_cifar_dataset(self.dataset)
 
 

@@ -15,6 +15,7 @@ before anything is written.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfi
 from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
 from nas.genotype import (Genotype, combine, format_literal, genotype_from_dict, genotype_to_dict, load_genotype,
                        save_genotype)
-from nas.core.files import append_jsonl, remove_stale_tmp, torch_save, write_json, write_yaml
+from nas.core.files import append_jsonl, check_writable, remove_stale_tmp, torch_load, torch_save, write_json, write_yaml
 from nas.evaluation.cost import count_macs, count_parameters_m
 from nas.core.rundir import (BEST_CHECKPOINT, CONFIG, EPOCHS, GENOTYPE, LAST_CHECKPOINT, new_run_dir, peak_memory_mb,
                              read_config, setup_logging, tensorboard, write_state)
@@ -118,10 +119,7 @@ def _resume_paths(resume: str) -> tuple[Path, Path]:
 
 
 def _load_checkpoint(path: Path, what: str, device: torch.device) -> dict:
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file is the user's, not our bug
-        raise UserError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
+    ckpt = torch_load(path, device, what)
     if not isinstance(ckpt, dict) or "eval_task" not in ckpt:
         raise UserError(f"{what}: {path} is not a checkpoint of an evaluation run")
     if "optimizer" not in ckpt:
@@ -167,6 +165,7 @@ def _open_resume(cfg: EvalConfig, given: dict, task: Task,
                             f"not the one given by --arch/--reduce_arch")
     if ckpt and ckpt["epoch"] >= saved["epochs"]:
         raise UserError(f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})")
+    check_writable(run_dir, what)
     return cfg, run_dir, ckpt, genotype
 
 
@@ -300,7 +299,7 @@ class EvalRun:
         seconds = time.time() - tic
         state["elapsed_s"] += seconds
         state["epoch"] = epoch + 1
-        is_best = val["top1"] > state["best_top1"]
+        is_best = val["top1"] > state["best_top1"] and math.isfinite(val["loss"])  # a NaN epoch is never the best
         if is_best:
             state["best_top1"], state["best_epoch"] = val["top1"], epoch + 1
         entry = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": self.net.drop_path_prob, "train_loss": res["loss"],

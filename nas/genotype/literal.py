@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from nas.core.errors import UserError
+from nas.space.primitives import CONCAT
 
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 
@@ -86,7 +87,11 @@ def _concat(node: ast.expr, field: str) -> tuple:
         bounds = [_constant(arg, field) for arg in node.args]
         if not all(type(b) is int for b in bounds):
             raise UserError(f"line {node.lineno}: {field}={_snippet(node)!r}: range bounds must be ints")
-        return tuple(range(*bounds))
+        span = range(*bounds)
+        first, last = CONCAT[0], CONCAT[-1]
+        if span.start < span.stop and not (first <= span.start and span.stop - 1 <= last):  # before building it
+            raise UserError(f"line {node.lineno}: {field}={_snippet(node)!r}: expected node indices in {first}..{last}")
+        return tuple(span)
     if not isinstance(node, (ast.List, ast.Tuple)):
         raise UserError(f"line {node.lineno}: {field}={_snippet(node)!r}: expected a list of ints or range(a, b)")
     return tuple(_constant(item, field) for item in node.elts)

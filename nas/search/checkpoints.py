@@ -1,8 +1,10 @@
 """Checkpoints and resume of a search. After every decision rank 0 writes the switches, the
-trained weights, the optimizer and the decision history (`checkpoints/last.pt`), then
+trained weights, the optimizer and the decision history (`checkpoints/last.pt`: tensors and plain
+data only, loaded with weights_only so that a planted file runs no code), then
 `decisions.json`; a resumed run continues after the last completed decision."""
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +14,7 @@ from nas.core import distributed as D
 from nas.core.config import resume_config, runtime_keys, to_dict, upgrade
 from nas.core.distributed import DistEnv
 from nas.core.errors import UserError
-from nas.core.files import remove_stale_tmp, torch_save, write_json
+from nas.core.files import check_writable, remove_stale_tmp, torch_load, torch_save, write_json
 from nas.core.rundir import CONFIG, DECISIONS, GENOTYPE, LAST_CHECKPOINT, SEARCH_PREFIX, elastic_restart, read_config, read_state
 from nas.search.config import SearchConfig
 
@@ -37,10 +39,9 @@ def load_checkpoint(run_dir: Path, device: torch.device) -> Optional[dict]:
     if not path.is_file():
         return None
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # truncated or foreign: the user's file, not our bug
-        raise UserError(f"--resume {run_dir}: {path} is not a readable checkpoint ({type(exc).__name__}); "
-                        f"delete it to redo the decisions from the start") from None
+        ckpt = torch_load(path, device, f"--resume {run_dir}")
+    except UserError as exc:
+        raise UserError(f"{exc}; delete it to redo the decisions from the start") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
         raise UserError(f"--resume {run_dir}: {path} is not a search checkpoint; delete it to redo the decisions")
     return ckpt
@@ -58,6 +59,7 @@ def check_resumable(run_dir: Path, method: str) -> dict:
     state = read_state(run_dir) or {}
     if state.get("status") == "finished":
         raise UserError(f"{what}: the search already finished (see {run_dir / GENOTYPE})")
+    check_writable(run_dir, what)
     return saved
 
 
@@ -69,7 +71,7 @@ def find_resumable(cfg: SearchConfig, method: str) -> Optional[str]:
     """After an elastic restart: the newest unfinished run of this note with the same config."""
     runtime = runtime_keys(type(cfg))
     mine = {k: _plain(v) for k, v in to_dict(cfg).items() if k not in runtime}
-    candidates = sorted(Path(cfg.save).glob(f"{SEARCH_PREFIX}{cfg.note}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    candidates = sorted(Path(cfg.save).glob(f"{SEARCH_PREFIX}{glob.escape(cfg.note)}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
     for run_dir in candidates:
         state = read_state(run_dir) or {}
         if state.get("status") != "running" or not (run_dir / CONFIG).is_file():

@@ -84,6 +84,7 @@ class SearchConfig(RunOptions):
     def check(self) -> None:
         """Rules between options, checked before anything runs (a late failure strands phase 1);
         --val_size against the data root's size is checked when the data is opened, also before."""
+        super().check()
         check_cifar_dataset(self.dataset)
         if self.extra_ops and self.op_set != "darts":
             raise UserError(f"--extra_ops with --op_set {self.op_set}: expected --op_set darts (the original's "

@@ -57,6 +57,7 @@ class SearchRun:
     def __init__(self, method: SearchMethod, cfg: SearchConfig, given: Optional[dict] = None):
         self.method = method
         self.env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
+        setup_logging(None, self.env.rank)  # the terminal only until the input is checked
         self.cfg, resume_dir = resolve_config(cfg, method=method.name, given=given or {}, env=self.env)
         if method.check is not None:
             method.check(self.cfg, self.env)

@@ -2,13 +2,18 @@
 selection, then the shared fine and topology decisions."""
 from __future__ import annotations
 
+import logging
+
 import torch
 
+from nas.core import distributed as D
 from nas.core.errors import UserError
 from nas.search.config import EvolutionaryConfig
 from nas.search.population import models_of_rank, value_population
 from nas.search.registry import SearchMethod, register
 from nas.search.selection import coarse_select
+
+log = logging.getLogger("nas")
 
 
 def _phase1(run):
@@ -20,6 +25,11 @@ def phase1_procs(cfg, env) -> int:
     """--phase1_procs, with 0 (auto) decided here once: on the CPU one process per thread this
     process may use (threads are then shared among them), up to its models; on a GPU one."""
     if cfg.phase1_procs:
+        cores = D.available_cores()
+        if cfg.phase1_procs > cores:  # a process beyond the cores only waits for one
+            log.warning("--phase1_procs %d: more than the %d cores this process may use; using %d",
+                        cfg.phase1_procs, cores, cores)
+            return cores
         return cfg.phase1_procs
     if env.device.type != "cpu":
         return 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ import torch
 import torch.multiprocessing as mp
 
 from nas.core import distributed as D
-from nas.core.errors import UserError
+from nas.core.errors import UserError, describe_os_error
 from nas.core.files import read_json, write_json
 from nas.core.rundir import STAGES, VALUATION, eta
 from nas.core.seeding import derive_seed
@@ -185,6 +186,9 @@ def _helper_main(cfg, env, precision, run_dir: Path, proc: int, models: list, op
     trainer = Trainer(cfg, env, open_search_data(cfg, env, precision), precision, _NoBoard(), stage_log=run_dir / STAGES)
     try:
         value_models(trainer, run_dir, models, op_cap=op_cap)
+    except OSError as exc:  # disk full, read-only: one line, not a traceback (its rank stops with its own)
+        print(f"error: phase-1 helper process {proc} of rank {env.rank}: {describe_os_error(exc)}", file=sys.stderr)
+        sys.exit(1)
     except BaseException:
         log.exception("phase-1 helper process %d failed", proc)
         raise

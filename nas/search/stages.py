@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -23,6 +24,7 @@ from nas.core.compile import optimizer_options, prepare
 from nas.core.distributed import DistEnv
 from nas.core.engine import Precision, train
 from nas.core.errors import UserError
+from nas.core.files import append_line
 from nas.core.seeding import derive_seed, seed_all
 from nas.data.loaders import SearchLoaders
 from nas.search.config import SearchConfig
@@ -32,6 +34,7 @@ from nas.space.primitives import primitives
 from nas.space.switches import Switches
 
 log = logging.getLogger("nas")
+DIVERGED = 10  # a stage ending above DIVERGED x ln(classes), the untrained loss, diverged
 
 
 @dataclass
@@ -104,14 +107,28 @@ class Trainer:
             log.info("%s epoch %d/%d lr %.4g train loss %.4f top1 %.2f", tag, epoch + 1, epochs,
                      optimizer.param_groups[0]["lr"], res["loss"], res["top1"])
             if self.stage_log is not None:  # one write per line: ranks append to one file without tearing lines
-                with open(self.stage_log, "a") as f:
-                    f.write(json.dumps({"tag": tag, "epoch": epoch + 1, "epochs": epochs, "rank": self.env.rank,
-                                        "lr": optimizer.param_groups[0]["lr"], "loss": res["loss"],
-                                        "top1": res["top1"]}) + "\n")
+                append_line(self.stage_log, json.dumps({"tag": tag, "epoch": epoch + 1, "epochs": epochs,
+                                                        "rank": self.env.rank, "lr": optimizer.param_groups[0]["lr"],
+                                                        "loss": res["loss"], "top1": res["top1"]}))
             scheduler.step()
+        if epochs:
+            self._check_not_diverged(res["loss"], tag, lr, reduce=parallel_ranks)
         if parallel_ranks:
             D.broadcast_buffers(net)  # BN statistics: identical networks on every rank
         return optimizer
+
+    def _check_not_diverged(self, loss: float, tag: str, lr: float, *, reduce: bool) -> None:
+        """A stage that ends far above an untrained network's loss, ln(classes), diverged: its
+        scores would rank noise, so the search stops (every rank alike: the mean over ranks)."""
+        if reduce:
+            total = D.all_reduce_sum(torch.tensor([loss], dtype=torch.float64, device=self.env.device))
+            loss = total.item() / self.env.world_size
+        classes = self.data.num_classes
+        limit = DIVERGED * math.log(classes)
+        if not loss <= limit:  # NaN too
+            raise UserError(f"the search diverged: stage {tag} ended with training loss {loss:.4g}, above {DIVERGED} x "
+                            f"ln({classes}) = {limit:.3g} (an untrained network's is {math.log(classes):.3g}), at lr "
+                            f"{lr:g} (--learning_rate {self.cfg.learning_rate:g}): lower --learning_rate")
 
     def finetune_steps(self, phase: int) -> int:
         """F + 1 fine-tuning steps in phase 1, 2 or 3: the original tests its step counter after

@@ -72,9 +72,9 @@ def test_nan_loss_stops_with_step_and_lr():
     model = nn.Linear(5, 3)
     p = Precision()
     batches = [(torch.full((4, 5), float("nan")), torch.zeros(4, dtype=torch.long))]
-    with pytest.raises(UserError, match=r"loss became nan at step 1 \(lr 0.1\)"):
+    with pytest.raises(UserError, match=r"^stage x ep1/1: training loss became nan at step 1 \(lr 0.1\)"):
         train(model, batches, torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
-              progress=False)
+              progress=False, desc="stage x ep1/1")
 
 
 def test_bf16_autocast_on_cpu_trains():

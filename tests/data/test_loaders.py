@@ -300,6 +300,49 @@ def test_missing_data_names_the_path_and_layout(tmp_path, backend, match):
         D.build_eval_loaders(cfg(tmp_path / "nowhere", backend), 8, 0, 1, "cpu")
 
 
+def test_workers_above_the_cores_are_capped_with_one_warning(cifar_root, monkeypatch, caplog):
+    monkeypatch.setattr(D, "available_cores", lambda: 2)
+    monkeypatch.setattr(logging.getLogger("nas"), "propagate", True)  # to caplog, whatever set up logging before
+    with caplog.at_level(logging.WARNING, logger="nas"):
+        loaders = D.build_eval_loaders(cfg(cifar_root, workers=64), 8, 0, 1, "cpu")
+    assert loaders.train._loader.num_workers == 2 and loaders.val._loader.num_workers == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "--workers 64: more than the 2 cores this process may use; using 2"]
+
+
+def test_unreadable_data_names_the_file_and_the_reason(cifar_root, monkeypatch):
+    """Root reads any file: the system's refusal (EACCES) is injected where each loader opens its data."""
+    import errno
+    import os
+
+    from nas.data import beton, raw
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(raw, "open", refuse, raising=False)  # the torch loader's pickles
+    with pytest.raises(UserError, match=f"^cannot read {cifar_root / 'cifar-100-python' / 'train'}: Permission denied$"):
+        D.build_eval_loaders(cfg(cifar_root, "torch"), 8, 0, 1, "cpu")
+    if FFCV:
+        monkeypatch.setattr(beton, "Reader", refuse)
+        with pytest.raises(UserError, match=f"^cannot read {cifar_root / 'cifar_train.beton'}: Permission denied$"):
+            D.build_eval_loaders(cfg(cifar_root, "ffcv"), 8, 0, 1, "cpu")
+
+
+def test_a_crafted_cifar_batch_runs_no_code_in_the_torch_loader(tmp_path):
+    import pickle
+
+    from tests.helpers import ShellCommand
+
+    raw = tmp_path / "cifar-100-python"
+    cifar100_dir(raw, coordinate_images(np.arange(4)), np.arange(4), coordinate_images(np.arange(2)), np.arange(2))
+    crafted = {b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [ShellCommand(tmp_path / "pwned")]}
+    (raw / "train").write_bytes(pickle.dumps(crafted, protocol=2))
+    with pytest.raises(UserError, match=f"{raw / 'train'} is not a CIFAR pickle batch .*posix.system object.*refused"):
+        D.build_eval_loaders(cfg(tmp_path, "torch"), 8, 0, 1, "cpu")
+    assert not (tmp_path / "pwned").exists()
+
+
 @needs_ffcv
 def test_unusable_beton_files(cifar_root, tmp_path):
     from ffcv.fields import IntField, RGBImageField

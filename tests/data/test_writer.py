@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.fake_data import cifar10_dir, cifar100_dir, imagenet_dir
-from tests.helpers import load_script
+from tests.helpers import ShellCommand, load_script
 from nas.data import writer as dataset_writer
 from nas.data.loaders import ffcv_missing_reason
 from nas.data.datasets import get_dataset
@@ -112,6 +112,9 @@ def corrupt(src: Path, case: str) -> str:
     elif case == "label out of range":
         entry[b"labels"][0] = 10
         expect = f"{batch}: label 10 out of range; expected 0..9"
+    elif case == "planted code":  # a crafted batch whose unpickling would run a command
+        entry[b"labels"] = ShellCommand(src.parent / "pwned")
+        expect = f"{batch} is not a CIFAR pickle batch (UnpicklingError: it holds a posix.system object"
     elif case == "no data key":
         del entry[b"data"]
         expect = f"{batch} has keys"
@@ -125,7 +128,7 @@ def corrupt(src: Path, case: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["missing directory", "missing test batch", "not a pickle", "wrong image size",
-                                  "label out of range", "no data key", "empty"])
+                                  "label out of range", "planted code", "no data key", "empty"])
 def test_bad_cifar_input_is_one_line_and_writes_nothing(cifar10_src, tmp_path, capsys, case):
     expect = corrupt(cifar10_src, case)
     src = tmp_path / "dl" / "absent" if case == "missing directory" else cifar10_src
@@ -134,6 +137,7 @@ def test_bad_cifar_input_is_one_line_and_writes_nothing(cifar10_src, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: ") and expect in err
     assert files(root) == []
+    assert not (cifar10_src.parent / "pwned").exists()
 
 
 @needs_ffcv

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, plant_checkpoint
 
 SCRIPTS = ["train_eval_cifar.py", "train_eval_imagenet.py"]
 
@@ -34,8 +34,24 @@ BAD_VALUES = [
     (["--layers", "1"], "--layers 1: expected 3 or more"),
     (["--epochs", "0"], "--epochs 0: expected 1 or more"),
     (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
+    (["--seed", "99999999999999999999"], "--seed 99999999999999999999: expected a number from 0 to 2147483647"),
+    (["--seed", "-1"], "--seed -1: expected a number from 0 to 2147483647"),
     (["--arch", "nonsense"], "unknown genotype 'nonsense'"),
 ]
+
+
+BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("note", BAD_NOTES, ids=repr)
+def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, note, digits_root, tmp_path,
+                                                                       monkeypatch, capsys):
+    save = tmp_path / "deep" / "er" / "runs"
+    code, err = run_script(script, small(digits_root, save, "--note", note), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"error: --note {note!r}: expected a name of 1 to 200 bytes without path separators" in err
+    assert list(tmp_path.rglob("*")) == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -85,3 +101,81 @@ def test_a_run_stopped_in_its_first_epoch_starts_again(digits_root, tmp_path, mo
     assert summary["epochs"] == 1 and summary["seed"] == 3 and summary["arch"] == "DARTS_V2"
     assert "started again: it stopped in its first epoch" in (run_dir / "log_rank0.txt").read_text()
     assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("script, checkpoint", [("train_eval_cifar.py", "last.pt"),
+                                                ("train_eval_imagenet.py", "model_best.pt")])
+def test_resume_of_a_planted_checkpoint_runs_no_code(script, checkpoint, digits_root, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "eval-try-20250101-000000" / "checkpoints" / checkpoint
+    marker = tmp_path / "pwned"
+    plant_checkpoint(path, marker, eval_task="cifar", epoch=1, optimizer={})
+    code, err = run_script(script, ["--resume", path if checkpoint != "last.pt" else path.parent.parent,
+                                    "--data", digits_root], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{path} holds a posix.system object, not only tensors and plain data: refused unread" in err
+    assert not marker.exists()
+
+
+def test_an_epoch_with_a_nan_validation_loss_is_never_the_best(digits_root, tmp_path, monkeypatch):
+    import torch
+
+    import nas.evaluation.run as evaluation
+
+    real_evaluate, calls = evaluation.evaluate, []
+
+    def nan_in_first_epoch(*args, **kwargs):
+        res = real_evaluate(*args, **kwargs)
+        calls.append(1)
+        return {**res, "loss": float("nan"), "top1": 99.0} if len(calls) == 1 else {**res, "top1": 1.0}
+
+    monkeypatch.setattr(evaluation, "evaluate", nan_in_first_epoch)
+    monkeypatch.setattr(sys, "argv", ["train_eval_cifar.py", *map(str, small(digits_root, tmp_path, "--epochs", "2"))])
+    runpy.run_path(str(ROOT / "train_eval_cifar.py"), run_name="__main__")
+    run_dir = next(tmp_path.iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_epoch"] == 2 and summary["best_top1"] == 1.0
+    assert torch.load(run_dir / "checkpoints" / "model_best.pt", weights_only=True)["epoch"] == 2
+
+
+# ------------------------------------------------------------------------------ faults of the system
+def test_a_full_disk_stops_the_evaluation_with_one_line(digits_root, tmp_path, monkeypatch, capsys):
+    import re
+
+    from tests.helpers import fill_disk_after
+
+    fill_disk_after(monkeypatch, writes=2)  # config.yaml and genotype.json fit; the first checkpoint does not
+    code, err = run_script("train_eval_cifar.py", small(digits_root, tmp_path), monkeypatch, capsys)
+    run_dir = next(tmp_path.iterdir())
+    assert code == 1, err
+    warning, error = err.splitlines()
+    assert warning == f"warning: cannot write {run_dir / 'log_rank0.txt'}: No space left on device; it gets no more log lines"
+    assert re.fullmatch(f"error: {re.escape(str(run_dir))}/checkpoints/(model_best|last).pt: No space left on device", error)
+    assert json.loads((run_dir / "genotype.json").read_text())["normal_concat"] == [2, 3, 4, 5]
+    assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_resume_of_a_read_only_run_directory_is_one_line(digits_root, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+    import tempfile
+
+    run_dir = tmp_path / "eval-try-20250101-000000"
+    run_dir.mkdir()
+    from nas.core.config import parse, to_dict
+    from nas.core.files import write_yaml
+    from nas.evaluation.config import CifarEvalConfig
+
+    cfg, _ = parse(CifarEvalConfig, [str(a) for a in small(digits_root, tmp_path)])
+    write_yaml(run_dir / "config.yaml", {"eval_task": "cifar", **to_dict(cfg)})
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):  # root writes anywhere: the file system refuses instead
+        if dir is not None and str(dir).startswith(str(run_dir)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    code, err = run_script("train_eval_cifar.py",
+                           ["--resume", run_dir, "--data", digits_root], monkeypatch, capsys)
+    assert code == 2 and err == f"error: --resume {run_dir}: cannot write in {run_dir}: Read-only file system\n", err
+    assert [p.name for p in run_dir.iterdir()] == ["config.yaml"]

@@ -142,7 +142,7 @@ def test_cifar_smoke_run_writes_checkpoints_log_and_summary(digits_root, tmp_pat
     assert state["params_m"] == on_disk["params_m"] and state["best_top1"] == on_disk["best_top1"]
     epochs = [json.loads(line) for line in (run_dir / "epochs.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == [1] and epochs[0]["val_top1"] == on_disk["final_top1"]
-    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["genotype"] == intended and ckpt["dataset"]["name"] == "cifar10"
 
 
@@ -161,7 +161,7 @@ def test_imagenet_smoke_run_smooths_labels_in_training_only(imagenet_root, tmp_p
     assert criteria["train"].label_smoothing == 0.1 and criteria["val"].label_smoothing == 0.0
     run_dir = only_run_dir(save)
     assert summary["dataset"] == "imagenet" and summary["epochs"] == 6
-    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert ckpt["dataset"] == {"name": "imagenet", "num_classes": 3, "image_size": 224}
     # "linear" with E=6: 0.1 (E-5-e)/(E-5) for e < 1, then 0.1 (E-e)/((E-5) 5).
     assert [h["lr"] for h in ckpt["history"]] == pytest.approx([0.1, 0.1, 0.08, 0.06, 0.04, 0.02])
@@ -190,14 +190,14 @@ def run_until_first_checkpoint(argv, monkeypatch):
 def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_path, monkeypatch):
     extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")  # drop-path draws random masks
     run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
-    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=True)
 
     run_until_first_checkpoint(cifar_args(digits_root, tmp_path / "b", *extra), monkeypatch)
     run_dir = only_run_dir(tmp_path / "b")
-    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["epoch"] == 1
     # Runtime flags only: everything else comes from the run.
     run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "0", "--no-progress"])
-    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
 
     assert resumed["epoch"] == straight["epoch"] == 2
     assert resumed["model"].keys() == straight["model"].keys()
@@ -215,12 +215,12 @@ def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(d
     # resumed with 1, give the same weights.
     extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")
     run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra, "--workers", "2"))
-    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=True)
 
     run_until_first_checkpoint(cifar_args(digits_root, tmp_path / "b", *extra), monkeypatch)  # --workers 0
     run_dir = only_run_dir(tmp_path / "b")
     run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "1", "--no-progress"])
-    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert resumed["epoch"] == straight["epoch"] == 2
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
 
@@ -338,7 +338,7 @@ def test_resume_of_imagenet_data_with_other_classes_is_refused(imagenet_root, tm
     save = tmp_path / "runs"
     run(IMAGENET, imagenet_args(imagenet_root, save, "--train_subset", "4", "--epochs", "2", "--lr_scheduler", "cosine"))
     run_dir = only_run_dir(save)
-    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     ckpt["epoch"] = 1  # as if stopped after the first epoch
     torch.save(ckpt, run_dir / "checkpoints/last.pt")
     before = digest(run_dir / "checkpoints/last.pt")

@@ -161,6 +161,11 @@ def test_bad_json(d, message):
         (LITERAL.replace("normal_concat=", "normal_cat="), "unknown Genotype field 'normal_cat'"),
         (LITERAL.replace(", reduce_concat=range(2, 6)", ""), "lacks field\\(s\\) reduce_concat"),
         (LITERAL.replace("range(2, 6)", "list(range(2, 6))", 1), "expected a list of ints or range"),
+        # refused from its bounds, before a tuple of 10**11 nodes is built (a MemoryError before)
+        (LITERAL.replace("range(2, 6)", "range(2, 100000000000)", 1),
+         "normal_concat='range\\(2, 100000000000\\)': expected node indices in 2..5"),
+        (LITERAL.replace("range(2, 6)", "range(-1000000000000000000000000000000, 6)", 1), "expected node indices in 2..5"),
+        (LITERAL.replace("range(2, 6)", "range(30000000)", 1), "expected node indices in 2..5"),
         (LITERAL.replace("('skip_connect', 1)", "'skip_connect'", 1), "expected an \\(op, input\\) pair"),
         (LITERAL.replace("Genotype(", "Genome(", 1), "expected a call `Genotype"),
         ("import os", "is not a genotype"),

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from nas.genotype import load_genotype
-from tests.helpers import ROOT, assert_one_line_error, run_script
+from tests.helpers import ROOT, assert_one_line_error, plant_checkpoint, run_script
 
 
 # --- seed sweeps --------------------------------------------------------------------------
@@ -74,6 +74,10 @@ def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
     [
         ("--root {root} --script {script}", "--seeds is required"),
         ("--seeds 1,b --root {root} --script {script}", "seed '1,b' in --seeds"),
+        ("--seeds 99999999999999999999 --root {root} --script {script}",
+         "seed '99999999999999999999' in --seeds: expected integers from 0 to 2147483647 without leading zeros"),
+        ("--seeds 2147483648 --root {root} --script {script}", "seed '2147483648' in --seeds: expected integers"),
+        ("--seeds 007 --root {root} --script {script}", "seed '007' in --seeds: expected integers"),
         ("--seeds 1 --root {root} --script {script} --nproc 0", "--nproc 0"),
         ("--seeds 1 --root {root} --script /nonexistent.py", "search script /nonexistent.py does not exist"),
         ("--seeds 1 --root {root} --script {script} -- --seed 3", "the sweep sets --seed, --save and --resume itself"),
@@ -111,3 +115,40 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
     pair = run_script(sys.executable, "scripts/collect_runs.py", root, "--top", "2", "--out", tmp_path / "pair.json")
     assert pair.returncode == 0, pair.stderr  # ranked by the runs' val_acc (no NAS-Bench-301 here)
     assert len(load_genotype(tmp_path / "pair.json").reduce) == 8
+
+
+@pytest.mark.parametrize("state", ["running", "finished"])
+def test_sweep_refuses_a_seed_folder_holding_another_seeds_run(tmp_path, state):
+    script = tmp_path / "fake_search.py"
+    script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
+    other = tmp_path / "sweep" / "seed5" / "search-fake-7"
+    other.mkdir(parents=True)
+    (other / "config.yaml").write_text("seed: 7\nmethod: evolutionary\n")
+    (other / "state.json").write_text(json.dumps({"status": state}))
+    if state == "finished":
+        (other / "genotype.json").write_text("{}")
+    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 5", "--root", tmp_path / "sweep",
+                        "--script", script, env={"PYTHON": sys.executable})
+    assert_one_line_error(result, f"{other} holds a run of seed 7, not 5: move it out of seed5/")
+    assert not (tmp_path / "sweep" / "seed1").exists() and not (other / "calls.jsonl").exists()
+
+
+def test_sweep_rerun_of_a_planted_checkpoint_runs_no_code(tmp_path, digits_root):
+    """The sweep resumes every unfinished search-* folder by itself: a planted checkpoint in one is refused."""
+    from nas.core.config import parse, to_dict
+    from nas.core.files import write_json, write_yaml
+    from nas.search.config import EvolutionaryConfig
+
+    run_dir = tmp_path / "sweep" / "seed1" / "search-try-20250101-000000"
+    cfg, _ = parse(EvolutionaryConfig, ["--preset", "tiny", "--fast", "--loader", "torch", "--seed", "1"])
+    write_yaml(run_dir / "config.yaml", {"method": "evolutionary", **to_dict(cfg)})
+    write_json(run_dir / "state.json", {"status": "running"})
+    marker = tmp_path / "pwned"
+    plant_checkpoint(run_dir / "checkpoints" / "last.pt", marker, done=0, history=[])
+    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1", "--root", tmp_path / "sweep", "--",
+                        "--train_path", digits_root, "--loader", "torch", "--no-progress",
+                        env={"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 1 and f"== seed 1: resuming {run_dir}" in result.stdout, result.stderr
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("error: --resume")]
+    assert len(refusals) == 1 and "last.pt holds a posix.system object" in refusals[0], result.stderr
+    assert not marker.exists()

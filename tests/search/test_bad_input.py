@@ -1,12 +1,13 @@
 """Every class of bad input to the search scripts is one line `error: ...`, exit status 2, and
 leaves no run directory; damaged run directories are refused on --resume the same way."""
+import os
 import runpy
 import sys
 
 import pytest
 import torch
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, plant_checkpoint
 
 SCRIPTS = ["search_evolutionary.py", "search_supernet.py"]
 
@@ -46,8 +47,24 @@ BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of rang
     (["--val_size", "1500"], "val_size 1500 must be smaller than the 1500 training images"),  # the data's own size
     (["--batch_size", "0"], "--batch_size 0: expected 1 or more"),
     (["--workers", "-1"], "--workers -1: expected 0 or more"),
+    (["--seed", "99999999999999999999"], "--seed 99999999999999999999: expected a number from 0 to 2147483647"),
+    (["--seed", "-1"], "--seed -1: expected a number from 0 to 2147483647"),
     (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
 ]
+
+
+BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("note", BAD_NOTES, ids=repr)
+def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, note, digits_root, tmp_path,
+                                                                       monkeypatch, capsys):
+    save = tmp_path / "deep" / "er" / "runs"
+    code, err = run_script(script, tiny(digits_root, save, "--note", note), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"error: --note {note!r}: expected a name of 1 to 200 bytes without path separators" in err
+    assert list(tmp_path.rglob("*")) == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -170,3 +187,57 @@ def test_supernet_resume_of_a_damaged_run_is_one_line(damage, message, digits_ro
     code, err = run_script("search_supernet.py", ["--resume", run_dir, "--train_path", digits_root,
                                                   "--loader", "torch", "--no-progress"], monkeypatch, capsys)
     assert_refused(code, err, message)
+
+
+@pytest.mark.parametrize("script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")])
+def test_resume_of_a_planted_checkpoint_runs_no_code(script, method, digits_root, tmp_path, monkeypatch, capsys):
+    run_dir = unfinished_run(tmp_path, method)
+    marker = tmp_path / "pwned"
+    plant_checkpoint(run_dir / "checkpoints" / "last.pt", marker, done=0, switches=[], model={}, optimizer={},
+                     history=[], steps_phases2_4=[0], time_phases2_4=0.0)
+    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch",
+                                    "--no-progress"], monkeypatch, capsys)
+    assert_refused(code, err, "last.pt holds a posix.system object, not only tensors and plain data: refused unread")
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------ faults of the system
+def test_a_full_disk_stops_the_search_with_one_line_and_leaves_valid_json(digits_root, tmp_path, monkeypatch,
+                                                                           capsys):
+    import json
+
+    from tests.helpers import fill_disk_after
+
+    save = tmp_path / "runs"
+    fill_disk_after(monkeypatch, writes=2)  # config.yaml and state.json fit; phase 1's first record does not
+    code, err = run_script("search_evolutionary.py", tiny(digits_root, save, "--npop", "1", "--phase1_procs", "1"),
+                           monkeypatch, capsys)
+    run_dir = next(save.iterdir())
+    assert code == 1, err
+    assert err.splitlines() == [
+        f"warning: cannot write {run_dir / 'log_rank0.txt'}: No space left on device; it gets no more log lines",
+        f"error: {run_dir / 'valuation' / 'model0.json'}: No space left on device"], err
+    for path in run_dir.rglob("*.json"):
+        json.loads(path.read_text())  # every JSON file whole: the old version or none
+    assert json.loads((run_dir / "state.json").read_text())["status"] == "running"
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")])
+def test_resume_of_a_read_only_run_directory_is_one_line(script, method, digits_root, tmp_path, monkeypatch, capsys):
+    import errno
+    import tempfile
+
+    run_dir = unfinished_run(tmp_path, method)
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):  # root writes anywhere: the file system refuses instead
+        if dir is not None and str(dir).startswith(str(run_dir)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch",
+                                    "--no-progress"], monkeypatch, capsys)
+    assert_refused(code, err, f"--resume {run_dir}: cannot write in {run_dir}: Read-only file system")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "state.json"]

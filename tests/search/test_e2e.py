@@ -76,6 +76,9 @@ def test_evolutionary_search_writes_a_complete_run_directory(finished_search):
     assert (run_dir / "config.yaml").is_file() and (run_dir / "log_rank0.txt").is_file()
     assert any((run_dir / "tb").rglob("events.out.tfevents.*"))
     assert "genotype = Genotype(" in (run_dir / "log_rank0.txt").read_text()
+    # tensors and plain data only: a resume loads it with weights_only (a planted file runs no code)
+    from nas.search.checkpoints import CHECKPOINT_KEYS, load_checkpoint
+    assert set(CHECKPOINT_KEYS) <= set(load_checkpoint(run_dir, "cpu"))
 
 
 def test_resume_refuses_a_different_configuration_and_leaves_the_run_untouched(finished_search, tmp_path):
@@ -100,7 +103,10 @@ def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--npop", "0"], "--npop 0: expected 1 or more"),
     (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
-    (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "loss became"),  # diverges in the first stage
+    (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "model0 edge0 ep1/1: training loss became"),
+    # finite but far above an untrained network's loss: its scores would rank noise
+    (["--learning_rate", "1e6", "--no-fast", "--train_subset", "64"],
+     "the search diverged: stage model0 edge0 ended with training loss"),
 ])
 def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message):
     save = tmp_path / "runs"
@@ -108,7 +114,9 @@ def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message)
     assert proc.returncode == 2, proc.stderr[-2000:]
     err = proc.stderr.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
-    if "loss became" not in message:  # refused before anything was written
+    if "--learning_rate" in extra:  # diverged in the first stage, after its run directory was made
+        assert "at lr 12500" in err[-1] if "1e6" in extra else "(lr 1.25e+10)" in err[-1]
+    else:  # refused before anything was written
         assert not save.exists() or not any(save.iterdir())
 
 

@@ -1,5 +1,6 @@
 """Phase 1's processes: how many value a rank's models, and what a failing helper does."""
 import dataclasses
+import logging
 
 import pytest
 import torch
@@ -16,12 +17,23 @@ from nas.search.population import HelperProcesses
     (0, 4, 1, "cpu", 2, 2),     # auto on the CPU: a process per thread...
     (0, 4, 2, "cpu", 8, 2),     # ...up to the process's models
     (0, 4, 1, "cuda", 8, 1),    # auto on a GPU: one, until measured there
-    (3, 4, 1, "cpu", 1, 3),     # given: as given
+    (3, 4, 1, "cpu", 1, 3),     # given: as given, up to the cores (4 here)
+    (8, 8, 1, "cuda", 1, 4),    # more than the cores: as many as the cores, with a warning
 ])
 def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    cfg = EvolutionaryConfig(npop=npop, phase1_procs=given)
-    assert phase1_procs(cfg, DistEnv(world_size=world, device=torch.device(device))) == expected
+    monkeypatch.setattr("nas.core.distributed.available_cores", lambda: 4)
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("nas").addHandler(handler)
+    try:
+        cfg = EvolutionaryConfig(npop=npop, phase1_procs=given)
+        assert phase1_procs(cfg, DistEnv(world_size=world, device=torch.device(device))) == expected
+    finally:
+        logging.getLogger("nas").removeHandler(handler)
+    warnings = [r.getMessage() for r in records]
+    assert warnings == (["--phase1_procs 8: more than the 4 cores this process may use; using 4"] if given == 8 else [])
 
 
 def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
@@ -33,3 +45,17 @@ def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
     assert "phase-1 helper process 1 of rank 0 (models 1) exited with code 1" in message and "\n" not in message
     assert f"see {tmp_path / 'log_rank0_proc1.txt'}; then --resume {tmp_path}" in message
     assert "no-data" in (tmp_path / "log_rank0_proc1.txt").read_text()  # the cause is in the helper's log
+
+
+def test_a_helper_that_cannot_write_says_so_in_one_line(digits_root, tmp_path, capfd):
+    from nas.core.config import parse
+
+    cfg, _ = parse(EvolutionaryConfig, ["--preset", "tiny", "--fast", "--train_path", str(digits_root),
+                                        "--loader", "torch", "--no-progress"])
+    (tmp_path / "valuation").write_text("a file where the records' folder goes")  # the write fails (EEXIST)
+    with pytest.raises(UserError, match="phase-1 helper process 1 of rank 0 \\(models 0\\) exited with code 1"):
+        with HelperProcesses(cfg, DistEnv(), Precision(), tmp_path, [[0]], op_cap=1) as helpers:
+            helpers.wait()
+    err = capfd.readouterr().err
+    assert f"error: phase-1 helper process 1 of rank 0: {tmp_path / 'valuation' / 'model0.json'}: File exists\n" in err
+    assert "Traceback" not in err, err
