@@ -1,5 +1,6 @@
 """A search SIGKILLed at several moments (phase 1, the decisions, half-written files) and
-resumed each time ends with complete, consistent files and the uninterrupted genotype."""
+resumed each time ends with complete, consistent files and the uninterrupted genotype, on
+the default loader (FFCV)."""
 import json
 import os
 import signal
@@ -45,7 +46,7 @@ def test_killed_at_several_moments_then_resumed(finished_search, digits_root, tm
 
     save = tmp_path / "killed"
     script = ROOT / "search_evolutionary.py"
-    start_and_kill([script, *tiny_args(digits_root, save, "--seed", "3")],
+    start_and_kill([script, *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv")],
                    lambda: any(save.glob("*/valuation/model0.json")))  # phase 1: one model's edge done
     run_dir = only_run_dir(save)
     resume = [script, "--resume", run_dir, "--no-progress"]
