@@ -278,3 +278,5 @@ class RunOptions:
     momentum: float = option(0.9, "SGD momentum", low=0, high=1)
     channels_last: bool = option(True, "channels-last memory format")
     progress: bool = option(True, "progress bars on the terminal", runtime=True)
+    requeue: bool = option(False, "inside a SLURM job: after a clean stop on SIGTERM or SIGUSR1, requeue the job "
+                                  "(scontrol requeue)", runtime=True)

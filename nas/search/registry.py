@@ -7,6 +7,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
+from nas.core import stop
 from nas.core.config import parse
 from nas.core.distributed import DistEnv, cleanup, guard_peers
 from nas.core.errors import UserError, run_cli
@@ -61,5 +62,6 @@ def main(name: str, description: str, argv: Optional[Sequence[str]] = None) -> N
             guard_peers(lambda: run_search(name, cfg, given))
         finally:
             cleanup()
+            stop.disarm()
 
     run_cli(go)
