@@ -9,6 +9,7 @@
 # torchrun (python -m torch.distributed.run) with N processes; --torchrun passes launcher
 # flags (default --standalone). PYTHON picks the interpreter (default: the repo's .venv).
 # A failing seed does not stop the sweep; the exit status says whether every seed finished.
+# A search stopped by SIGTERM or SIGUSR1 (exit 143 or 138) stops the sweep with its status.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,7 @@ fi
 seeds="" root="" nproc=1 script="$repo/search_evolutionary.py" torchrun_args="--standalone" use_torchrun=0
 
 die() { echo "error: $*" >&2; exit 2; }
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -82,7 +83,12 @@ for s in $seeds; do
   else
     launch=("$python")
   fi
-  if ! "${launch[@]}" "$script" --seed "$s" --save "$dir" "${resume[@]+"${resume[@]}"}" "${extra[@]+"${extra[@]}"}"; then
+  "${launch[@]}" "$script" --seed "$s" --save "$dir" "${resume[@]+"${resume[@]}"}" "${extra[@]+"${extra[@]}"}"
+  rc=$?
+  if [ $rc -eq 143 ] || [ $rc -eq 138 ]; then  # stopped cleanly by SIGTERM / SIGUSR1: so does the sweep
+    echo "== seed $s: stopped by a signal (rerun the sweep to resume it)" >&2
+    exit $rc
+  elif [ $rc -ne 0 ]; then
     echo "== seed $s: the search failed (rerun the sweep to resume it)" >&2
     failed+=("$s")
   elif ! ls "$dir"/*/genotype.json >/dev/null 2>&1; then

@@ -48,13 +48,13 @@ def digits_root(session_dir):
 
 @pytest.fixture(scope="session")
 def finished_search(session_dir, digits_root):
-    """One finished tiny evolutionary search (seed 3, npop 2), shared by every test that only
-    reads it: the e2e checks, the kill/resume and phase1_procs comparisons, the report. Tests
-    that change a run copy it first."""
+    """One finished tiny evolutionary search (seed 3, npop 2) on the default loader (FFCV),
+    shared by every test that only reads it: the e2e checks, the kill/resume, rerun and
+    phase1_procs comparisons, the report. Tests that change a run copy it first."""
     proc = {}
 
     def search(save):
-        proc["run"] = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3"))
+        proc["run"] = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv"))
         (save / "stdout.txt").write_text(proc["run"].stdout)
 
     save = made_once(session_dir, "evolutionary-seed3", search)

@@ -288,6 +288,9 @@ class RunOptions:
     progress: bool = option(True, "progress: bars on a terminal; redirected, a log line with the ETA every "
                             "--log_every steps", runtime=True)
 
+    requeue: bool = option(False, "inside a SLURM job: after a clean stop on SIGTERM or SIGUSR1, requeue the job "
+                                  "(scontrol requeue)", runtime=True)
+
     def check(self) -> None:
         check_note(self.note)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import os
 import socket
-import signal
 import subprocess
 import sys
 import threading
@@ -159,7 +158,6 @@ class PeerWatchdog:
         cls._current = watchdog = cls(rank, world, dist.PrefixStore(prefix, store))
         for r in range(world):
             watchdog.store.add(str(r), 0)  # every counter exists: reading one never waits
-        signal.signal(signal.SIGTERM, watchdog._terminated)
         threading.Thread(target=watchdog._loop, name="peer-watchdog", daemon=True).start()
         return watchdog
 
@@ -186,9 +184,6 @@ class PeerWatchdog:
             self._exit("lost the rendezvous store (its launcher or rank 0 is gone)")
         elif lost:
             self._exit(f"lost rank {', '.join(map(str, lost))} (no sign of life for {self.STALE:.0f}s)")
-
-    def _terminated(self, signum, frame) -> None:
-        self._exit("stopped by the launcher (another process failed or the job was cancelled)")
 
     def _exit(self, what: str) -> None:
         print(f"error: {what}: {resume_hint(self.run_dir)}", file=sys.stderr, flush=True)

@@ -1,4 +1,5 @@
-"""User-facing errors: one line naming the bad value and what was expected, exit code 2."""
+"""User-facing errors: one line naming the bad value and what was expected, exit code 2; a
+clean stop on a signal (nas.core.stop): one line, exit code 128 + the signal."""
 from __future__ import annotations
 
 import sys
@@ -16,6 +17,15 @@ def describe_os_error(exc: OSError) -> str:
     return " ".join(f"{' -> '.join(paths) + ': ' if paths else ''}{reason}".split())
 
 
+class Stopped(Exception):
+    """The run stopped at a safe point on a signal: `line` (empty on ranks other than 0) says
+    where and how to resume; the process exits with `code`."""
+
+    def __init__(self, line: str, code: int):
+        super().__init__(line)
+        self.line, self.code = line, code
+
+
 def run_cli(main: Callable[[], object]) -> None:
     """Run an entry point; a UserError becomes `error: <message>` on stderr and exit 2; a file
     operation the system refused (disk full, read-only, unreadable) `error: <path>: <reason>`
@@ -29,6 +39,10 @@ def run_cli(main: Callable[[], object]) -> None:
     except OSError as exc:
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         sys.exit(1)
+    except Stopped as stop:
+        if stop.line:
+            print(stop.line, file=sys.stderr)
+        sys.exit(stop.code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -10,6 +10,7 @@ does not change the training's threading.
 """
 from __future__ import annotations
 
+import queue
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -185,7 +186,20 @@ class FFCVEpochLoader(EpochLoader):
         try:
             yield from batches
         finally:
-            batches.close()  # an abandoned pass would otherwise keep its reader thread
+            _stop(batches)
+
+
+def _stop(batches) -> None:
+    """End a pass's reader thread (FFCV's EpochIterator) and wait for it. FFCV's close only
+    asks: an abandoned pass's thread would go on decoding, and one still in numba code when
+    Python exits aborts the process ("terminate called without an active exception")."""
+    batches.iter_ixes = iter(())  # the batch it is making is its last; then it queues the end
+    while batches.is_alive():
+        try:  # make room for what it queues
+            batches.output_queue.get_nowait()
+        except queue.Empty:
+            batches.join(0.01)
+    batches.close()
 
 
 def _expected(root: Path, dataset: DatasetInfo) -> str:

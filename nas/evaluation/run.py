@@ -26,6 +26,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nas.core import distributed as D
+from nas.core import stop
 from nas.core.compile import check_compile, optimizer_options, prepare
 from nas.core.config import resume_config, to_dict
 from nas.data.datasets import data_label, root_dataset
@@ -182,16 +183,20 @@ def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
     def go() -> dict:
+        stop.arm(requeue=cfg.requeue)
         run = EvalRun(cfg, given or {}, task, env)
         run.open_run_dir()
         for epoch in range(run.state["epoch"], run.cfg.epochs):
             run.train_epoch(epoch)
+            if epoch + 1 < run.cfg.epochs:
+                stop.safe_point(f"epoch {epoch + 1}/{run.cfg.epochs}", run.run_dir, device=env.device)
         return run.finish()
 
     try:
         return D.guard_peers(go)
     finally:
         D.cleanup()
+        stop.disarm()
 
 
 class EvalRun:

@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 
 from nas.core import distributed as D
+from nas.core import stop
 from nas.core.config import to_dict
 from nas.core.compile import check_compile
 from nas.core.engine import Precision
@@ -59,6 +60,7 @@ class SearchRun:
         self.env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
         setup_logging(None, self.env.rank)  # the terminal only until the input is checked
         self.cfg, resume_dir = resolve_config(cfg, method=method.name, given=given or {}, env=self.env)
+        stop.arm(requeue=self.cfg.requeue)
         if method.check is not None:
             method.check(self.cfg, self.env)
         check_decision_parallel(self.cfg, self.env.world_size)
@@ -92,6 +94,8 @@ class SearchRun:
 
     def run(self) -> None:
         phase1 = self.method.phase1(self) if self.method.phase1 is not None else None
+        if phase1 is not None:
+            stop.safe_point("phase 1", self.run_dir, device=self.env.device)
         switches, history, time_decisions = self.run_decisions(phase1)
         self.finish(switches, history, time_phase1=phase1.seconds if phase1 else 0.0, time_decisions=time_decisions)
 
@@ -147,6 +151,8 @@ class SearchRun:
             save_checkpoint(self.run_dir, self.env, done=decision.index, switches=to_lists(switches),
                             model=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
                             steps_by_rank=D.all_gather_object(trainer.steps.phases2_4), elapsed=time.time() - t0)
+            if not decision.last:
+                stop.safe_point(f"decision {decision.index} ({decision.name})", self.run_dir, device=self.env.device)
         return switches, history, time.time() - t0
 
     def finish(self, switches: Switches, history: list, *, time_phase1: float, time_decisions: float) -> None:

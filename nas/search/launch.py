@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from nas.core import stop
 from nas.core.config import parse
 from nas.core.distributed import cleanup, guard_peers
 from nas.core.errors import run_cli
@@ -24,5 +25,6 @@ def main(name: str, description: str, argv: Optional[Sequence[str]] = None) -> N
             guard_peers(lambda: run_search(name, cfg, given))
         finally:
             cleanup()
+            stop.disarm()
 
     run_cli(go)

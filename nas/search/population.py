@@ -22,8 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.multiprocessing as mp
+from tqdm import tqdm
 
 from nas.core import distributed as D
+from nas.core import stop
 from nas.core.errors import UserError, describe_os_error
 from nas.core.files import read_json, write_json
 from nas.core.rundir import STAGES, VALUATION, eta
@@ -112,6 +114,7 @@ def value_models(trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_c
             record["steps"] += trainer.steps.phase1 - steps_before
             record["seconds"] = round(record["seconds"] + time.time() - tic, 2)
             write_json(path, record)
+            stop.safe_point(f"phase 1, model {model} edge {edge}", run_dir)  # a helper process is never armed
             for op in prims:
                 trainer.tb.add_scalar(f"valuation/model{model}/edge{edge}/{op}", scores[(edge, op)], edge)
             done += 1
@@ -157,8 +160,12 @@ class HelperProcesses:
 
     def wait(self) -> None:
         for _, _, p in self.procs:
-            while p.exitcode is None:
+            while True:
                 p.join(timeout=1.0)
+                # checked first: a helper ended by the same signal is no failure
+                stop.safe_point("this process's phase-1 steps (the helpers' finished steps are kept)", self.run_dir)
+                if p.exitcode is not None:
+                    break
             self.check()
 
     def __exit__(self, *exc) -> None:
@@ -176,6 +183,10 @@ def _helper_main(cfg, env, precision, run_dir: Path, proc: int, models: list, op
     from nas.search.driver import open_search_data
 
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    # tqdm's default lock is a multiprocessing one, a named semaphore in a spawned process: a
+    # helper killed while it holds one leaves the resource tracker a "leaked semaphore". Its
+    # bars are off; a thread lock serves.
+    tqdm.set_lock(threading.RLock())
     torch.set_num_threads(threads)
     setup_logging(run_dir, env.rank, proc)
     cfg = replace(cfg, progress=False)  # the rank's main process shows progress

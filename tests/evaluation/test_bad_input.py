@@ -64,6 +64,15 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, messag
     assert not save.exists() or not any(save.iterdir())
 
 
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_requeue_outside_a_slurm_job_is_refused(script, digits_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    save = tmp_path / "runs"
+    code, err = run_script(script, small(digits_root, save, "--requeue"), monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "--requeue: SLURM_JOB_ID is not set" in err, err
+    assert not save.exists()
+
+
 def test_unwritable_save_directory(digits_root, monkeypatch, capsys):
     code, err = run_script("train_eval_cifar.py", small(digits_root, "/proc/no/such/place"), monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1 and "cannot create run directory /proc/no/such/place" in err, err

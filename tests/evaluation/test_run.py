@@ -5,8 +5,13 @@ through the scripts themselves, to see the one-line error and exit status 2.
 """
 import hashlib
 import json
+import os
+import re
 import runpy
+import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -187,8 +192,10 @@ def run_until_first_checkpoint(argv, monkeypatch):
 
 
 @pytest.mark.slow
-def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_path, monkeypatch):
-    extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3")  # drop-path draws random masks
+@pytest.mark.parametrize("loader", LOADERS)
+def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_path, monkeypatch, loader):
+    # drop-path draws random masks; both loaders draw every augmentation from the run's seed
+    extra = ("--epochs", "2", "--seed", "5", "--drop_path_prob", "0.3", "--loader", loader)
     run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
     straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=True)
 
@@ -222,6 +229,59 @@ def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(d
     run(CIFAR, ["--resume", str(run_dir), "--data", str(digits_root), "--workers", "1", "--no-progress"])
     resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert resumed["epoch"] == straight["epoch"] == 2
+    assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
+
+
+def start_script(argv, save, signum, ready, env=None):
+    """train_eval_cifar.py in a subprocess, sent `signum` once `ready(run_dir)`; (exit status, stderr, run dir)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_eval_cifar.py"), *map(str, argv)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (save.is_dir() and any(save.iterdir()) and ready(only_run_dir(save))):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before the moment to signal it"
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=600)
+    return proc.returncode, err, only_run_dir(save)
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrupted_weights(digits_root, tmp_path):
+    loader = "torch" if ffcv_missing_reason() else "ffcv"  # the default loader where FFCV imports
+    extra = ("--epochs", "4", "--seed", "5", "--drop_path_prob", "0.3", "--loader", loader)
+    run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
+
+    save = tmp_path / "b"
+    code, err, run_dir = start_script(cifar_args(digits_root, save, *extra), save, signal.SIGTERM,
+                                      lambda d: (d / "log_rank0.txt").is_file())
+    line = err.strip().splitlines()[-1]
+    stopped = re.fullmatch(rf"stopped by SIGTERM after epoch ([123])/4; to continue: \S*train_eval_cifar.py "
+                           rf"--resume {re.escape(str(run_dir))}", line)
+    assert code == 143 and stopped, err
+    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["epoch"] == int(stopped[1])
+    assert not (run_dir / "summary.json").exists()
+
+    # resumed as a SLURM job that asks to be requeued, stopped again by SIGUSR1 (sbatch --signal)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.txt"}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    resume = ["--resume", run_dir, "--data", digits_root, "--workers", "0", "--no-progress"]
+    if int(stopped[1]) < 3:
+        code, err, _ = start_script([*resume, "--requeue"], save, signal.SIGUSR1,
+                                    lambda d: "resumed after epoch" in (d / "log_rank0.txt").read_text(), env=slurm)
+        stopped, requeued = err.strip().splitlines()[-2:]
+        assert code == 138 and re.fullmatch(r"stopped by SIGUSR1 after epoch [23]/4; to continue: .*", stopped), err
+        assert requeued == "SLURM job 4242 requeued"
+        assert (tmp_path / "scontrol.txt").read_text() == "requeue 4242\n"
+    done = subprocess.run([sys.executable, str(ROOT / "train_eval_cifar.py"), *map(str, resume)], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    assert resumed["epoch"] == straight["epoch"] == 4
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
 
 

@@ -77,6 +77,15 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, messag
     assert not save.exists() or not any(save.iterdir())
 
 
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_requeue_outside_a_slurm_job_is_refused(script, digits_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    save = tmp_path / "runs"
+    code, err = run_script(script, tiny(digits_root, save, "--requeue"), monkeypatch, capsys)
+    assert_refused(code, err, "--requeue: SLURM_JOB_ID is not set")
+    assert not save.exists() or not any(save.iterdir())
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--op_cap", "9"], "--op_cap 9: expected at most the 7 operations of the search space (8 with --extra_ops)"),
     (["--op_cap", "8"], "--op_cap 8: expected at most the 7 operations"),

@@ -215,13 +215,19 @@ def test_the_paper_protocol_runs_end_to_end_with_one_and_two_processes_alike(dig
 
 
 def test_phase1_procs_value_the_population_in_helper_processes_with_the_same_scores(finished_search, digits_root, tmp_path):
+    """The shared search's command again on the default loader (FFCV), phase 1 in two processes:
+    every score, decision and the genotype are the same (one seed, one result)."""
     run_dir, _ = finished_search
     save = tmp_path / "procs"
-    run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--phase1_procs", "2"))
+    run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv",
+                                                    "--phase1_procs", "2"))
     procs_dir = only_run_dir(save)
     for m in range(2):  # model 1 was valued by the helper process
         one, two = (json.loads((d / "valuation" / f"model{m}.json").read_text()) for d in (run_dir, procs_dir))
         assert two["matrix"] == one["matrix"] and two["steps"] == one["steps"]
+    timeless = [[{k: v for k, v in d.items() if k != "seconds"} for d in json.loads((r / "decisions.json").read_text())]
+                for r in (run_dir, procs_dir)]
+    assert timeless[0] == timeless[1]
     assert (procs_dir / "genotype.json").read_text() == (run_dir / "genotype.json").read_text()
     assert "model 1 edge 13 scores" in (procs_dir / "log_rank0_proc1.txt").read_text()
     summary, expected = (json.loads((d / "summary.json").read_text()) for d in (procs_dir, run_dir))
