@@ -119,6 +119,9 @@ def choose_backend(cfg: DataConfig, dataset: DatasetInfo) -> str:
 
 
 def _open_source(cfg: DataConfig, dataset: DatasetInfo, finisher: BatchFinisher):
+    if isinstance(dataset.raw, ArrayLayout):  # the run's config.yaml keeps --dataset, which does not apply
+        log.info("data set: %s (%s), %d classes, %d px", dataset.name, Path(cfg.root) / "dataset.yaml",
+                 dataset.num_classes, dataset.image_size)
     backend = choose_backend(cfg, dataset)
     if backend == "ffcv":
         from nas.data.backend_ffcv import FFCVSource
