@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """`make bench`: every benchmark of the project, one table, one JSON.
 
-Runs the loader benchmark, the memory benchmark, the per-step speed benchmark, the
+Runs the loader benchmark, the memory benchmark (at 32 px, then supernet vs phase-1 network
+at 32, 64 and 128 px), the per-step speed benchmark, the
 eager-vs-compiled step benchmark, the search scaling benchmark and phase 1 with one and
 two processes per device (each runs its own
 baseline in the same invocation and reports medians after warm-up), prints each one's
 report and a summary table of every figure with its target, and writes all figures with
 the machine description to <out>/bench.json.
 
-  python benchmarks/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,step,compile,scaling,phase1]
+  python benchmarks/bench_all.py --out bench/ [--device cpu|cuda] [--only loaders,memory,resolutions,step,compile,scaling,phase1]
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from nas.core.errors import UserError, run_cli  # noqa: E402
 from nas.core.files import write_json  # noqa: E402
 
-BENCHES = ("loaders", "memory", "step", "compile", "scaling", "phase1")
+BENCHES = ("loaders", "memory", "resolutions", "step", "compile", "scaling", "phase1")
 
 
 def machine(device: str) -> dict:
@@ -65,6 +66,12 @@ def ensure_digits(out: Path) -> Path:
 
 def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
     rows = []
+    if "resolutions" in res:
+        for r in res["resolutions"]["rows"]:
+            if r["network"] == "phase1":
+                rows.append((f"phase-1 memory / supernet at {r['resolution']} px (max batch {r['modelled_max_batch']} "
+                             f"in {res['resolutions']['budget_gb']:.0f} GB, modelled)", f"{r['memory_ratio']:.3f}",
+                             "-", "-"))
     if "loaders" in res:
         r = res["loaders"]
         rows.append(("loader images/s, FFCV / torch", f"{r['ratio']:.2f}x", ">= 3x", _met(r["ratio"] >= 3)))
@@ -163,6 +170,9 @@ def main() -> None:
         "loaders": [py, str(benchmarks / "bench_loaders.py"), "--images", "10000", "--repeats", "5", *dev],
         "memory": [py, str(benchmarks / "bench_memory.py"), "--batch_size", "64" if args.device == "cpu" else "256",
                    "--breakdown", *dev],
+        # what searching at a larger size costs (the search stem brings 64 and 128 px to 32)
+        "resolutions": [py, str(benchmarks / "bench_memory.py"), "--resolutions", "32,64,128", "--batch_size",
+                        "16" if args.device == "cpu" else "256", *dev],
         "step": [py, str(benchmarks / "bench_step.py"), *dev],
         # On the CPU: CPU-sized networks, eager only: inductor compiled the smallest of them for
         # 20 minutes on the 2-core machine (bench_compile.py --tiny --modes off,inductor measures it)

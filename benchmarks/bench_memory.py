@@ -10,6 +10,13 @@ another's peak: the median step time after warm-up, and the peak memory of the s
 was built, i.e. weights, gradients, optimizer state and activations).
 
   python benchmarks/bench_memory.py [--device cpu|cuda] [--batch_size 64] [--json out.json]
+  python benchmarks/bench_memory.py --resolutions 32,64,128 [--batch_size 16]
+
+At a --resolution above 55 px the networks have the stem a search at that size builds
+(stride-2 convolutions down to about 32 px). --resolutions measures the supernet and the
+phase-1 network at each size, at the batch and at half of it, and models from those two
+points (peak = fixed + batch x per-image) the largest batch that fits in --budget_gb: a
+model, not a measurement on such a device.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ import time
 
 NETWORKS = ("supernet", "phase1", "phase3")
 TARGET_PHASE1_RATIO = 0.25  # the method's claim: about 80 % less memory than the supernet
+SWEEP_NETWORKS = ("supernet", "phase1")
 
 
 def switches_for(kind: str, seed: int = 0):
@@ -57,7 +65,8 @@ def measure_one(args) -> dict:
     device = torch.device(args.device)
     before = rss_mb()
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
-    net = SearchNetwork(args.init_channels, 10, args.layers, switches_for(args.one)).to(device, memory_format=fmt)
+    net = SearchNetwork(args.init_channels, 10, args.layers, switches_for(args.one),
+                        image_size=args.resolution).to(device, memory_format=fmt)
     opt = torch.optim.SGD(net.parameters(), 0.1, momentum=0.9, weight_decay=3e-4)
     precision = Precision.choose(device, args.amp)
     scaler = precision.make_scaler()
@@ -147,17 +156,52 @@ def saved_activation_breakdown(kind, args) -> dict:
     return {k: round(v, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])}
 
 
+def measure_in_process(args, kind: str, **changes) -> dict:
+    """measure_one in a fresh process, with `changes` to the flags."""
+    flags = {**vars(args), **changes}
+    cmd = [sys.executable, __file__, "--one", kind] + [
+        f"--{k}={v}" for k, v in flags.items()
+        if k not in ("one", "json", "channels_last", "breakdown", "resolutions") and v is not None]
+    cmd.append("--channels_last" if args.channels_last else "--no-channels_last")
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    if out.returncode != 0:
+        sys.exit(f"error: measuring {kind} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_resolutions(args, sizes: list) -> dict:
+    """Supernet and phase-1 network at each size: step time and peak at the batch, and the
+    largest batch that fits in --budget_gb, modelled from the peaks at the batch and at half of it."""
+    half = max(1, args.batch_size // 2)
+    rows = []
+    for size in sizes:
+        for kind in SWEEP_NETWORKS:
+            full = measure_in_process(args, kind, resolution=size)
+            small = measure_in_process(args, kind, resolution=size, batch_size=half)
+            per_image = max(full["peak_mb"] - small["peak_mb"], 1e-3) / (args.batch_size - half)
+            fixed = max(full["peak_mb"] - per_image * args.batch_size, 0.0)
+            rows.append({"resolution": size, "network": kind, "step_ms": full["step_ms"], "peak_mb": full["peak_mb"],
+                         "params_m": full["params_m"], "per_image_mb": per_image, "fixed_mb": fixed,
+                         "modelled_max_batch": int((args.budget_gb * 1024 - fixed) // per_image)})
+    for row in rows:
+        sup = next(r for r in rows if r["resolution"] == row["resolution"] and r["network"] == "supernet")
+        row["memory_ratio"] = row["peak_mb"] / sup["peak_mb"]
+    return {"device": args.device, "batch_size": args.batch_size, "half_batch": half, "init_channels": args.init_channels,
+            "layers": args.layers, "amp": args.amp, "budget_gb": args.budget_gb, "rows": rows}
+
+
+def print_resolutions(res: dict) -> None:
+    print(f"one training step, {res['device']}, batch {res['batch_size']} (and {res['half_batch']} for the model), "
+          f"C={res['init_channels']}, {res['layers']} cells, amp {res['amp']}")
+    print(f"{'px':>4} {'network':9} {'step ms':>9} {'peak MB':>9} {'mem/supernet':>13} {'MB/image':>9} "
+          f"{'max batch in ' + str(res['budget_gb']) + ' GB (modelled)':>30}")
+    for r in res["rows"]:
+        print(f"{r['resolution']:4} {r['network']:9} {r['step_ms']:9.1f} {r['peak_mb']:9.1f} {r['memory_ratio']:13.3f} "
+              f"{r['per_image_mb']:9.2f} {r['modelled_max_batch']:30}")
+
+
 def run_all(args) -> dict:
-    results = {}
-    for kind in NETWORKS:
-        cmd = [sys.executable, __file__, "--one", kind] + [
-            f"--{k}={v}" for k, v in vars(args).items()
-            if k not in ("one", "json", "channels_last", "breakdown") and v is not None]
-        cmd.append("--channels_last" if args.channels_last else "--no-channels_last")
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-        if out.returncode != 0:
-            sys.exit(f"error: measuring {kind} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
-        results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+    results = {kind: measure_in_process(args, kind) for kind in NETWORKS}
     sup = results["supernet"]
     for kind in NETWORKS:
         results[kind]["memory_ratio"] = results[kind]["peak_mb"] / sup["peak_mb"]
@@ -194,9 +238,27 @@ def main() -> None:
     p.add_argument("--one", choices=NETWORKS, help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--breakdown", action="store_true", help="also print the saved activations by where they are made")
+    p.add_argument("--resolutions", help="comma-separated image sides (e.g. 32,64,128): supernet vs phase-1 network "
+                                         "at each, with the modelled largest batch in --budget_gb")
+    p.add_argument("--budget_gb", type=float, default=80.0, help="device memory for the modelled batch (default 80)")
     args = p.parse_args()
     if args.one:
         print(json.dumps(measure_one(args)))
+        return
+    if args.resolutions:
+        try:
+            sizes = [int(s) for s in args.resolutions.split(",") if s.strip()]
+        except ValueError:
+            sys.exit(f"error: --resolutions {args.resolutions!r}: expected comma-separated integers")
+        if not sizes or min(sizes) < 8 or args.batch_size < 2:
+            sys.exit(f"error: --resolutions {args.resolutions!r} with batch {args.batch_size}: expected sides >= 8, "
+                     f"a batch of 2 or more")
+        res = run_resolutions(args, sizes)
+        print_resolutions(res)
+        if args.json:
+            from nas.core.files import write_json
+
+            write_json(args.json, res)
         return
     res = run_all(args)
     print_table(res)

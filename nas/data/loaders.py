@@ -130,6 +130,9 @@ def usable_workers(workers: int) -> int:
 
 
 def _open_source(cfg: DataConfig, dataset: DatasetInfo, finisher: BatchFinisher):
+    if isinstance(dataset.raw, ArrayLayout):  # the run's config.yaml keeps --dataset, which does not apply
+        log.info("data set: %s (%s), %d classes, %d px", dataset.name, Path(cfg.root) / "dataset.yaml",
+                 dataset.num_classes, dataset.image_size)
     backend = choose_backend(cfg, dataset)
     workers = usable_workers(cfg.workers)
     if backend == "ffcv":

@@ -74,3 +74,15 @@ def test_published_model_counts_capture_time_against_the_steps():
     assert base["cifar_eval_h"] == pytest.approx(EVAL_STEPS * 0.1 / 3600)
     assert fast["capture_per_candidate_pays"] and not slow["capture_per_candidate_pays"]  # 71 steps save 4.3 s
     assert fast["search_h"] < base["search_h"] < slow["search_h"]  # a minute a capture would not pay
+
+
+def test_memory_benchmark_models_the_largest_batch_per_resolution(tmp_path):
+    out = run("bench_memory.py", "--resolutions", "32,64", "--batch_size", 4, "--init_channels", 4, "--layers", 3,
+              "--warmup", 0, "--reps", 1, "--threads", 1, "--json", tmp_path / "r.json")
+    assert "(modelled)" in out
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [(r["resolution"], r["network"]) for r in rows] == [(32, "supernet"), (32, "phase1"), (64, "supernet"),
+                                                               (64, "phase1")]
+    for sup, one in zip(rows[::2], rows[1::2]):
+        assert sup["memory_ratio"] == 1.0 and one["per_image_mb"] < sup["per_image_mb"]
+        assert one["modelled_max_batch"] > sup["modelled_max_batch"] > 0

@@ -109,3 +109,20 @@ def test_node_with_no_edges_outputs_zeros():
     out = cell(s, s)
     C = cell.C
     assert torch.count_nonzero(out[:, 2 * C:3 * C]) == 0
+
+
+def test_the_stem_brings_larger_images_to_about_32_px_and_leaves_32_px_networks_as_they_were():
+    from nas.search.network import stem_reductions
+    from nas.space.switches import full_switches
+
+    torch.manual_seed(0)
+    default = SearchNetwork(4, 10, 3, full_switches())
+    torch.manual_seed(0)
+    at32 = SearchNetwork(4, 10, 3, full_switches(), image_size=32)
+    assert default.state_dict().keys() == at32.state_dict().keys()
+    assert all(torch.equal(v, at32.state_dict()[k]) for k, v in default.state_dict().items())
+    assert [stem_reductions(s) for s in (32, 64, 96, 128, 224)] == [0, 1, 1, 2, 3]
+    for size in (64, 128):
+        net = SearchNetwork(4, 10, 3, full_switches(), image_size=size)
+        assert net.stem(torch.randn(1, 3, size, size)).shape[-1] == 32
+        assert net(torch.randn(2, 3, size, size)).shape == (2, 10)
