@@ -8,7 +8,8 @@ from nas.core.rundir import STAGES, STATE, SUMMARY
 from nas.genotype import format_json, format_literal
 from nas.report import figures as F
 from nas.report.load import RunData, is_num
-from nas.report.page import details, esc, img, missing, num, numeric, page, table
+from nas.core.errors import UserError
+from nas.report.page import config_table, details, esc, img, missing, num, numeric, page, table
 from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, NUM_NODES, edges_of_node
 
 SECTIONS = (("summary", "Summary"), ("cell", "Final cell"), ("phase1", "Phase 1: population valuation"),
@@ -183,7 +184,10 @@ def _training(data: RunData, renderer) -> str:
     if data.stages:
         source = f"from {data.stages_source}" + ("" if data.stages_source == STAGES else
                                                  f" (this run predates {STAGES})")
-        parts.append(img(renderer.add("training", F.training_curves(data.stages)), "training loss and top-1"))
+        # acc_before of a decision measures the network the stage before it trained (tagged with the previous decision)
+        val = {prev["name"]: d["acc_before"] for prev, d in zip(data.decisions, data.decisions[1:])
+               if is_num(d.get("acc_before"))}
+        parts.append(img(renderer.add("training", F.training_curves(data.stages, val)), "training loss and top-1"))
         parts.append(f"<p>{esc(source)}; {len({r['tag'] for r in data.stages})} stages, "
                      f"{len(data.stages)} epoch records</p>")
     else:
@@ -220,9 +224,11 @@ def _time(data: RunData, renderer) -> str:
     memory = s.get("peak_memory_mb")
     memory = memory if isinstance(memory, list) and memory and all(map(is_num, memory)) else None
     if steps or memory:
-        parts.append(img(renderer.add("ranks", F.per_rank_bars(steps, memory)), "steps and peak memory per rank"))
+        ranks = max([len(v) for v in steps.values()] + [len(memory or [])])
+        if ranks > 1:  # one rank: its numbers are in the table, a chart of one bar each says nothing more
+            parts.append(img(renderer.add("ranks", F.per_rank_bars(steps, memory)), "steps and peak memory per rank"))
         for key, values in steps.items():
-            rows.append((f"steps {key.replace('_', ' ')} per rank", esc(" ".join(str(v) for v in values))))
+            rows.append((f"steps {F.phase_label(key)} per rank", esc(" ".join(str(v) for v in values))))
         if memory:
             rows.append(("peak memory per rank (MB)", esc(" ".join(num(v, 1) for v in memory))))
     else:
@@ -236,4 +242,15 @@ def _config(data: RunData, renderer) -> str:
     state = f"<h3>{STATE}</h3><pre>{esc(yaml.safe_dump(data.state, sort_keys=False))}</pre>" if data.state else ""
     if not data.config:
         return missing("no readable config.yaml") + state
-    return f"<pre id=\"config-yaml\">{esc(yaml.safe_dump(data.config, sort_keys=False))}</pre>" + state
+    return config_table(data.config, _search_defaults(data.method)) + state
+
+
+def _search_defaults(method) -> dict | None:
+    """The defaults of the method's configuration; None for a method this toolkit does not know."""
+    from nas.core.config import to_dict
+    from nas.search.registry import get_method
+
+    try:
+        return to_dict(get_method(method).config()) if method else None
+    except UserError:
+        return None
