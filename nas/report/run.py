@@ -9,6 +9,7 @@ from nas.genotype import format_json, format_literal
 from nas.report import figures as F
 from nas.report.load import RunData, is_num
 from nas.core.errors import UserError
+from nas.search.decisions import DECISION_COUNT
 from nas.report.page import config_table, details, esc, img, missing, num, numeric, page, table
 from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, NUM_NODES, edges_of_node
 
@@ -34,7 +35,8 @@ def header(data: RunData) -> str:
     elif status == "unfinished":
         phase = (data.state or {}).get("phase", "?")
         text = (f"unfinished (now in {phase}): this report covers the run up to "
-                + (f"its last decision, {last} ({len(data.decisions)} done)" if last else "phase 1 (no decision done yet)"))
+                + (f"its last decision, decision {len(data.decisions)}/{DECISION_COUNT} ({last})" if last
+                   else "phase 1 (no decision done yet)"))
     else:
         text = "broken: " + (data.info.reason or "unreadable files")
     problems = "".join(f"<li>{esc(p)}</li>" for p in data.missing)
@@ -46,7 +48,7 @@ def header(data: RunData) -> str:
 def _summary(data: RunData, renderer) -> str:
     s = data.info.summary
     rows = [("method", data.method or "-"), ("seed", data.info.seed if data.info.seed is not None else "-"),
-            ("status", data.info.status), ("decisions done", len(data.decisions)),
+            ("status", data.info.status), ("decisions done", f"{len(data.decisions)}/{DECISION_COUNT}"),
             ("val_acc (%)", numeric(data.info.val_acc, 4)), ("val_protocol", s.get("val_protocol", "-")),
             ("wall time (s)", numeric(data.info.wall_time_s)), ("GPU-hours", numeric(data.info.gpu_hours, 4)),
             ("world size", s.get("world_size", "-")), ("device", s.get("device", "-")),

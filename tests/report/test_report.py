@@ -74,7 +74,7 @@ def test_unfinished_run_stops_at_its_last_decision_and_reads_old_logs(tmp_path):
     text = report(run)
     check_page(text, run_page.SECTIONS)
     last = plan("coarse", 3)[5].name
-    assert 'class="banner unfinished"' in text and f"up to its last decision, {last} (6 done)" in text
+    assert 'class="banner unfinished"' in text and f"up to its last decision, decision 6/18 ({last})" in text
     assert "no genotype yet" in text and 'id="fig-cell"' not in text
     assert "9 fine decision(s) not done yet" in text and 'id="fig-topology_selection"' not in text
     assert "from log_rank*.txt (this run predates stages.jsonl); 2 stages, 3 epoch records" in text
