@@ -17,7 +17,7 @@ from nas.core.rundir import CONFIG, EPOCHS, SUMMARY, read_state
 from nas.genotype import format_literal
 from nas.report import figures as F
 from nas.report.load import is_num
-from nas.report.page import config_table, esc, img, missing, numeric, page, table
+from nas.report.page import config_table, details, esc, img, missing, numeric, page, table
 
 SECTIONS = (("summary", "Summary"), ("curves", "Loss and accuracy"), ("schedules", "Schedules"),
             ("cell", "Cell"), ("time", "Time per epoch"), ("config", "Configuration"))
@@ -146,10 +146,9 @@ def _curves(data: EvalData, renderer) -> str:
              (esc(f"{r['val_top1']:.2f}"), "kept" if r["epoch"] == best_epoch else "num"), numeric(r["val_top5"])]
             for r in data.epochs]
     source = "" if data.source == EPOCHS else f" (this run predates {EPOCHS})"
-    return (img(fig, "loss and top-1 per epoch") + f"<p>from {esc(data.source)}{esc(source)}; {len(data.epochs)} epochs; "
-            f"highlighted: the best epoch</p>"
-            + table(("epoch", "train loss", "train top-1 (%)", "val loss", "val top-1 (%)", "val top-5 (%)"), rows,
-                    "epochs"))
+    return (img(fig, "loss and top-1 per epoch") + f"<p>from {esc(data.source)}{esc(source)}; {len(data.epochs)} epochs</p>"
+            + details("every epoch as numbers (highlighted: the best)", table(
+                ("epoch", "train loss", "train top-1 (%)", "val loss", "val top-1 (%)", "val top-5 (%)"), rows, "epochs")))
 
 
 def _schedules(data: EvalData, renderer) -> str:
@@ -166,7 +165,9 @@ def _cell(data: EvalData, renderer) -> str:
     same = (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat)
     cells = [("cell", g.normal, g.normal_concat)] if same else [("normal", g.normal, g.normal_concat),
                                                                  ("reduce", g.reduce, g.reduce_concat)]
-    parts = [img(renderer.add_cell(kind, cell, concat), f"{kind} cell", "fig cell") for kind, cell, concat in cells]
+    titles = {"cell": "the cell (normal and reduction)", "normal": "normal cell", "reduce": "reduction cell"}
+    parts = [f"<h3>{titles[kind]}</h3>" + img(renderer.add_cell(kind, cell, concat), f"{kind} cell", "fig cell")
+             for kind, cell, concat in cells]
     parts.append(f"<h3>DARTS literal</h3><pre id=\"literal\">{esc(format_literal(g))}</pre>")
     return "\n".join(parts)
 

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from nas.analysis.table import SHORT_OPS
 from nas.core.errors import UserError
@@ -308,6 +309,7 @@ def spread(series: dict[str, list[float]]) -> Figure:
 
 
 def _mark(ax, best_epoch: Optional[int], resumes: Sequence[int]) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
     if best_epoch:
         ax.axvline(best_epoch, color="#d62728", linewidth=0.8, linestyle=":")
     for r in resumes:
