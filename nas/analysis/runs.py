@@ -120,7 +120,7 @@ def _evaluation(info: RunInfo, config: dict, summary: dict, state: dict, problem
     info.arch = config.get("arch", summary.get("arch"))
     if config.get("reduce_arch"):
         info.arch = f"{info.arch} + {config['reduce_arch']}"
-    info.dataset = source.get("dataset", config.get("dataset"))
+    info.dataset = source.get("data_label", source.get("dataset", config.get("dataset")))
     for name, kind in (("best_top1", float), ("best_epoch", int), ("final_top1", float), ("final_top5", float),
                        ("params_m", float), ("macs_m", float)):
         setattr(info, name, _typed(source.get(name), kind))

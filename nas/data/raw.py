@@ -303,7 +303,6 @@ def to_rgb8(im) -> np.ndarray:
     """A PIL image of any mode as HxWx3 uint8 RGB: 16- and 32-bit greyscale scaled down from
     their range (PIL's convert would clip them at 255), palette and alpha images through RGBA
     (the alpha dropped), everything else by PIL's own conversion."""
-    from PIL import Image
 
     if im.mode.startswith("I") or im.mode == "F":
         grey = np.asarray(im, dtype=np.float64)

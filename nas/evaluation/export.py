@@ -85,11 +85,11 @@ def checkpoint_of(spec: str) -> Optional[Path]:
 def standalone_source(genotype: Genotype, settings: dict, *, source: str, module: str) -> str:
     """The text of the standalone file: header, GENOTYPE, SETTINGS, the code of standalone.py, build/load."""
     code = Path(standalone.__file__).read_text().split(MARKER, 1)[1].split("\n", 1)[1]
+    imports, code = code.split("\n\n\n", 1)  # the imports first, then the genotype and settings
     cells = genotype_to_dict(genotype)
-    cells = {k: cells[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}
-    return (HEADER.format(source=source, module=module, literal=format_literal(genotype))
+    return (HEADER.format(source=source, module=module, literal=format_literal(genotype)) + imports + "\n\n"
             + f"GENOTYPE = {pprint.pformat(cells, width=110, compact=True)}\n"
-            + f"SETTINGS = {pprint.pformat(settings, width=110, sort_dicts=False)}\n\n" + code + FOOTER)
+            + f"SETTINGS = {pprint.pformat(settings, width=110, sort_dicts=False)}\n\n\n" + code + FOOTER)
 
 
 def write_standalone(out: Path, genotype: Genotype, settings: dict, *, source: str) -> None:

@@ -329,6 +329,7 @@ class EvalRun:
         for the run table and the report while the run is unfinished."""
         history, state = self.state["history"], self.state
         write_state(self.run_dir, status=status, eval_task=self.task.name, dataset=self.dataset["name"],
+                    data_label=self.data_label,
                     params_m=round(self.params_m, 6), macs_m=round(self.macs_m, 3), epoch=state["epoch"],
                     epochs=self.cfg.epochs, best_top1=state["best_top1"] if history else None,
                     best_epoch=state["best_epoch"] if history else None,
@@ -352,6 +353,7 @@ class EvalRun:
         on_gpu = env.device.type == "cuda"
         summary = {
             "status": "finished", "eval_task": self.task.name, "dataset": self.dataset["name"],
+            "data_label": self.data_label,  # the data set as it is: digits read as cifar10 is digits
             "arch": self.cfg.arch, "reduce_arch": self.cfg.reduce_arch, "genotype": genotype_to_dict(self.genotype),
             "params_m": round(self.params_m, 6), "macs_m": round(self.macs_m, 3),
             "best_top1": state["best_top1"], "best_epoch": state["best_epoch"],

@@ -1,8 +1,10 @@
-"""See a search:  python -m nas.report RUN_DIR|SWEEP_ROOT [--out FILE.html] [--figures DIR]
+"""See a run:  python -m nas.report RUN_DIR|SWEEP_ROOT [--out FILE.html] [--figures DIR]
 
 RUN_DIR (a search run directory): one HTML file with the final cell, the phase-1 scores, every
 selection, how the cell narrowed, training, time and resources, and the configuration; an
-unfinished run's report stops at its last decision. SWEEP_ROOT (a directory holding runs):
+unfinished run's report stops at its last decision. An evaluation run directory gets its own
+report: loss and top-1 per epoch, the schedules, the best epoch, size, the cell, time per
+epoch and the configuration (a resumed run drawn across its resume). SWEEP_ROOT (a directory holding runs):
 the collector's table, the operation frequency of the final cells across seeds, the spread of
 val_acc (and of NAS-Bench-301 with --nb301-models), and each run's own report, written as
 report.html in its run directory and linked. Pictures are embedded, so the file opens offline;
@@ -17,6 +19,7 @@ from pathlib import Path
 from nas.core.errors import UserError, run_cli
 from nas.core.files import write_text
 from nas.core.rundir import find_run_dirs, is_run_dir
+from nas.report.evaluation import eval_report, read_eval_data
 from nas.report.figures import Renderer
 from nas.report.load import read_run_data
 from nas.report.run import run_report
@@ -28,7 +31,7 @@ REPORT = "report.html"
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m nas.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", type=Path, help="a search run directory, or a directory holding runs (a sweep)")
+    parser.add_argument("path", type=Path, help="a search or evaluation run directory, or a directory holding runs (a sweep)")
     parser.add_argument("--out", type=Path, help=f"the HTML file (default: PATH/{REPORT})")
     parser.add_argument("--figures", type=Path, metavar="DIR", help="also write every figure as PNG and SVG into DIR")
     parser.add_argument("--nb301-models", type=Path, metavar="DIR",
@@ -43,7 +46,7 @@ def main(argv=None) -> None:
         if args.nb301_models is not None:
             raise UserError(f"--nb301-models is for sweeps: expected a directory holding runs, not the run {args.path}")
         renderer = Renderer(svg=args.figures is not None)
-        _write(out, run_report(read_run_data(args.path), renderer))
+        _write(out, report_of(args.path, renderer))
         renderers = [renderer]
     else:
         text, renderers = _sweep(args, out)
@@ -72,7 +75,7 @@ def _sweep(args, out: Path) -> tuple[str, list[Renderer]]:
     renderers, written, failed = [], {}, {}
     for run in collection.runs:
         renderer = Renderer(svg=svg, prefix=collection.name(run).replace("/", "_") + "_")
-        text = run_report(read_run_data(run.path), renderer)
+        text = report_of(run.path, renderer, kind=run.kind)
         try:
             write_text(run.path / REPORT, text)
             written[run.path] = run.path / REPORT
@@ -83,6 +86,15 @@ def _sweep(args, out: Path) -> tuple[str, list[Renderer]]:
     text = sweep_report(collection, sweep_renderer, failed,
                         lambda run_dir: relative_link(out, written[run_dir]) if run_dir in written else None)
     return text, [sweep_renderer] + renderers
+
+
+def report_of(run_dir: Path, renderer: Renderer, kind: str | None = None) -> str:
+    """The page of one run: an evaluation's report or a search's."""
+    from nas.analysis.runs import read_run
+
+    if (kind or read_run(run_dir).kind) == "evaluation":
+        return eval_report(read_eval_data(run_dir), renderer)
+    return run_report(read_run_data(run_dir), renderer)
 
 
 def _write(out: Path, text: str) -> None:

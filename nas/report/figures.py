@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from nas.core.errors import UserError
 from nas.core.files import atomic_write
@@ -171,29 +172,46 @@ def score_bars(panels: list[dict], title: str, cols: int) -> Figure:
     return fig
 
 
-def training_curves(stages: list[dict]) -> Figure:
+def training_curves(stages: list[dict], val: Optional[dict[str, float]] = None) -> Figure:
     """Loss and top-1 of every training epoch in the order trained (the mean over ranks of
-    data-parallel stages); stages alternate shading, labelled by their tag."""
+    data-parallel stages), one line per phase-1 model and one for phases 2-4; stages alternate
+    shading, labelled by their tag. `val`: validation top-1 measured after a stage (its tag),
+    drawn at the stage's last epoch."""
     by_stage: dict[str, list[dict]] = {}
     for r in stages:
         by_stage.setdefault(r["tag"], []).append(r)
     fig = Figure(figsize=(12, 5.2))
     ax_loss, ax_top1 = fig.subplots(2, 1, sharex=True)
     x, ticks = 0, []
+    lines: dict[str, list] = {}  # a line's key -> [(x, loss, top1)]
+    val_points = []
     for i, (tag, records) in enumerate(by_stage.items()):
         epochs = sorted({r["epoch"] for r in records})
-        loss = [np.mean([r["loss"] for r in records if r["epoch"] == ep]) for ep in epochs]
-        top1 = [np.mean([r["top1"] for r in records if r["epoch"] == ep]) for ep in epochs]
-        xs = np.arange(x, x + len(epochs))
-        color = "#1f77b4" if tag.startswith("model") else "#ff7f0e"
-        for ax, ys in ((ax_loss, loss), (ax_top1, top1)):
-            ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, color=color)
-            if i % 2:
+        for j, ep in enumerate(epochs):
+            at = [r for r in records if r["epoch"] == ep]
+            key = tag.split(" ")[0] if tag.startswith("model") else "phases 2-4"
+            lines.setdefault(key, []).append((x + j, np.mean([r["loss"] for r in at]), np.mean([r["top1"] for r in at])))
+        if val and tag in val:
+            val_points.append((x + len(epochs) - 1, val[tag]))
+        if i % 2:
+            for ax in (ax_loss, ax_top1):
                 ax.axvspan(x - 0.5, x + len(epochs) - 0.5, color="#f0f0f0", zorder=0)
         ticks.append((x + (len(epochs) - 1) / 2, tag))
         x += len(epochs)
+    for key, points in lines.items():
+        xs, loss, top1 = zip(*points)
+        color = "#1f77b4" if key.startswith("model") else "#ff7f0e"
+        ax_loss.plot(xs, loss, marker="o", markersize=2.5, linewidth=1, color=color)
+        ax_top1.plot(xs, top1, marker="o", markersize=2.5, linewidth=1, color=color,
+                     label="train, phases 2-4" if key == "phases 2-4" else None)
+    if val_points:
+        xs, ys = zip(*val_points)
+        ax_top1.plot(xs, ys, marker="s", markersize=4, linewidth=1.2, color="#2ca02c",
+                     label="validation (acc_before of the next decision)")
+    if val_points or "phases 2-4" in lines:
+        ax_top1.legend(fontsize=7, loc="upper left")
     ax_loss.set_ylabel("train loss")
-    ax_top1.set_ylabel("train top-1 (%)")
+    ax_top1.set_ylabel("top-1 (%)")
     ax_top1.set_xlabel("training epochs in order (blue: phase 1 population models, orange: phases 2-4)")
     step = max(1, len(ticks) // 40)  # a readable number of stage labels
     ax_top1.set_xticks([t for t, _ in ticks[::step]])
@@ -233,6 +251,14 @@ def time_bars(phases: dict[str, float], decisions: list[tuple[str, float]]) -> F
     return fig
 
 
+PHASE_LABELS = {"phase1": "phase 1", "phases2_4": "phases 2-4"}
+
+
+def phase_label(key: str) -> str:
+    """summary.json's step keys as the text says them ("phases2_4" -> "phases 2-4")."""
+    return PHASE_LABELS.get(key, key.replace("_", " "))
+
+
 def per_rank_bars(steps: dict[str, list], memory: Optional[list]) -> Figure:
     """Training steps per rank per phase (an idle rank shows as a missing bar), and peak memory per rank."""
     panels = [k for k, v in steps.items() if v] + (["memory"] if memory else [])
@@ -244,7 +270,7 @@ def per_rank_bars(steps: dict[str, list], memory: Optional[list]) -> Figure:
         ax.bar(range(len(values)), values, color="#6b6ecf" if key != "memory" else "#9c9ede")
         ax.set_xticks(range(len(values)))
         ax.set_xticklabels([f"rank {r}" for r in range(len(values))], fontsize=7)
-        ax.set_title("peak memory per rank (MB)" if key == "memory" else f"training steps per rank, {key.replace('_', ' ')}",
+        ax.set_title("peak memory per rank (MB)" if key == "memory" else f"training steps per rank, {phase_label(key)}",
                      fontsize=9)
     return fig
 
@@ -277,4 +303,63 @@ def spread(series: dict[str, list[float]]) -> Figure:
         ax.set_xticks([])
         ax.set_title(f"{label} (n={len(values)})", fontsize=9)
         ax.set_ylabel("%")
+    return fig
+
+
+def _mark(ax, best_epoch: Optional[int], resumes: Sequence[int]) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
+    if best_epoch:
+        ax.axvline(best_epoch, color="#d62728", linewidth=0.8, linestyle=":")
+    for r in resumes:
+        ax.axvline(r + 0.5, color="#7f7f7f", linewidth=0.9, linestyle="--")
+
+
+def eval_curves(epochs: list[dict], best_epoch: Optional[int], resumes: Sequence[int]) -> Figure:
+    """An evaluation's train and validation loss and top-1 per epoch; dotted red: the best epoch,
+    dashed grey: where a resumed run continued."""
+    xs = [r["epoch"] for r in epochs]
+    fig = Figure(figsize=(12, 5.6))
+    ax_loss, ax_top1 = fig.subplots(2, 1, sharex=True)
+    ax_loss.plot(xs, [r["train_loss"] for r in epochs], color="#1f77b4", marker="o", markersize=2, label="train")
+    ax_loss.plot(xs, [r["val_loss"] for r in epochs], color="#2ca02c", marker="o", markersize=2, label="validation")
+    ax_top1.plot(xs, [r["train_top1"] for r in epochs], color="#1f77b4", marker="o", markersize=2, label="train")
+    ax_top1.plot(xs, [r["val_top1"] for r in epochs], color="#2ca02c", marker="o", markersize=2, label="validation")
+    ax_top1.plot(xs, [r["val_top5"] for r in epochs], color="#98df8a", linewidth=0.9, label="validation top-5")
+    for ax in (ax_loss, ax_top1):
+        _mark(ax, best_epoch, resumes)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax_loss.set_ylabel("loss")
+    ax_top1.set_ylabel("accuracy (%)")
+    ax_top1.set_xlabel("epoch" + (f" (best: {best_epoch}, dotted)" if best_epoch else "")
+                       + ("; dashed: resumed here" if resumes else ""))
+    return fig
+
+
+def eval_schedules(epochs: list[dict], resumes: Sequence[int]) -> Figure:
+    """The learning rate and the drop-path probability each epoch trained with."""
+    xs = [r["epoch"] for r in epochs]
+    fig = Figure(figsize=(12, 3.2))
+    fig.subplots_adjust(wspace=0.25)
+    ax_lr, ax_dp = fig.subplots(1, 2)
+    ax_lr.plot(xs, [r["lr"] for r in epochs], color="#8c564b", marker="o", markersize=2)
+    ax_lr.set_title("learning rate", fontsize=9)
+    ax_dp.plot(xs, [r["drop_path_prob"] for r in epochs], color="#9467bd", marker="o", markersize=2)
+    ax_dp.set_title("drop-path probability", fontsize=9)
+    for ax in (ax_lr, ax_dp):
+        _mark(ax, None, resumes)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def epoch_times(epochs: list[dict], resumes: Sequence[int]) -> Figure:
+    """Seconds of every epoch (training and validation)."""
+    fig = Figure(figsize=(12, 2.8))
+    ax = fig.subplots()
+    ax.bar([r["epoch"] for r in epochs], [r["seconds"] for r in epochs], color="#bd9e39")
+    _mark(ax, None, resumes)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("seconds")
+    ax.set_title("time of every epoch (training and validation)", fontsize=9)
     return fig

@@ -72,6 +72,27 @@ def numeric(value, digits: int = 2) -> tuple[str, str]:
     return esc(num(value, digits)), "num"
 
 
+def config_table(config: dict, defaults: dict | None) -> str:
+    """The run's configuration, one key a row beside its default; a value that differs from the
+    default is highlighted, so what the run changed stands out of the full list."""
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+
+    def text(value) -> str:
+        return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+    defaults = defaults or {}
+    rows, changed = [], 0
+    for key, value in config.items():
+        differs = key in defaults and plain(defaults[key]) != plain(value)
+        changed += differs
+        rows.append([key, (esc(text(value)), "changed" if differs else ""),
+                     text(defaults[key]) if key in defaults else "-"])
+    note = (f"<p>{changed} value(s) differ from the defaults (highlighted)</p>" if defaults
+            else "<p class=\"missing\">the defaults of this run's kind are unknown: nothing is highlighted</p>")
+    return note + table(("key", "value", "default"), rows, "config")
+
+
 def details(summary: str, body: str) -> str:
     return f"<details><summary>{esc(summary)}</summary>{body}</details>"
 

@@ -8,7 +8,9 @@ from nas.core.rundir import STAGES, STATE, SUMMARY
 from nas.genotype import format_json, format_literal
 from nas.report import figures as F
 from nas.report.load import RunData, is_num
-from nas.report.page import details, esc, img, missing, num, numeric, page, table
+from nas.core.errors import UserError
+from nas.search.decisions import DECISION_COUNT
+from nas.report.page import config_table, details, esc, img, missing, num, numeric, page, table
 from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, NUM_NODES, edges_of_node, short_name
 
 SECTIONS = (("summary", "Summary"), ("cell", "Final cell"), ("phase1", "Phase 1: population valuation"),
@@ -33,7 +35,8 @@ def header(data: RunData) -> str:
     elif status == "unfinished":
         phase = (data.state or {}).get("phase", "?")
         text = (f"unfinished (now in {phase}): this report covers the run up to "
-                + (f"its last decision, {last} ({len(data.decisions)} done)" if last else "phase 1 (no decision done yet)"))
+                + (f"its last decision, decision {len(data.decisions)}/{DECISION_COUNT} ({last})" if last
+                   else "phase 1 (no decision done yet)"))
     else:
         text = "broken: " + (data.info.reason or "unreadable files")
     problems = "".join(f"<li>{esc(p)}</li>" for p in data.missing)
@@ -45,7 +48,7 @@ def header(data: RunData) -> str:
 def _summary(data: RunData, renderer) -> str:
     s = data.info.summary
     rows = [("method", data.method or "-"), ("seed", data.info.seed if data.info.seed is not None else "-"),
-            ("status", data.info.status), ("decisions done", len(data.decisions)),
+            ("status", data.info.status), ("decisions done", f"{len(data.decisions)}/{DECISION_COUNT}"),
             ("val_acc (%)", numeric(data.info.val_acc, 4)), ("val_protocol", s.get("val_protocol", "-")),
             ("wall time (s)", numeric(data.info.wall_time_s)), ("GPU-hours", numeric(data.info.gpu_hours, 4)),
             ("world size", s.get("world_size", "-")), ("device", s.get("device", "-")),
@@ -183,7 +186,10 @@ def _training(data: RunData, renderer) -> str:
     if data.stages:
         source = f"from {data.stages_source}" + ("" if data.stages_source == STAGES else
                                                  f" (this run predates {STAGES})")
-        parts.append(img(renderer.add("training", F.training_curves(data.stages)), "training loss and top-1"))
+        # acc_before of a decision measures the network the stage before it trained (tagged with the previous decision)
+        val = {prev["name"]: d["acc_before"] for prev, d in zip(data.decisions, data.decisions[1:])
+               if is_num(d.get("acc_before"))}
+        parts.append(img(renderer.add("training", F.training_curves(data.stages, val)), "training loss and top-1"))
         parts.append(f"<p>{esc(source)}; {len({r['tag'] for r in data.stages})} stages, "
                      f"{len(data.stages)} epoch records</p>")
     else:
@@ -220,9 +226,11 @@ def _time(data: RunData, renderer) -> str:
     memory = s.get("peak_memory_mb")
     memory = memory if isinstance(memory, list) and memory and all(map(is_num, memory)) else None
     if steps or memory:
-        parts.append(img(renderer.add("ranks", F.per_rank_bars(steps, memory)), "steps and peak memory per rank"))
+        ranks = max([len(v) for v in steps.values()] + [len(memory or [])])
+        if ranks > 1:  # one rank: its numbers are in the table, a chart of one bar each says nothing more
+            parts.append(img(renderer.add("ranks", F.per_rank_bars(steps, memory)), "steps and peak memory per rank"))
         for key, values in steps.items():
-            rows.append((f"steps {key.replace('_', ' ')} per rank", esc(" ".join(str(v) for v in values))))
+            rows.append((f"steps {F.phase_label(key)} per rank", esc(" ".join(str(v) for v in values))))
         if memory:
             rows.append(("peak memory per rank (MB)", esc(" ".join(num(v, 1) for v in memory))))
     else:
@@ -236,4 +244,15 @@ def _config(data: RunData, renderer) -> str:
     state = f"<h3>{STATE}</h3><pre>{esc(yaml.safe_dump(data.state, sort_keys=False))}</pre>" if data.state else ""
     if not data.config:
         return missing("no readable config.yaml") + state
-    return f"<pre id=\"config-yaml\">{esc(yaml.safe_dump(data.config, sort_keys=False))}</pre>" + state
+    return config_table(data.config, _search_defaults(data.method)) + state
+
+
+def _search_defaults(method) -> dict | None:
+    """The defaults of the method's configuration; None for a method this toolkit does not know."""
+    from nas.core.config import to_dict
+    from nas.search.registry import get_method
+
+    try:
+        return to_dict(get_method(method).config()) if method else None
+    except UserError:
+        return None

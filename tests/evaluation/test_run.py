@@ -210,6 +210,11 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(digits_root, tmp_p
     assert resumed["model"].keys() == straight["model"].keys()
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
     assert resumed["best_top1"] == straight["best_top1"]
+    from nas.report.evaluation import read_eval_data
+
+    drawn = read_eval_data(run_dir)  # the report draws the run across its resume
+    assert drawn.resumes == [1] and [e["epoch"] for e in drawn.epochs] == [1, 2]
+    assert drawn.epochs[-1]["val_top1"] == resumed["history"][-1]["val_top1"]
     assert [h["drop_path_prob"] for h in resumed["history"]] == [0.0, 0.15]  # ramped: 0.3 * epoch / 2
     assert [h["lr"] for h in resumed["history"]] == pytest.approx([0.0125, 0.0])  # cosine over 2, stepped first
 

@@ -6,6 +6,11 @@ from html.parser import HTMLParser
 VOID = {"meta", "img", "br", "hr", "input", "link"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
+# marks the page when every image has loaded with a size (a broken image has naturalWidth 0)
+IMAGE_CHECK = ("<script>window.addEventListener('load', () => { const bad = [...document.images].filter("
+               "i => !i.complete || i.naturalWidth === 0).length; document.body.setAttribute('data-images', "
+               "document.images.length + ' ' + bad); });</script>")
+
 
 class Page(HTMLParser):
     def __init__(self, text: str):

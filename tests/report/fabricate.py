@@ -33,7 +33,7 @@ def fabricate(run, *, seed=3, decisions=18, finished=True, stages=True, world_si
                                                                "matrix": average.tolist()}))
     history, switches, lines = [], None, []
     for d in plan("coarse", seed)[:decisions]:
-        entry = {"decision": d.index, "name": d.name}
+        entry = {"decision": d.number, "decisions": 18, "name": d.name}
         if d.kind == "start":
             switches = coarse_select(average, prims)
         elif d.kind == "fine":
@@ -67,6 +67,7 @@ def fabricate(run, *, seed=3, decisions=18, finished=True, stages=True, world_si
         (run / "summary.json").write_text(json.dumps(summary, indent=2))
         state = {"status": "finished", "method": "evolutionary", "phase": "done"}
     else:
-        state = {"status": "running", "method": "evolutionary", "phase": "fine_edge8", "decision": decisions}
+        state = {"status": "running", "method": "evolutionary", "phase": "fine_edge8", "decision": decisions,
+                 "decisions": 18}
     (run / "state.json").write_text(json.dumps(state))
     return run

@@ -74,7 +74,7 @@ def test_unfinished_run_stops_at_its_last_decision_and_reads_old_logs(tmp_path):
     text = report(run)
     check_page(text, run_page.SECTIONS)
     last = plan("coarse", 3)[5].name
-    assert 'class="banner unfinished"' in text and f"up to its last decision, {last} (6 done)" in text
+    assert 'class="banner unfinished"' in text and f"up to its last decision, decision 6/18 ({last})" in text
     assert "no genotype yet" in text and 'id="fig-cell"' not in text
     assert "9 fine decision(s) not done yet" in text and 'id="fig-topology_selection"' not in text
     assert "from log_rank*.txt (this run predates stages.jsonl); 2 stages, 3 epoch records" in text
@@ -137,3 +137,15 @@ def test_sweep_report_links_runs_counts_operations_and_writes_figures(tmp_path):
     written = {p.name for p in (tmp_path / "figs").iterdir()}
     assert {"operation_frequency.png", "operation_frequency.svg", "spread.svg",
             "seed1_search-s1-20240101-000000_fine_selection.svg", "seed1_search-s1-20240101-000000_cell.png"} <= written
+
+
+def test_one_rank_run_has_no_one_bar_charts_and_marks_its_changed_configuration(tmp_path):
+    run = fabricate(tmp_path / "search-one-20240101-000000", world_size=1)
+    text = report(run)
+    page = check_page(text, run_page.SECTIONS)
+    assert "fig-ranks" not in page.ids  # one rank: the numbers are in the table
+    assert "<td>steps phases 2-4 per rank</td>" in text and "phases2 4" not in text
+    config = text.split('<table class="config">', 1)[1].split("</table>", 1)[0]
+    assert "<tr><td>stage_epochs</td><td class=\"changed\">2</td><td>5</td></tr>" in config
+    assert "<tr><td>extra_ops</td><td>False</td><td>False</td></tr>" in config
+    assert "3 value(s) differ from the defaults" in text  # seed, npop, stage_epochs
