@@ -281,7 +281,7 @@ def read_arrays(root, split: str, num_classes: int, image_size: int) -> ImageArr
         if not path.is_file():
             raise UserError(f"missing {path} (expected a root written by scripts/write_datasets.py folder)")
         try:
-            arrays.append(np.load(path, mmap_mode="r", allow_pickle=False))
+            arrays.append(np.load(path, mmap_mode="c", allow_pickle=False))  # copy-on-write: torch wants writable
         except Exception as exc:  # a truncated or foreign file is the user's
             raise UserError(f"{path} is not a readable .npy array ({type(exc).__name__}: {exc})") from None
     images, labels = arrays
