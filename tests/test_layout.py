@@ -72,6 +72,14 @@ def test_imports_point_down_the_floors():
     assert upward == []
 
 
+def test_entry_points_only_dispatch():
+    """A `__main__` module stands above the floors, so it holds no logic of its own."""
+    for path in PACKAGE.rglob("__main__.py"):
+        tree = ast.parse(path.read_text())
+        defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        assert defined == [], f"{path.relative_to(ROOT)} defines {defined}: move them to nas/tools/"
+
+
 def test_no_module_shadows_a_standard_library_name():
     clashes = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if p.stem in sys.stdlib_module_names]
     assert clashes == []

@@ -7,7 +7,7 @@ import pytest
 from nas.space import primitives as space
 from nas.core.errors import UserError
 from nas.genotype import Genotype, combine, library_names, load_genotype, save_genotype
-from nas.genotype.__main__ import main as genotype_cli
+from nas.tools.genotype import main as genotype_cli
 from nas.analysis.nb301 import PREFIX, genotype_to_config
 from tests.helpers import assert_one_line_error, run_script
 

@@ -1,4 +1,4 @@
-"""scripts/write_datasets.py and nas/dataset_writer.py: data roots from the original formats."""
+"""scripts/write_datasets.py (nas/tools/data.py) and nas/data/writer.py: data roots from the original formats."""
 from __future__ import annotations
 
 import os
@@ -9,19 +9,18 @@ import numpy as np
 import pytest
 
 from tests.fake_data import cifar10_dir, cifar100_dir, imagenet_dir
-from tests.helpers import ShellCommand, load_script
+from tests.helpers import ShellCommand
 from nas.data import writer as dataset_writer
 from nas.data.loaders import ffcv_missing_reason
 from nas.data.datasets import get_dataset
 from nas.data.raw import is_digits_dir, read_cifar
 from nas.core.errors import run_cli
+from nas.tools import data as writer
 
 FFCV = ffcv_missing_reason() is None
 needs_ffcv = pytest.mark.skipif(not FFCV, reason="FFCV does not import here")
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # see test_data.py
 CIFAR10 = get_dataset("cifar10")
-
-writer = load_script("write_datasets.py")
 
 
 def write(*argv) -> int:

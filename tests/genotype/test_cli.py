@@ -7,7 +7,7 @@ import pytest
 
 from nas.core.errors import UserError
 from nas.genotype import genotype_to_dict, library_names, load_genotype
-from nas.genotype.__main__ import cells_text, main as genotype_cli
+from nas.tools.genotype import cells_text, main as genotype_cli
 from tests.helpers import assert_one_line_error, run_script
 
 

@@ -11,7 +11,7 @@ from nas.core.errors import UserError
 from nas.core.files import torch_save, write_yaml
 from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
 from nas.genotype import genotype_to_dict, load_genotype
-from nas.genotype.__main__ import main as genotype_cli
+from nas.tools.genotype import main as genotype_cli
 
 
 def import_file(path):

@@ -8,7 +8,7 @@ from nas.core.errors import UserError
 from nas.genotype import format_literal, load_genotype_file
 from nas.report import run as run_page
 from nas.report import sweep as sweep_page
-from nas.report.__main__ import main
+from nas.tools.report import main
 from nas.report.page import esc
 from nas.search.decisions import plan
 from tests.helpers import assert_one_line_error, run_script

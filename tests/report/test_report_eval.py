@@ -11,7 +11,7 @@ from nas.evaluation.config import CifarEvalConfig
 from nas.genotype import load_genotype, save_genotype
 from nas.report import evaluation as eval_page
 from nas.report import sweep as sweep_page
-from nas.report.__main__ import main
+from nas.tools.report import main
 from tests.report.checks import IMAGE_CHECK, check_page
 from tests.report.fabricate import fabricate
 
