@@ -34,7 +34,8 @@ def arm(*, requeue: bool) -> None:
     exit: a peer that really died is still named by the watchdog). Call before any file is made."""
     global _requeue
     if requeue and not os.environ.get("SLURM_JOB_ID"):
-        raise UserError("--requeue: SLURM_JOB_ID is not set; the option requeues a SLURM job and works inside one")
+        raise UserError("--requeue: SLURM_JOB_ID is not set; the option requeues a SLURM job and works inside one "
+                        "(a run made with it resumes elsewhere with --no-requeue)")
     _requeue = requeue
     for signum in SIGNALS:
         _before.setdefault(signum, signal.signal(signum, _note))

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -288,6 +289,40 @@ def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrup
     resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
     assert resumed["epoch"] == straight["epoch"] == 4
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
+
+
+def worker_of_rank(launcher: int, rank: int) -> int:
+    """The pid of torchrun's worker process of `rank` (Linux: read from /proc)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            ppid = int(next(line for line in status.read_text().splitlines() if line.startswith("PPid:")).split()[1])
+            environ = (status.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, StopIteration):
+            continue
+        if ppid == launcher and f"RANK={rank}".encode() in environ:
+            return int(status.parent.name)
+    raise AssertionError(f"no worker of rank {rank} under process {launcher}")
+
+
+@pytest.mark.slow
+def test_torchrun_a_signal_to_one_rank_stops_both_at_the_same_epoch(digits_root, tmp_path):
+    save = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train_eval_cifar.py"), *cifar_args(digits_root, save, "--epochs", "4")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(save.glob("*/log_rank1.txt")):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before the moment to signal it"
+        time.sleep(0.05)
+    run_dir = only_run_dir(save)
+    os.kill(worker_of_rank(proc.pid, 1), signal.SIGTERM)  # rank 1 alone
+    _, err = proc.communicate(timeout=600)
+    stopped = re.search(r"stopped by SIGTERM after epoch ([123])/4; to continue: \S*train_eval_cifar.py --resume "
+                        + re.escape(str(run_dir)), err)  # said by rank 0, which agreed
+    assert proc.returncode != 0 and stopped, err
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    assert ckpt["epoch"] == int(stopped[1]) and not (run_dir / "summary.json").exists()
 
 
 @pytest.mark.slow
