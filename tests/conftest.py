@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import sys
@@ -59,3 +60,14 @@ def finished_search(session_dir, digits_root):
 
     save = made_once(session_dir, "evolutionary-seed3", search)
     return only_run_dir(save), (save / "stdout.txt").read_text()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_nas_logger():
+    """In-process runs point the "nas" logger at the test's captured output; a later test must
+    not log into a capture that pytest has closed since."""
+    yield
+    root = logging.getLogger("nas")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
