@@ -112,7 +112,7 @@ def test_accumulate_restore_carries_weights_and_restores_the_optimizer_before_ea
         trained = state(net, opt)
         starts = []  # (momentum buffers, weights and buffers) at each candidate's start
 
-        def record(model):
+        def record(model, opt=opt, starts=starts):
             starts.append((len(opt.state), state(model, opt)[0]))
             return model
 
