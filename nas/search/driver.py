@@ -152,7 +152,8 @@ class SearchRun:
                             model=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
                             steps_by_rank=D.all_gather_object(trainer.steps.phases2_4), elapsed=time.time() - t0)
             if not decision.last:
-                stop.safe_point(f"decision {decision.index} ({decision.name})", self.run_dir, device=self.env.device)
+                stop.safe_point(f"decision {decision.number}/{DECISION_COUNT} ({decision.name})", self.run_dir,
+                                device=self.env.device)
         return switches, history, time.time() - t0
 
     def finish(self, switches: Switches, history: list, *, time_phase1: float, time_decisions: float) -> None:

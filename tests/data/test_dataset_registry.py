@@ -55,7 +55,8 @@ def test_a_registered_five_class_data_set_is_searched_end_to_end(tmp_path):
     save = tmp_path / "runs"
     # --loader auto: FFCV on the record's .beton files where FFCV imports, else the raw pickles
     proc = run_script(PY, launcher, "search", *tiny_args(root, save, "--dataset", "digits5", "--seed", "2",
-                                                          "--loader", "auto", "--npop", "1"), env=env)
+                                                          "--loader", "auto", "--npop", "1", "--train_subset", "256"),
+                     env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     run_dir = only_run_dir(save)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"

@@ -108,11 +108,11 @@ def test_sigterm_and_sigusr1_stop_at_a_safe_point_then_resume_to_the_uninterrupt
     code, err = start_and_signal([*resume, "--requeue"], lambda: decisions_done(run_dir) >= 1, signal.SIGUSR1, env=slurm)
     stopped, requeued = err.strip().splitlines()[-2:]
     assert code == 138, err
-    assert re.fullmatch(rf"stopped by SIGUSR1 after decision \d+ \(\w+\); {resume_hint}", stopped), err
+    assert re.fullmatch(rf"stopped by SIGUSR1 after decision \d+/18 \(\w+\); {resume_hint}", stopped), err
     assert requeued == "SLURM job 777 requeued"
     assert (tmp_path / "scontrol.txt").read_text() == "requeue 777\n"
     done = decisions_done(run_dir)
-    assert [d["decision"] for d in json.loads((run_dir / "decisions.json").read_text())] == list(range(done))
+    assert [d["decision"] for d in json.loads((run_dir / "decisions.json").read_text())] == list(range(1, done + 1))
 
     run_search("search_evolutionary.py", *resume[1:])
     for name in ("genotype.json", "valuation/model0.json", "valuation/model1.json"):
