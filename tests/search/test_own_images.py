@@ -19,7 +19,7 @@ def test_write_search_evaluate_at_the_datas_size(tmp_path, size, evaluation):
                        "--name", "mine", "--size", size, "--skip-bad", "--workers", "1")
     assert wrote.returncode == 0, wrote.stderr
     run_search("search_evolutionary.py", *tiny_args(root, tmp_path / "search", "--val_size", "4", "--train_subset",
-                                                    "16", "--image_size", size))
+                                                    "16", "--image_size", size, "--npop", "1", "--phase1_procs", "1"))
     run_dir = next((tmp_path / "search").iterdir())
     genotype = json.loads((run_dir / "genotype.json").read_text())
     assert len(genotype["normal"]) == 8
