@@ -6,7 +6,7 @@ APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev graphviz chromium
 DEMO_DATA ?= data/digits
 BENCH_DIR ?= bench
 
-.PHONY: setup test test-fast demo bench clean
+.PHONY: setup lint test test-fast demo bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup_system.sh scri
 	$(PY) scripts/check_install.py
 	@touch $@
 
-test: setup
+# the linter and formatter (ruff, configured in pyproject.toml); `make test` (and so CI) runs it first
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
 	$(PY) -m pytest -q -n auto --dist worksteal --durations=15
 
 test-fast: setup

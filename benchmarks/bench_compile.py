@@ -19,6 +19,7 @@ without drop-path, whose masks come from another generator under inductor).
   python benchmarks/bench_compile.py [--device cpu|cuda] [--tiny] [--modes off,graphs,inductor]
       [--cases ...] [--inductor_cases ...] [--check] [--concurrent 2] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,17 @@ MODES = ("off", "graphs", "inductor")
 # 5-epoch stage then 7 candidates x 71 steps; phases 2-4 are 17 data-parallel stages and the
 # candidates split over 4 GPUs: 14 fine decisions x 1 x 131 steps, topology 1+1+2 x 181 steps.
 STAGE_STEPS = 5 * math.ceil(50_000 / 256)
-PUBLISHED = {"phase1_stages": 14, "phase1_candidates": 14 * 7, "phase1_finetune": 71,
-             "stages2_4": 17, "stage2_4_steps": STAGE_STEPS // 4, "fine_candidates": 14, "fine_finetune": 131,
-             "topo_candidates": 4, "topo_finetune": 181}
+PUBLISHED = {
+    "phase1_stages": 14,
+    "phase1_candidates": 14 * 7,
+    "phase1_finetune": 71,
+    "stages2_4": 17,
+    "stage2_4_steps": STAGE_STEPS // 4,
+    "fine_candidates": 14,
+    "fine_finetune": 131,
+    "topo_candidates": 4,
+    "topo_finetune": 181,
+}
 EVAL_STEPS = 600 * math.ceil(50_000 / 128)
 
 
@@ -101,7 +110,9 @@ def make_step(net, s: dict, mode: str, device):
 
     fmt = torch.channels_last
     net = net.to(device, memory_format=fmt).train()
-    precision = Precision.choose(device, "off" if s["precision"] == "fp32" else ("fp16" if device.type == "cuda" else "bf16"))
+    precision = Precision.choose(
+        device, "off" if s["precision"] == "fp32" else ("fp16" if device.type == "cuda" else "bf16")
+    )
     scaler = precision.make_scaler()
     opt = torch.optim.SGD(net.parameters(), 0.01, momentum=0.9, weight_decay=3e-4, **optimizer_options(device, mode))
     model = prepare(net, mode)
@@ -161,8 +172,15 @@ def measure(name: str, mode: str, args) -> dict:
         times.append(time.perf_counter() - tic)
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"case": name, "mode": mode, **s, "step_ms": 1000 * median, "img_per_s": s["batch"] / median,
-            "compile_s": max(first - median, 0.0), "peak_mb": peak}
+    return {
+        "case": name,
+        "mode": mode,
+        **s,
+        "step_ms": 1000 * median,
+        "img_per_s": s["batch"] / median,
+        "compile_s": max(first - median, 0.0),
+        "peak_mb": peak,
+    }
 
 
 def check(mode: str, args) -> dict:
@@ -180,11 +198,19 @@ def check(mode: str, args) -> dict:
         step, _, _ = make_step(n, s, m, device)
         step()
         loss = step().item()
-        results.append((loss, {k: p.grad.detach().float().clone() for k, p in n.named_parameters() if p.grad is not None}))
+        results.append(
+            (loss, {k: p.grad.detach().float().clone() for k, p in n.named_parameters() if p.grad is not None})
+        )
     (loss_e, grads_e), (loss_c, grads_c) = results
     grad_rel = max(((grads_c[k] - g).norm() / g.norm().clamp_min(1e-12)).item() for k, g in grads_e.items())
-    return {"mode": mode, "loss_eager": loss_e, "loss_mode": loss_c, "loss_rel": abs(loss_c - loss_e) / abs(loss_e),
-            "grad_rel_max": grad_rel, "same_params": grads_e.keys() == grads_c.keys()}
+    return {
+        "mode": mode,
+        "loss_eager": loss_e,
+        "loss_mode": loss_c,
+        "loss_rel": abs(loss_c - loss_e) / abs(loss_e),
+        "grad_rel_max": grad_rel,
+        "same_params": grads_e.keys() == grads_c.keys(),
+    }
 
 
 def child(args) -> None:
@@ -206,8 +232,21 @@ def child(args) -> None:
 
 
 def spawn(args, mode: str, cases: list[str], *, check: bool = False, reps=None) -> subprocess.Popen:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--mode", mode, "--device", args.device,
-           "--cases", ",".join(cases), "--warmup", str(args.warmup), "--reps", str(reps or args.reps)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        "--mode",
+        mode,
+        "--device",
+        args.device,
+        "--cases",
+        ",".join(cases),
+        "--warmup",
+        str(args.warmup),
+        "--reps",
+        str(reps or args.reps),
+    ]
     cmd += ["--tiny"] * args.tiny + ["--check"] * check
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
@@ -223,21 +262,31 @@ def collect(proc: subprocess.Popen, timeout: float) -> list[dict]:
 
 def model_published(rows: dict, mode: str) -> dict:
     """Modelled hours at the measured speeds of `mode` (eager where the mode has no figure)."""
+
     def t(case, m):
         r = rows.get((case, m)) or rows.get((case, "off"))
         return (r["step_ms"] / 1000, r["compile_s"]) if r and "step_ms" in r else (None, None)
 
     P = PUBLISHED
-    (t1, c1), (t1e, _), (t3, c3), (t3e, _) = t("phase1_b256_fp32", mode), t("phase1_b256_fp32", "off"), \
-        t("phase3_b256_fp32", mode), t("phase3_b256_fp32", "off")
+    (t1, c1), (t1e, _), (t3, c3), (t3e, _) = (
+        t("phase1_b256_fp32", mode),
+        t("phase1_b256_fp32", "off"),
+        t("phase3_b256_fp32", mode),
+        t("phase3_b256_fp32", "off"),
+    )
     (tc, cc) = t("cifar_b128_fp32", mode)
     out = {"mode": mode}
     if None not in (t1, t1e):
         # a candidate captured anew pays when its capture costs less than its steps save
-        per_candidate = min(P["phase1_finetune"] * t1e, P["phase1_finetune"] * t1 + c1) if mode == "graphs" \
+        per_candidate = (
+            min(P["phase1_finetune"] * t1e, P["phase1_finetune"] * t1 + c1)
+            if mode == "graphs"
             else P["phase1_finetune"] * t1e
+        )
         out["phase1_h"] = (P["phase1_stages"] * (STAGE_STEPS * t1 + c1) + P["phase1_candidates"] * per_candidate) / 3600
-        out["capture_per_candidate_pays"] = mode == "graphs" and P["phase1_finetune"] * t1 + c1 < P["phase1_finetune"] * t1e
+        out["capture_per_candidate_pays"] = (
+            mode == "graphs" and P["phase1_finetune"] * t1 + c1 < P["phase1_finetune"] * t1e
+        )
     if None not in (t3, t3e):
         # per-GPU batches of 64 timed at the batch-256 step: an upper bound where launch-bound
         fine = P["fine_candidates"] * P["fine_finetune"] + P["topo_candidates"] * P["topo_finetune"]
@@ -269,8 +318,13 @@ def run(args) -> dict:
         base = rows.get((r["case"], "off"))
         if "step_ms" in r and base and "step_ms" in base:
             r["speedup"] = base["step_ms"] / r["step_ms"]
-    res = {"device": args.device, "tiny": args.tiny, "rows": results, "checks": checks,
-           "published_model": [model_published(rows, m) for m in args.modes]}
+    res = {
+        "device": args.device,
+        "tiny": args.tiny,
+        "rows": results,
+        "checks": checks,
+        "published_model": [model_published(rows, m) for m in args.modes],
+    }
     if args.concurrent > 1:
         res["concurrent"] = concurrent(args)
     return res
@@ -286,43 +340,66 @@ def concurrent(args) -> dict:
         alone = collect(spawn(args, mode, ["phase1_b256_fp32"]), args.child_timeout)
         procs = [spawn(args, mode, ["phase1_b256_fp32"], reps=args.reps * 3) for _ in range(args.concurrent)]
         together = [r for p in procs for r in collect(p, args.child_timeout)]
-        if alone and "img_per_s" in alone[0] and len(together) == args.concurrent and all("img_per_s" in r for r in together):
+        if (
+            alone
+            and "img_per_s" in alone[0]
+            and len(together) == args.concurrent
+            and all("img_per_s" in r for r in together)
+        ):
             total = sum(r["img_per_s"] for r in together)
-            out[mode] = {"alone_img_per_s": alone[0]["img_per_s"], "together_img_per_s": total,
-                         "ratio": total / alone[0]["img_per_s"]}
+            out[mode] = {
+                "alone_img_per_s": alone[0]["img_per_s"],
+                "together_img_per_s": total,
+                "ratio": total / alone[0]["img_per_s"],
+            }
     return out
 
 
 def print_report(res: dict) -> None:
-    print(f"\ntraining step, eager vs compiled/captured, device {res['device']}"
-          f"{' (tiny CPU-sized networks: C=4, 3 cells, batch/32)' if res['tiny'] else ''}; median after warm-up;"
-          " compile/capture s = first step less the median")
-    print(f"{'case':18} {'network':16} {'C':>3} {'cells':>5} {'batch':>5} {'mode':9} {'img/s':>9} {'vs eager':>8} "
-          f"{'compile s':>9} {'peak MB':>8}")
+    print(
+        f"\ntraining step, eager vs compiled/captured, device {res['device']}"
+        f"{' (tiny CPU-sized networks: C=4, 3 cells, batch/32)' if res['tiny'] else ''}; median after warm-up;"
+        " compile/capture s = first step less the median"
+    )
+    print(
+        f"{'case':18} {'network':16} {'C':>3} {'cells':>5} {'batch':>5} {'mode':9} {'img/s':>9} {'vs eager':>8} "
+        f"{'compile s':>9} {'peak MB':>8}"
+    )
     for r in res["rows"]:
         if "error" in r:
             print(f"{r['case']:18} {'':16} {'':>3} {'':>5} {'':>5} {r['mode']:9} failed: {r['error']}")
             continue
         peak = f"{r['peak_mb']:8.0f}" if r["peak_mb"] is not None else f"{'-':>8}"
-        print(f"{r['case']:18} {r['network']:16} {r['C']:3d} {r['layers']:5d} {r['batch']:5d} {r['mode']:9} "
-              f"{r['img_per_s']:9.1f} {r.get('speedup', float('nan')):7.2f}x {r['compile_s']:9.1f} {peak}")
+        print(
+            f"{r['case']:18} {r['network']:16} {r['C']:3d} {r['layers']:5d} {r['batch']:5d} {r['mode']:9} "
+            f"{r['img_per_s']:9.1f} {r.get('speedup', float('nan')):7.2f}x {r['compile_s']:9.1f} {peak}"
+        )
     for c in res["checks"]:
         ok = c["loss_rel"] < 1e-3 and c["grad_rel_max"] < 1e-2 and c["same_params"]
-        print(f"numerics, {c['mode']} vs eager (NetworkCIFAR, 2 steps): loss {c['loss_mode']:.6f} vs {c['loss_eager']:.6f} "
-              f"(rel {c['loss_rel']:.1e}), largest relative gradient difference {c['grad_rel_max']:.1e}: "
-              f"{'same within tolerance' if ok else 'DIFFERENT'}")
+        print(
+            f"numerics, {c['mode']} vs eager (NetworkCIFAR, 2 steps): "
+            f"loss {c['loss_mode']:.6f} vs {c['loss_eager']:.6f} "
+            f"(rel {c['loss_rel']:.1e}), largest relative gradient difference {c['grad_rel_max']:.1e}: "
+            f"{'same within tolerance' if ok else 'DIFFERENT'}"
+        )
     print("modelled wall time at these speeds (published setting; per GPU, 4 GPUs; compile/capture per network):")
     for m in res["published_model"]:
         parts = [f"{k} {v:.2f}" for k, v in m.items() if k.endswith("_h")]
-        extra = (f"; a capture per perturb-val candidate {'pays' if m['capture_per_candidate_pays'] else 'does not pay'}"
-                 if m["mode"] == "graphs" and "capture_per_candidate_pays" in m else "")
+        extra = (
+            f"; a capture per perturb-val candidate {'pays' if m['capture_per_candidate_pays'] else 'does not pay'}"
+            if m["mode"] == "graphs" and "capture_per_candidate_pays" in m
+            else ""
+        )
         print(f"  {m['mode']:9} " + (", ".join(parts) if parts else "no figures") + extra)
     if "concurrent" in res:
         c = res["concurrent"]
         for mode, v in c.items():
             if isinstance(v, dict):
-                print(f"phase-1, {c['models']} models at once on one device ({mode}): {v['together_img_per_s']:.1f} img/s "
-                      f"vs {v['alone_img_per_s']:.1f} alone ({v['ratio']:.2f}x)")
+                print(
+                    f"phase-1, {c['models']} models at once on one device ({mode}): "
+                    f"{v['together_img_per_s']:.1f} img/s "
+                    f"vs {v['alone_img_per_s']:.1f} alone ({v['ratio']:.2f}x)"
+                )
 
 
 def main() -> None:
@@ -332,7 +409,9 @@ def main() -> None:
     p.add_argument("--modes", default=None, help="comma-separated, default off,graphs,inductor (graphs on CUDA only)")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     p.add_argument("--inductor_cases", default=None, help="cases also run with inductor (default: --cases)")
-    p.add_argument("--check", action="store_true", help="compare a compiled/captured step's loss and gradients with eager")
+    p.add_argument(
+        "--check", action="store_true", help="compare a compiled/captured step's loss and gradients with eager"
+    )
     p.add_argument("--concurrent", type=int, default=1, help="also train this many phase-1 models at once")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--reps", type=int, default=10)
@@ -352,7 +431,9 @@ def main() -> None:
     args.modes = [m for m in (args.modes.split(",") if args.modes else default_modes) if m]
     if set(args.modes) - set(MODES) or ("graphs" in args.modes and args.device != "cuda"):
         p.error(f"--modes {','.join(args.modes)}: expected some of off,graphs,inductor (graphs on CUDA only)")
-    args.inductor_cases = args.cases if args.inductor_cases is None else [c for c in args.inductor_cases.split(",") if c]
+    args.inductor_cases = (
+        args.cases if args.inductor_cases is None else [c for c in args.inductor_cases.split(",") if c]
+    )
     res = run(args)
     print_report(res)
     if args.json:

@@ -16,6 +16,7 @@ then --repeats timed epochs. Prints the median images/s of each and the ratio FF
   python benchmarks/bench_loaders.py [--case cifar|imagenet] [--images 10000] [--batch-size 256]
                                   [--repeats 5] [--workers N] [--device cpu] [--data ROOT] [--json PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
 
 from nas.core.errors import UserError, run_cli  # noqa: E402
 
@@ -45,7 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per loader after the warm-up")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="FFCV threads / DataLoader workers")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--data", "--train_path", dest="data", help="an existing data root of the case (its .beton files and raw data)")
+    p.add_argument(
+        "--data", "--train_path", dest="data", help="an existing data root of the case (its .beton files and raw data)"
+    )
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--measure", choices=BACKENDS, help=argparse.SUPPRESS)  # internal: one loader, JSON to stdout
     args = p.parse_args(argv)
@@ -58,8 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def write_synthetic(root: Path, images: int) -> None:
     import numpy as np
 
-    from nas.data.writer import write_cifar
     from nas.data.raw import ImageArrays, write_cifar10_batches
+    from nas.data.writer import write_cifar
 
     rng = np.random.default_rng(0)
 
@@ -68,8 +70,13 @@ def write_synthetic(root: Path, images: int) -> None:
 
     raw = root / "cifar-10-batches-py"
     raw.mkdir(parents=True)
-    write_cifar10_batches(raw, arrays(images), arrays(max(1, images // 5)), [str(i) for i in range(10)],
-                          readme="<p>synthetic benchmark data</p>\n")
+    write_cifar10_batches(
+        raw,
+        arrays(images),
+        arrays(max(1, images // 5)),
+        [str(i) for i in range(10)],
+        readme="<p>synthetic benchmark data</p>\n",
+    )
     write_cifar("cifar10", raw, root, workers=os.cpu_count() or 1)
 
 
@@ -121,14 +128,35 @@ def measure(args) -> dict:
     seconds = [epoch() for _ in range(args.repeats)]
     images = len(loader) * args.batch_size
     rates = [images / s for s in seconds]
-    return {"loader": args.measure, "images_per_epoch": images, "warmup_s": warmup, "epoch_s": seconds,
-            "images_per_s": rates, "median_images_per_s": statistics.median(rates)}
+    return {
+        "loader": args.measure,
+        "images_per_epoch": images,
+        "warmup_s": warmup,
+        "epoch_s": seconds,
+        "images_per_s": rates,
+        "median_images_per_s": statistics.median(rates),
+    }
 
 
 def run_child(args, backend: str) -> dict:
-    cmd = [sys.executable, __file__, "--measure", backend, "--case", args.case, "--data", args.data,
-           "--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--workers", str(args.workers),
-           "--device", args.device]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--measure",
+        backend,
+        "--case",
+        args.case,
+        "--data",
+        args.data,
+        "--batch-size",
+        str(args.batch_size),
+        "--repeats",
+        str(args.repeats),
+        "--workers",
+        str(args.workers),
+        "--device",
+        args.device,
+    ]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         raise UserError(f"the {backend} measurement failed (exit {out.returncode}); see its error above")
@@ -148,20 +176,35 @@ def main(argv=None) -> None:
         results = {b: run_child(args, b) for b in BACKENDS}
     ratio = results["ffcv"]["median_images_per_s"] / results["torch"]["median_images_per_s"]
     pipeline = "search training" if args.case == "cifar" else "ImageNet training (with colour jitter)"
-    print(f"\n{pipeline} pipeline, batch {args.batch_size}, {args.workers} workers, device {args.device}, "
-          f"{results['ffcv']['images_per_epoch']} images per epoch, median of {args.repeats} epochs after a warm-up")
+    print(
+        f"\n{pipeline} pipeline, batch {args.batch_size}, {args.workers} workers, device {args.device}, "
+        f"{results['ffcv']['images_per_epoch']} images per epoch, median of {args.repeats} epochs after a warm-up"
+    )
     print(f"{'loader':8} {'images/s':>10} {'min':>10} {'max':>10} {'warm-up s':>10}")
     for b, r in results.items():
-        print(f"{b:8} {r['median_images_per_s']:10.0f} {min(r['images_per_s']):10.0f} {max(r['images_per_s']):10.0f} "
-              f"{r['warmup_s']:10.2f}")
+        print(
+            f"{b:8} {r['median_images_per_s']:10.0f} {min(r['images_per_s']):10.0f} {max(r['images_per_s']):10.0f} "
+            f"{r['warmup_s']:10.2f}"
+        )
     verdict = "meets" if ratio >= TARGET_RATIO else "misses"
     print(f"ratio ffcv/torch: {ratio:.2f}x ({verdict} the {TARGET_RATIO:g}x target)")
     if args.json:
         from nas.core.files import write_json
 
-        write_json(args.json, {"case": args.case, "batch_size": args.batch_size, "workers": args.workers, "device": args.device,
-                               "cpu_count": os.cpu_count(), "repeats": args.repeats, "ratio": ratio,
-                               "target_ratio": TARGET_RATIO, "loaders": results})
+        write_json(
+            args.json,
+            {
+                "case": args.case,
+                "batch_size": args.batch_size,
+                "workers": args.workers,
+                "device": args.device,
+                "cpu_count": os.cpu_count(),
+                "repeats": args.repeats,
+                "ratio": ratio,
+                "target_ratio": TARGET_RATIO,
+                "loaders": results,
+            },
+        )
 
 
 if __name__ == "__main__":

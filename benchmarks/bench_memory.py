@@ -18,6 +18,7 @@ phase-1 network at each size, at the batch and at half of it, and models from th
 points (peak = fixed + batch x per-image) the largest batch that fits in --budget_gb: a
 model, not a measurement on such a device.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import time
-
 
 NETWORKS = ("supernet", "phase1", "phase3")
 TARGET_PHASE1_RATIO = 0.25  # the method's claim: about 80 % less memory than the supernet
@@ -65,8 +65,9 @@ def measure_one(args) -> dict:
     device = torch.device(args.device)
     before = rss_mb()
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
-    net = SearchNetwork(args.init_channels, 10, args.layers, switches_for(args.one),
-                        image_size=args.resolution).to(device, memory_format=fmt)
+    net = SearchNetwork(args.init_channels, 10, args.layers, switches_for(args.one), image_size=args.resolution).to(
+        device, memory_format=fmt
+    )
     opt = torch.optim.SGD(net.parameters(), 0.1, momentum=0.9, weight_decay=3e-4)
     precision = Precision.choose(device, args.amp)
     scaler = precision.make_scaler()
@@ -98,8 +99,12 @@ def measure_one(args) -> dict:
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
-    return {"network": args.one, "step_ms": 1000 * statistics.median(times), "peak_mb": peak,
-            "params_m": sum(p.numel() for p in net.parameters()) / 1e6}
+    return {
+        "network": args.one,
+        "step_ms": 1000 * statistics.median(times),
+        "peak_mb": peak,
+        "params_m": sum(p.numel() for p in net.parameters()) / 1e6,
+    }
 
 
 def population_switches(model: int, seed: int = 1):
@@ -160,12 +165,17 @@ def measure_in_process(args, kind: str, **changes) -> dict:
     """measure_one in a fresh process, with `changes` to the flags."""
     flags = {**vars(args), **changes}
     cmd = [sys.executable, __file__, "--one", kind] + [
-        f"--{k}={v}" for k, v in flags.items()
-        if k not in ("one", "json", "channels_last", "breakdown", "resolutions") and v is not None]
+        f"--{k}={v}"
+        for k, v in flags.items()
+        if k not in ("one", "json", "channels_last", "breakdown", "resolutions") and v is not None
+    ]
     cmd.append("--channels_last" if args.channels_last else "--no-channels_last")
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
     if out.returncode != 0:
-        sys.exit(f"error: measuring {kind} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+        sys.exit(
+            f"error: measuring {kind} failed: "
+            f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}"
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -180,24 +190,47 @@ def run_resolutions(args, sizes: list) -> dict:
             small = measure_in_process(args, kind, resolution=size, batch_size=half)
             per_image = max(full["peak_mb"] - small["peak_mb"], 1e-3) / (args.batch_size - half)
             fixed = max(full["peak_mb"] - per_image * args.batch_size, 0.0)
-            rows.append({"resolution": size, "network": kind, "step_ms": full["step_ms"], "peak_mb": full["peak_mb"],
-                         "params_m": full["params_m"], "per_image_mb": per_image, "fixed_mb": fixed,
-                         "modelled_max_batch": int((args.budget_gb * 1024 - fixed) // per_image)})
+            rows.append(
+                {
+                    "resolution": size,
+                    "network": kind,
+                    "step_ms": full["step_ms"],
+                    "peak_mb": full["peak_mb"],
+                    "params_m": full["params_m"],
+                    "per_image_mb": per_image,
+                    "fixed_mb": fixed,
+                    "modelled_max_batch": int((args.budget_gb * 1024 - fixed) // per_image),
+                }
+            )
     for row in rows:
         sup = next(r for r in rows if r["resolution"] == row["resolution"] and r["network"] == "supernet")
         row["memory_ratio"] = row["peak_mb"] / sup["peak_mb"]
-    return {"device": args.device, "batch_size": args.batch_size, "half_batch": half, "init_channels": args.init_channels,
-            "layers": args.layers, "amp": args.amp, "budget_gb": args.budget_gb, "rows": rows}
+    return {
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "half_batch": half,
+        "init_channels": args.init_channels,
+        "layers": args.layers,
+        "amp": args.amp,
+        "budget_gb": args.budget_gb,
+        "rows": rows,
+    }
 
 
 def print_resolutions(res: dict) -> None:
-    print(f"one training step, {res['device']}, batch {res['batch_size']} (and {res['half_batch']} for the model), "
-          f"C={res['init_channels']}, {res['layers']} cells, amp {res['amp']}")
-    print(f"{'px':>4} {'network':9} {'step ms':>9} {'peak MB':>9} {'mem/supernet':>13} {'MB/image':>9} "
-          f"{'max batch in ' + str(res['budget_gb']) + ' GB (modelled)':>30}")
+    print(
+        f"one training step, {res['device']}, batch {res['batch_size']} (and {res['half_batch']} for the model), "
+        f"C={res['init_channels']}, {res['layers']} cells, amp {res['amp']}"
+    )
+    print(
+        f"{'px':>4} {'network':9} {'step ms':>9} {'peak MB':>9} {'mem/supernet':>13} {'MB/image':>9} "
+        f"{'max batch in ' + str(res['budget_gb']) + ' GB (modelled)':>30}"
+    )
     for r in res["rows"]:
-        print(f"{r['resolution']:4} {r['network']:9} {r['step_ms']:9.1f} {r['peak_mb']:9.1f} {r['memory_ratio']:13.3f} "
-              f"{r['per_image_mb']:9.2f} {r['modelled_max_batch']:30}")
+        print(
+            f"{r['resolution']:4} {r['network']:9} {r['step_ms']:9.1f} {r['peak_mb']:9.1f} {r['memory_ratio']:13.3f} "
+            f"{r['per_image_mb']:9.2f} {r['modelled_max_batch']:30}"
+        )
 
 
 def run_all(args) -> dict:
@@ -206,21 +239,34 @@ def run_all(args) -> dict:
     for kind in NETWORKS:
         results[kind]["memory_ratio"] = results[kind]["peak_mb"] / sup["peak_mb"]
         results[kind]["time_ratio"] = results[kind]["step_ms"] / sup["step_ms"]
-    return {"device": args.device, "batch_size": args.batch_size, "resolution": args.resolution,
-            "init_channels": args.init_channels, "layers": args.layers, "amp": args.amp,
-            "networks": results, "target_phase1_memory_ratio": TARGET_PHASE1_RATIO,
-            "target_met": results["phase1"]["memory_ratio"] <= TARGET_PHASE1_RATIO}
+    return {
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "resolution": args.resolution,
+        "init_channels": args.init_channels,
+        "layers": args.layers,
+        "amp": args.amp,
+        "networks": results,
+        "target_phase1_memory_ratio": TARGET_PHASE1_RATIO,
+        "target_met": results["phase1"]["memory_ratio"] <= TARGET_PHASE1_RATIO,
+    }
 
 
 def print_table(res: dict) -> None:
-    print(f"one training step, {res['device']}, batch {res['batch_size']}, {res['resolution']}x{res['resolution']}, "
-          f"C={res['init_channels']}, {res['layers']} cells, amp {res['amp']}")
+    print(
+        f"one training step, {res['device']}, batch {res['batch_size']}, {res['resolution']}x{res['resolution']}, "
+        f"C={res['init_channels']}, {res['layers']} cells, amp {res['amp']}"
+    )
     print(f"{'network':10} {'params M':>9} {'step ms':>9} {'peak MB':>9} {'mem/supernet':>13} {'time/supernet':>14}")
     for kind, r in res["networks"].items():
-        print(f"{kind:10} {r['params_m']:9.3f} {r['step_ms']:9.1f} {r['peak_mb']:9.1f} {r['memory_ratio']:13.3f} "
-              f"{r['time_ratio']:14.3f}")
-    print(f"target: phase-1 memory <= {res['target_phase1_memory_ratio']:.2f} x supernet: "
-          f"{'met' if res['target_met'] else 'NOT met'}")
+        print(
+            f"{kind:10} {r['params_m']:9.3f} {r['step_ms']:9.1f} {r['peak_mb']:9.1f} {r['memory_ratio']:13.3f} "
+            f"{r['time_ratio']:14.3f}"
+        )
+    print(
+        f"target: phase-1 memory <= {res['target_phase1_memory_ratio']:.2f} x supernet: "
+        f"{'met' if res['target_met'] else 'NOT met'}"
+    )
 
 
 def main() -> None:
@@ -238,8 +284,11 @@ def main() -> None:
     p.add_argument("--one", choices=NETWORKS, help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--breakdown", action="store_true", help="also print the saved activations by where they are made")
-    p.add_argument("--resolutions", help="comma-separated image sides (e.g. 32,64,128): supernet vs phase-1 network "
-                                         "at each, with the modelled largest batch in --budget_gb")
+    p.add_argument(
+        "--resolutions",
+        help="comma-separated image sides (e.g. 32,64,128): supernet vs phase-1 network "
+        "at each, with the modelled largest batch in --budget_gb",
+    )
     p.add_argument("--budget_gb", type=float, default=80.0, help="device memory for the modelled batch (default 80)")
     args = p.parse_args()
     if args.one:
@@ -251,8 +300,10 @@ def main() -> None:
         except ValueError:
             sys.exit(f"error: --resolutions {args.resolutions!r}: expected comma-separated integers")
         if not sizes or min(sizes) < 8 or args.batch_size < 2:
-            sys.exit(f"error: --resolutions {args.resolutions!r} with batch {args.batch_size}: expected sides >= 8, "
-                     f"a batch of 2 or more")
+            sys.exit(
+                f"error: --resolutions {args.resolutions!r} with batch {args.batch_size}: expected sides >= 8, "
+                f"a batch of 2 or more"
+            )
         res = run_resolutions(args, sizes)
         print_resolutions(res)
         if args.json:
@@ -270,10 +321,15 @@ def main() -> None:
         # the phase-1 networks of a real run's population (seed 1, npop 4) rather than one draw
         supernet = sum(res["saved_activations_mb"]["supernet"].values())
         ratios = [sum(saved_activation_breakdown(population_switches(m), args).values()) / supernet for m in range(4)]
-        res["population_phase1_saved_ratio"] = {"per_model": [round(r, 3) for r in ratios],
-                                                "mean": sum(ratios) / len(ratios), "max": max(ratios)}
-        print(f"phase-1 networks of a run's population (seed 1, models 0-3), saved activations / supernet: "
-              f"{', '.join(f'{r:.3f}' for r in ratios)} (mean {sum(ratios) / len(ratios):.3f}, max {max(ratios):.3f})")
+        res["population_phase1_saved_ratio"] = {
+            "per_model": [round(r, 3) for r in ratios],
+            "mean": sum(ratios) / len(ratios),
+            "max": max(ratios),
+        }
+        print(
+            f"phase-1 networks of a run's population (seed 1, models 0-3), saved activations / supernet: "
+            f"{', '.join(f'{r:.3f}' for r in ratios)} (mean {sum(ratios) / len(ratios):.3f}, max {max(ratios):.3f})"
+        )
     if args.json:
         from nas.core.files import write_json
 

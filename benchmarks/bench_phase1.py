@@ -15,6 +15,7 @@ network's outputs, and a flipped prediction moves a score by one validation imag
 
 The search defaults to the tiny preset on the torch loader; flags after `--` are added.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,24 @@ from nas.core.errors import UserError, run_cli  # noqa: E402
 
 
 def run(data: str, procs: int, device: str, extra: list, save: Path) -> dict:
-    cmd = [sys.executable, str(ROOT / "search_evolutionary.py"), "--preset", "tiny", "--train_path", data,
-           "--loader", "torch", "--device", device, "--no-progress", "--save", str(save),
-           "--phase1_procs", str(procs), *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "search_evolutionary.py"),
+        "--preset",
+        "tiny",
+        "--train_path",
+        data,
+        "--loader",
+        "torch",
+        "--device",
+        device,
+        "--no-progress",
+        "--save",
+        str(save),
+        "--phase1_procs",
+        str(procs),
+        *extra,
+    ]
     tic = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -44,17 +60,27 @@ def run(data: str, procs: int, device: str, extra: list, save: Path) -> dict:
     run_dir = next(d for d in save.iterdir() if d.is_dir())
     summary = json.loads((run_dir / "summary.json").read_text())
     models = sorted((run_dir / "valuation").glob("model*.json"))
-    return {"procs": procs, "phase1_s": summary["time_phase1_s"], "search_s": round(time.time() - tic, 1),
-            "matrices": [json.loads(m.read_text())["matrix"] for m in models],
-            "genotype": summary["genotype"]}
+    return {
+        "procs": procs,
+        "phase1_s": summary["time_phase1_s"],
+        "search_s": round(time.time() - tic, 1),
+        "matrices": [json.loads(m.read_text())["matrix"] for m in models],
+        "genotype": summary["genotype"],
+    }
 
 
 def main() -> None:
     argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", "--train_path", dest="data", required=True, help="data root (scripts/write_datasets.py digits --out DIR)")
+    p.add_argument(
+        "--data",
+        "--train_path",
+        dest="data",
+        required=True,
+        help="data root (scripts/write_datasets.py digits --out DIR)",
+    )
     p.add_argument("--procs", default="1,2", help="process counts to compare; the first is the baseline")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", help="also write the figures here")
@@ -78,23 +104,35 @@ def main() -> None:
         if "error" not in r and "error" not in base:
             r["phase1_speedup"] = round(base["phase1_s"] / r["phase1_s"], 3) if r["phase1_s"] else None
             r["same_scores"] = r["matrices"] == base["matrices"]
-            r["max_score_difference"] = max(abs(a - b) for ma, mb in zip(r["matrices"], base["matrices"])
-                                            for ra, rb in zip(ma, mb) for a, b in zip(ra, rb))
+            r["max_score_difference"] = max(
+                abs(a - b)
+                for ma, mb in zip(r["matrices"], base["matrices"])
+                for ra, rb in zip(ma, mb)
+                for a, b in zip(ra, rb)
+            )
             r["same_genotype"] = r["genotype"] == base["genotype"]
     print("\nphase 1, population models valued at once on one device")
-    print(f"| processes x threads | phase 1 (s) | whole search (s) | phase-1 speed-up | scores vs {base['procs']} process "
-          f"| genotype |")
+    print(
+        f"| processes x threads | phase 1 (s) | whole search (s) | phase-1 speed-up "
+        f"| scores vs {base['procs']} process "
+        f"| genotype |"
+    )
     print("|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
             print(f"| {r['procs']} | {r['error']} | | | | |")
             continue
         speed = f"{r['phase1_speedup']:.2f}x" if r.get("phase1_speedup") else "-"
-        same = ("identical" if r["same_scores"] else f"largest difference {r['max_score_difference']:.2f} points"
-                ) if "same_scores" in r else "-"
+        same = (
+            ("identical" if r["same_scores"] else f"largest difference {r['max_score_difference']:.2f} points")
+            if "same_scores" in r
+            else "-"
+        )
         geno = ("same" if r["same_genotype"] else "different") if "same_genotype" in r else "-"
-        print(f"| {r['procs']} x {r['threads_per_process']} | {r['phase1_s']:.1f} | {r['search_s']:.1f} | {speed} "
-              f"| {same} | {geno} |")
+        print(
+            f"| {r['procs']} x {r['threads_per_process']} | {r['phase1_s']:.1f} | {r['search_s']:.1f} | {speed} "
+            f"| {same} | {geno} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"device": args.device, "extra": extra, "runs": results}, indent=1))
     if any("error" in r for r in results):
@@ -106,6 +144,7 @@ def torch_threads() -> int:
     if os.environ.get("OMP_NUM_THREADS"):
         return int(os.environ["OMP_NUM_THREADS"])
     return available_cores()
+
 
 if __name__ == "__main__":
     run_cli(main)

@@ -11,6 +11,7 @@ rank 0) and for ours (data-parallel training, candidates split over the ranks).
 
   python benchmarks/bench_scaling.py --data DIR [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # A search small enough to run twice in a few minutes on two cores, with every phase.
-SEARCH_ARGS = ["--preset", "tiny", "--seed", "1", "--batch_size", "16", "--train_subset", "128", "--val_size", "64",
-               "--finetune_steps", "1", "--loader", "torch", "--no-progress"]
+SEARCH_ARGS = [
+    "--preset",
+    "tiny",
+    "--seed",
+    "1",
+    "--batch_size",
+    "16",
+    "--train_subset",
+    "128",
+    "--val_size",
+    "64",
+    "--finetune_steps",
+    "1",
+    "--loader",
+    "torch",
+    "--no-progress",
+]
 
 
 def run_search(data: Path, save: Path, nproc: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                     f"--nproc_per_node={nproc}"]
-    cmd = launcher + [str(ROOT / "search_evolutionary.py"), "--train_path", str(data), "--save", str(save),
-                      *SEARCH_ARGS]
+    launcher = (
+        [sys.executable]
+        if nproc == 1
+        else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    )
+    cmd = launcher + [
+        str(ROOT / "search_evolutionary.py"),
+        "--train_path",
+        str(data),
+        "--save",
+        str(save),
+        *SEARCH_ARGS,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(f"error: the {nproc}-process search failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -51,18 +76,31 @@ def published_model(npop=4, gpus=4, batch=256, images=50_000, epochs=5, finetune
     nodes_edges, topo_steps = (3, 4, 5), finetune + extra[2] + 1
     trainings = 1 + 14 + 2  # coarse, after each fine decision, after the first two nodes
     original = trainings * stage + 14 * fine_candidates * fine_steps + sum(nodes_edges) * topo_steps
-    ours = (trainings * stage / gpus + 14 * math.ceil(fine_candidates / gpus) * fine_steps
-            + sum(math.ceil(n / gpus) for n in nodes_edges) * topo_steps)
+    ours = (
+        trainings * stage / gpus
+        + 14 * math.ceil(fine_candidates / gpus) * fine_steps
+        + sum(math.ceil(n / gpus) for n in nodes_edges) * topo_steps
+    )
     phase1 = npop // gpus * 14 * (stage + 7 * (finetune + extra[0] + 1))
-    return {"setting": f"npop {npop}, {gpus} GPUs, batch {batch}, {images} images, {epochs} epochs a stage",
-            "phase1_steps_critical_path": phase1, "phases2_4_original": original, "phases2_4_ours": round(ours),
-            "phases2_4_ratio": ours / original,
-            "note": "our data-parallel steps are per-GPU batches of batch/gpus; the original's are full batches on one GPU"}
+    return {
+        "setting": f"npop {npop}, {gpus} GPUs, batch {batch}, {images} images, {epochs} epochs a stage",
+        "phase1_steps_critical_path": phase1,
+        "phases2_4_original": original,
+        "phases2_4_ours": round(ours),
+        "phases2_4_ratio": ours / original,
+        "note": "our data-parallel steps are per-GPU batches of batch/gpus; the original's are full batches on one GPU",
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", "--train_path", dest="data", required=True, help="embedded data set directory (scripts/write_datasets.py digits)")
+    p.add_argument(
+        "--data",
+        "--train_path",
+        dest="data",
+        required=True,
+        help="embedded data set directory (scripts/write_datasets.py digits)",
+    )
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,23 +109,37 @@ def main() -> None:
     ratio = two["time_phases2_4_s"] / one["time_phases2_4_s"]
     steps2 = two["steps"]["phases2_4"]
     share = max(steps2) / sum(steps2)
-    res = {"one_process": {k: one[k] for k in ("time_phase1_s", "time_phases2_4_s", "steps", "wall_time_s")},
-           "two_processes": {k: two[k] for k in ("time_phase1_s", "time_phases2_4_s", "steps", "wall_time_s")},
-           "phases2_4_time_ratio": ratio, "target_time_ratio": 0.65, "time_target_met": ratio <= 0.65,
-           "max_rank_share_phases2_4": share, "target_share": 0.6, "share_target_met": share <= 0.6,
-           "published_model": published_model()}
+    res = {
+        "one_process": {k: one[k] for k in ("time_phase1_s", "time_phases2_4_s", "steps", "wall_time_s")},
+        "two_processes": {k: two[k] for k in ("time_phase1_s", "time_phases2_4_s", "steps", "wall_time_s")},
+        "phases2_4_time_ratio": ratio,
+        "target_time_ratio": 0.65,
+        "time_target_met": ratio <= 0.65,
+        "max_rank_share_phases2_4": share,
+        "target_share": 0.6,
+        "share_target_met": share <= 0.6,
+        "published_model": published_model(),
+    }
     print("search scaling, tiny CPU search, one thread per process")
     print(f"{'processes':>9} {'phase 1 s':>10} {'phases 2-4 s':>13} {'steps phase 1':>16} {'steps phases 2-4':>18}")
     for n, r in ((1, one), (2, two)):
-        print(f"{n:9d} {r['time_phase1_s']:10.1f} {r['time_phases2_4_s']:13.1f} {str(r['steps']['phase1']):>16} "
-              f"{str(r['steps']['phases2_4']):>18}")
-    print(f"phases 2-4, 2 ranks / 1 rank: {ratio:.2f} (target <= 0.65: {'met' if res['time_target_met'] else 'NOT met'})")
-    print(f"largest rank share of phases 2-4 steps: {share:.2f} (target <= 0.60: "
-          f"{'met' if res['share_target_met'] else 'NOT met'})")
+        print(
+            f"{n:9d} {r['time_phase1_s']:10.1f} {r['time_phases2_4_s']:13.1f} {str(r['steps']['phase1']):>16} "
+            f"{str(r['steps']['phases2_4']):>18}"
+        )
+    print(
+        f"phases 2-4, 2 ranks / 1 rank: {ratio:.2f} (target <= 0.65: {'met' if res['time_target_met'] else 'NOT met'})"
+    )
+    print(
+        f"largest rank share of phases 2-4 steps: {share:.2f} (target <= 0.60: "
+        f"{'met' if res['share_target_met'] else 'NOT met'})"
+    )
     m = res["published_model"]
-    print(f"model of the published setting ({m['setting']}): phases 2-4 training steps on the critical path: "
-          f"original {m['phases2_4_original']}, ours {m['phases2_4_ours']} ({m['phases2_4_ratio']:.2f}x); "
-          f"phase 1: {m['phase1_steps_critical_path']} in both")
+    print(
+        f"model of the published setting ({m['setting']}): phases 2-4 training steps on the critical path: "
+        f"original {m['phases2_4_original']}, ours {m['phases2_4_ours']} ({m['phases2_4_ratio']:.2f}x); "
+        f"phase 1: {m['phase1_steps_critical_path']} in both"
+    )
     if args.json:
         from nas.core.files import write_json
 

@@ -12,13 +12,13 @@ switched-off operation.
 
   python benchmarks/bench_step.py [--device cpu|cuda] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
 import random
 import statistics
 import time
-
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -76,16 +76,22 @@ def networks(args):
     from nas.evaluation.networks import NetworkCIFAR
     from nas.genotype import load_genotype
 
-    yield "search phase-1", lambda: SearchNetwork(args.init_channels, 10, args.layers, phase1_switches()), args.batch_size
+    yield (
+        "search phase-1",
+        lambda: SearchNetwork(args.init_channels, 10, args.layers, phase1_switches()),
+        args.batch_size,
+    )
     yield "NetworkCIFAR", lambda: NetworkCIFAR(36, 10, 20, True, load_genotype("DARTS_V2")), args.eval_batch_size
 
 
 def run(args) -> dict:
     device = torch.device(args.device)
     low = "fp16" if device.type == "cuda" else "bf16"
-    configs = [(fmt_name, fmt, prec) for fmt_name, fmt in (("contiguous", torch.contiguous_format),
-                                                           ("channels_last", torch.channels_last))
-               for prec in ("fp32", low)]
+    configs = [
+        (fmt_name, fmt, prec)
+        for fmt_name, fmt in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last))
+        for prec in ("fp32", low)
+    ]
     rows = []
     for name, build, batch in networks(args):
         steps = {}
@@ -96,8 +102,17 @@ def run(args) -> dict:
         secs = time_steps(steps, args.warmup, args.reps)
         base = secs[("contiguous", "fp32")]
         for (fmt_name, prec), s in secs.items():
-            rows.append({"network": name, "format": fmt_name, "precision": prec, "batch": batch,
-                         "step_ms": 1000 * s, "img_per_s": batch / s, "speedup": base / s})
+            rows.append(
+                {
+                    "network": name,
+                    "format": fmt_name,
+                    "precision": prec,
+                    "batch": batch,
+                    "step_ms": 1000 * s,
+                    "img_per_s": batch / s,
+                    "speedup": base / s,
+                }
+            )
     fastest = {}
     for name in {r["network"] for r in rows}:
         best = max((r for r in rows if r["network"] == name), key=lambda r: r["img_per_s"])
@@ -108,9 +123,12 @@ def run(args) -> dict:
     fmt = torch.channels_last
     precision = Precision.choose(device, "auto")
     full = SearchNetwork(args.init_channels, 10, args.layers, phase1_switches())
-    without = SearchNetwork(args.init_channels, 10, args.layers,
-                            with_edge(phase1_switches(), EXPANDED_EDGE,
-                                      [op for op in PRIMITIVES if op != EXPENSIVE_OP]))
+    without = SearchNetwork(
+        args.init_channels,
+        10,
+        args.layers,
+        with_edge(phase1_switches(), EXPANDED_EDGE, [op for op in PRIMITIVES if op != EXPENSIVE_OP]),
+    )
     step_off = make_step(full, args.batch_size, 32, device, fmt, precision)
     step_without = make_step(without, args.batch_size, 32, device, fmt, precision)
     step_on = make_step(full, args.batch_size, 32, device, fmt, precision)
@@ -119,24 +137,38 @@ def run(args) -> dict:
         secs = time_steps({"switched_off": step_off, "built_without": step_without}, args.warmup, args.reps)
     secs.update(time_steps({"switched_on": step_on}, args.warmup, args.reps))
     off_ratio = secs["switched_off"] / secs["built_without"]
-    return {"device": str(device), "rows": rows, "fastest": fastest,
-            "switched_off": {"op": EXPENSIVE_OP, "edge": EXPANDED_EDGE, "batch": args.batch_size,
-                             **{k + "_ms": 1000 * v for k, v in secs.items()}, "off_over_without": off_ratio,
-                             "target": "within noise (0.9-1.1)", "target_met": 0.9 <= off_ratio <= 1.1}}
+    return {
+        "device": str(device),
+        "rows": rows,
+        "fastest": fastest,
+        "switched_off": {
+            "op": EXPENSIVE_OP,
+            "edge": EXPANDED_EDGE,
+            "batch": args.batch_size,
+            **{k + "_ms": 1000 * v for k, v in secs.items()},
+            "off_over_without": off_ratio,
+            "target": "within noise (0.9-1.1)",
+            "target_met": 0.9 <= off_ratio <= 1.1,
+        },
+    }
 
 
 def print_report(res: dict) -> None:
     print(f"training step speed on {res['device']} (median after warm-up; speed-up over contiguous fp32)")
     print(f"{'network':16} {'format':14} {'precision':9} {'batch':>5} {'step ms':>9} {'img/s':>8} {'speed-up':>8}")
     for r in res["rows"]:
-        print(f"{r['network']:16} {r['format']:14} {r['precision']:9} {r['batch']:5d} {r['step_ms']:9.1f} "
-              f"{r['img_per_s']:8.1f} {r['speedup']:8.2f}")
+        print(
+            f"{r['network']:16} {r['format']:14} {r['precision']:9} {r['batch']:5d} {r['step_ms']:9.1f} "
+            f"{r['img_per_s']:8.1f} {r['speedup']:8.2f}"
+        )
     for name, cfg in res["fastest"].items():
         print(f"fastest for {name}: {cfg}")
     s = res["switched_off"]
-    print(f"phase-1 fine-tuning step, {s['op']} of edge {s['edge']} switched off: {s['switched_off_ms']:.1f} ms; "
-          f"built without it: {s['built_without_ms']:.1f} ms; switched on: {s['switched_on_ms']:.1f} ms; "
-          f"off/without = {s['off_over_without']:.3f} (target {s['target']}: {'met' if s['target_met'] else 'NOT met'})")
+    print(
+        f"phase-1 fine-tuning step, {s['op']} of edge {s['edge']} switched off: {s['switched_off_ms']:.1f} ms; "
+        f"built without it: {s['built_without_ms']:.1f} ms; switched on: {s['switched_on_ms']:.1f} ms; "
+        f"off/without = {s['off_over_without']:.3f} (target {s['target']}: {'met' if s['target_met'] else 'NOT met'})"
+    )
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """Last step of `make setup`: the venv must import what every command needs (one line, exit 1 if not)."""
+
 import importlib
 import sys
 

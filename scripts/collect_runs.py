@@ -3,6 +3,7 @@
 
 The same as `pertnas runs` (nas/tools/runs.py).
 """
+
 from nas.core.errors import run_cli
 from nas.tools.runs import main
 

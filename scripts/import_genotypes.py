@@ -3,6 +3,7 @@
 
 The same as `pertnas import-genotypes` (nas/tools/import_genotypes.py).
 """
+
 from nas.core.errors import run_cli
 from nas.tools.import_genotypes import main
 

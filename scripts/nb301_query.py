@@ -3,6 +3,7 @@
 
 The same as `pertnas nb301` (nas/tools/nb301.py).
 """
+
 from nas.core.errors import run_cli
 from nas.tools.nb301 import main
 

@@ -3,6 +3,7 @@
 
 The same as `pertnas data` (nas/tools/data.py).
 """
+
 from nas.core.errors import run_cli
 from nas.tools.data import main
 

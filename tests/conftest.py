@@ -41,8 +41,11 @@ def digits_root(session_dir):
     import subprocess
 
     def write(out):
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "write_datasets.py"), "digits", "--out", str(out),
-                        "--overwrite"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "write_datasets.py"), "digits", "--out", str(out), "--overwrite"],
+            check=True,
+            capture_output=True,
+        )
 
     return made_once(session_dir, "digits", write)
 
@@ -55,7 +58,9 @@ def finished_search(session_dir, digits_root):
     proc = {}
 
     def search(save):
-        proc["run"] = run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv"))
+        proc["run"] = run_search(
+            "search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv")
+        )
         (save / "stdout.txt").write_text(proc["run"].stdout)
 
     save = made_once(session_dir, "evolutionary-seed3", search)

@@ -3,6 +3,7 @@
 CIFAR pickles are written as Python 2 wrote them, seen from Python 3: bytes keys and bytes
 strings (what pickle.load(..., encoding='bytes') returns for the real files).
 """
+
 from __future__ import annotations
 
 import pickle
@@ -37,14 +38,32 @@ def cifar10_dir(path, train_images, train_labels, test_images, test_labels, batc
     path = Path(path)
     path.mkdir(parents=True)
     for i, idx in enumerate(np.array_split(np.arange(len(train_labels)), batches), 1):
-        _dump(path / f"data_batch_{i}", {b"batch_label": f"training batch {i} of {batches}".encode(),
-                                         b"labels": [int(v) for v in train_labels[idx]],
-                                         b"data": _rows(train_images[idx]),
-                                         b"filenames": [f"img_{j}.png".encode() for j in idx]})
-    _dump(path / "test_batch", {b"batch_label": b"testing batch 1 of 1", b"labels": [int(v) for v in test_labels],
-                                b"data": _rows(test_images), b"filenames": [b"t.png"] * len(test_labels)})
-    _dump(path / "batches.meta", {b"num_cases_per_batch": len(train_labels) // batches,
-                                  b"label_names": [f"class{i}".encode() for i in range(10)], b"num_vis": 3072})
+        _dump(
+            path / f"data_batch_{i}",
+            {
+                b"batch_label": f"training batch {i} of {batches}".encode(),
+                b"labels": [int(v) for v in train_labels[idx]],
+                b"data": _rows(train_images[idx]),
+                b"filenames": [f"img_{j}.png".encode() for j in idx],
+            },
+        )
+    _dump(
+        path / "test_batch",
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"labels": [int(v) for v in test_labels],
+            b"data": _rows(test_images),
+            b"filenames": [b"t.png"] * len(test_labels),
+        },
+    )
+    _dump(
+        path / "batches.meta",
+        {
+            b"num_cases_per_batch": len(train_labels) // batches,
+            b"label_names": [f"class{i}".encode() for i in range(10)],
+            b"num_vis": 3072,
+        },
+    )
     return path
 
 
@@ -53,16 +72,29 @@ def cifar100_dir(path, train_images, train_labels, test_images, test_labels) -> 
     path = Path(path)
     path.mkdir(parents=True)
     for name, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
-        _dump(path / name, {b"filenames": [b"x.png"] * len(labels), b"batch_label": name.encode(),
-                            b"fine_labels": [int(v) for v in labels], b"coarse_labels": [int(v) // 5 for v in labels],
-                            b"data": _rows(images)})
-    _dump(path / "meta", {b"fine_label_names": [f"c{i}".encode() for i in range(100)],
-                          b"coarse_label_names": [f"s{i}".encode() for i in range(20)]})
+        _dump(
+            path / name,
+            {
+                b"filenames": [b"x.png"] * len(labels),
+                b"batch_label": name.encode(),
+                b"fine_labels": [int(v) for v in labels],
+                b"coarse_labels": [int(v) // 5 for v in labels],
+                b"data": _rows(images),
+            },
+        )
+    _dump(
+        path / "meta",
+        {
+            b"fine_label_names": [f"c{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"s{i}".encode() for i in range(20)],
+        },
+    )
     return path
 
 
-def imagenet_dir(path, classes=("n01", "n02", "n03"), train_per_class: int = 3, val_per_class: int = 2,
-                 seed: int = 0) -> Path:
+def imagenet_dir(
+    path, classes=("n01", "n02", "n03"), train_per_class: int = 3, val_per_class: int = 2, seed: int = 0
+) -> Path:
     """`path`/train/<class>/*.JPEG and `path`/val/<class>/*.JPEG: smooth colour patterns of
     assorted sizes (smooth, so that JPEG re-encoding and resampling change little)."""
     from PIL import Image
@@ -82,8 +114,16 @@ def imagenet_dir(path, classes=("n01", "n02", "n03"), train_per_class: int = 3, 
 
 
 # the mixed files of a user's class folders: (mode, extension, PIL save options)
-FOLDER_KINDS = (("RGB", ".jpg", {"quality": 90}), ("L", ".png", {}), ("P", ".png", {}), ("RGBA", ".png", {}),
-                ("I;16", ".png", {}), ("RGB", ".bmp", {}), ("RGB", ".webp", {}), ("CMYK", ".jpg", {}))
+FOLDER_KINDS = (
+    ("RGB", ".jpg", {"quality": 90}),
+    ("L", ".png", {}),
+    ("P", ".png", {}),
+    ("RGBA", ".png", {}),
+    ("I;16", ".png", {}),
+    ("RGB", ".bmp", {}),
+    ("RGB", ".webp", {}),
+    ("CMYK", ".jpg", {}),
+)
 
 
 def folder_image(rng, mode: str, size: tuple, label: int):
@@ -101,8 +141,15 @@ def folder_image(rng, mode: str, size: tuple, label: int):
     return rgb.convert(mode) if mode != "RGB" else rgb
 
 
-def class_folders(path, classes: int = 3, per_class: int = 8, seed: int = 0, corrupt: bool = True,
-                  non_image: bool = True, sizes=((40, 30), (70, 90), (64, 64), (33, 120))) -> Path:
+def class_folders(
+    path,
+    classes: int = 3,
+    per_class: int = 8,
+    seed: int = 0,
+    corrupt: bool = True,
+    non_image: bool = True,
+    sizes=((40, 30), (70, 90), (64, 64), (33, 120)),
+) -> Path:
     """`path`/class<i>/img<j>.<ext>: images of mixed sizes, modes and formats; with `corrupt`
     one truncated JPEG (class0/broken.jpg), with `non_image` a notes.txt in class1."""
     path = Path(path)
@@ -115,7 +162,7 @@ def class_folders(path, classes: int = 3, per_class: int = 8, seed: int = 0, cor
             folder_image(rng, mode, sizes[j % len(sizes)], c).save(folder / f"img{j}{ext}", **options)
     if corrupt:
         good = (path / "class0" / "img0.jpg").read_bytes()
-        (path / "class0" / "broken.jpg").write_bytes(good[:len(good) // 3])
+        (path / "class0" / "broken.jpg").write_bytes(good[: len(good) // 3])
     if non_image:
         (path / "class1" / "notes.txt").write_text("not an image\n")
     return path

@@ -1,4 +1,5 @@
 """What several test folders share: the repository's paths and running a script as a user would."""
+
 import importlib.util
 import os
 import subprocess
@@ -11,8 +12,9 @@ SHARED = ROOT.parent / "shared"
 
 
 def run_script(*args, env=None, cwd=ROOT):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=600
+    )
 
 
 def assert_one_line_error(result, fragment):
@@ -31,11 +33,18 @@ def load_script(name: str, folder: str = "scripts"):
 
 # --- tiny searches as a user runs them ------------------------------------------------------
 
+
 def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None):
     """A search script in a subprocess, one thread (as each of the parallel tests gets)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
@@ -43,8 +52,21 @@ def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None)
 
 def tiny_args(data, save, *extra):
     """The tiny preset at its cheapest: one batch of 8 per epoch, one fine-tuning step."""
-    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save, "--loader", "torch",
-            "--no-progress", *extra]
+    return [
+        "--preset",
+        "tiny",
+        "--fast",
+        "--batch_size",
+        "8",
+        "--train_path",
+        data,
+        "--save",
+        save,
+        "--loader",
+        "torch",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def only_run_dir(save: Path) -> Path:
@@ -54,6 +76,7 @@ def only_run_dir(save: Path) -> Path:
 
 
 # --- planted files ----------------------------------------------------------------------------
+
 
 class ShellCommand:
     """Unpickles by running `touch <marker>`, as a planted checkpoint would run any command."""
@@ -75,6 +98,7 @@ def plant_checkpoint(path: Path, marker: Path, **content) -> None:
 
 
 # --- a full disk --------------------------------------------------------------------------------
+
 
 def fill_disk_after(monkeypatch, writes: int) -> None:
     """From the (writes + 1)-th atomic write on, the disk is full: every fsync and every flush of
@@ -105,3 +129,7 @@ def fill_disk_after(monkeypatch, writes: int) -> None:
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(rundir._LogFile, "flush", flush)
+
+
+# --note values that are not one name: a path, a separator, a control character, nothing, too long
+BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]

@@ -1,4 +1,5 @@
 """The package's shape: folders by concern, no import cycle, no shadowed standard-library name."""
+
 import ast
 import sys
 
@@ -27,8 +28,7 @@ def imports_of(path):
 
 
 # The floors, lowest first: a package imports only from the floors below its own.
-FLOORS = (("core",), ("data", "space"), ("genotype",), ("search", "evaluation"), ("analysis",), ("report",),
-          ("tools",))
+FLOORS = (("core",), ("data", "space"), ("genotype",), ("search", "evaluation"), ("analysis",), ("report",), ("tools",))
 FLOOR = {package: level for level, packages in enumerate(FLOORS) for package in packages}
 
 
@@ -46,7 +46,7 @@ def test_no_import_cycle_between_modules():
         state[m] = "open"
         for n in graph[m]:
             if state.get(n) == "open":
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n):] + [n]))
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n) :] + [n]))
             if n not in state:
                 visit(n, stack + [n])
         state[m] = "done"
@@ -92,6 +92,10 @@ def test_every_folder_says_what_it_is_for():
 
 
 def test_nothing_edits_sys_path():
-    offenders = [str(p.relative_to(ROOT)) for folder in ("nas", "scripts", "tests") for p in (ROOT / folder).rglob("*.py")
-                 if "sys.path.insert" in p.read_text() and p.name != "test_layout.py"]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for folder in ("nas", "scripts", "tests")
+        for p in (ROOT / folder).rglob("*.py")
+        if "sys.path.insert" in p.read_text() and p.name != "test_layout.py"
+    ]
     assert offenders == []

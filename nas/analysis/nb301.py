@@ -10,12 +10,13 @@ hyperparameters itself. Example (node 0 of the normal cell is ('sep_conv_3x3', 0
     ...
     "NetworkSelectorDatasetInfo:darts:inputs_node_normal_5": "0_2",
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from nas.space import primitives as space
 from nas.core.errors import UserError
+from nas.space import primitives as space
 
 PREFIX = "NetworkSelectorDatasetInfo:darts:"
 # Ensemble directories of the surrogate's model files, newest version first.

@@ -6,6 +6,7 @@ summary.json once finished. A run is *finished* when both final files are presen
 valid, *unfinished* while state.json says it is running, and *broken* otherwise. An
 evaluation's state.json also says what it trains (params, MACs) and how far it got.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -121,8 +122,14 @@ def _evaluation(info: RunInfo, config: dict, summary: dict, state: dict, problem
     if config.get("reduce_arch"):
         info.arch = f"{info.arch} + {config['reduce_arch']}"
     info.dataset = source.get("data_label", source.get("dataset", config.get("dataset")))
-    for name, kind in (("best_top1", float), ("best_epoch", int), ("final_top1", float), ("final_top5", float),
-                       ("params_m", float), ("macs_m", float)):
+    for name, kind in (
+        ("best_top1", float),
+        ("best_epoch", int),
+        ("final_top1", float),
+        ("final_top5", float),
+        ("params_m", float),
+        ("macs_m", float),
+    ):
         setattr(info, name, _typed(source.get(name), kind))
     info.epochs_done = _typed(summary.get("epochs", state.get("epoch")), int)
     info.epochs_planned = _typed(config.get("epochs", state.get("epochs")), int)

@@ -1,5 +1,6 @@
 """The tables of the runs under a root (Markdown / CSV), searches and evaluations apart, and
 the paper's top-2 genotype pair."""
+
 from __future__ import annotations
 
 import csv
@@ -7,28 +8,69 @@ import functools
 import io
 from pathlib import Path
 
-from nas.core.errors import UserError
-from nas.genotype import Genotype, combine
 from nas.analysis.runs import RunInfo, read_run
+from nas.core.errors import UserError
 from nas.core.rundir import find_run_dirs
+from nas.genotype import Genotype, combine
 from nas.space.primitives import short_name
 
 COLUMNS = ("run", "seed", "method", "val_acc", "genotype", "params_m", "wall_time", "gpu_hours", "status", "nb301")
-HEADERS = ("run", "seed", "method", "val_acc (%)", "genotype (normal cell)", "params (M), CIFAR-10 eval net",
-           "search time", "GPU-hours", "status", "NB301 (%)")
+HEADERS = (
+    "run",
+    "seed",
+    "method",
+    "val_acc (%)",
+    "genotype (normal cell)",
+    "params (M), CIFAR-10 eval net",
+    "search time",
+    "GPU-hours",
+    "status",
+    "NB301 (%)",
+)
 # an evaluation: the network it really trained, and best / final validation accuracy
-EVAL_COLUMNS = ("run", "seed", "arch", "dataset", "best_top1", "best_epoch", "final_top1", "final_top5", "epochs",
-                "params_m", "macs_m", "wall_time", "gpu_hours", "status")
-EVAL_HEADERS = ("run", "seed", "arch", "data set", "best top-1 (%)", "best epoch", "final top-1 (%)", "final top-5 (%)",
-                "epochs done/planned", "params (M)", "MACs (M)", "time", "GPU-hours", "status")
+EVAL_COLUMNS = (
+    "run",
+    "seed",
+    "arch",
+    "dataset",
+    "best_top1",
+    "best_epoch",
+    "final_top1",
+    "final_top5",
+    "epochs",
+    "params_m",
+    "macs_m",
+    "wall_time",
+    "gpu_hours",
+    "status",
+)
+EVAL_HEADERS = (
+    "run",
+    "seed",
+    "arch",
+    "data set",
+    "best top-1 (%)",
+    "best epoch",
+    "final top-1 (%)",
+    "final top-5 (%)",
+    "epochs done/planned",
+    "params (M)",
+    "MACs (M)",
+    "time",
+    "GPU-hours",
+    "status",
+)
 # CIFAR-10 evaluation network at the published size (docs/method.md, "Evaluation").
 EVAL_C, EVAL_LAYERS, EVAL_CLASSES = 36, 20, 10
 
 
 def short_genotype(g: Genotype) -> str:
     """e.g. `sep3:0 skip:1 | sep3:0 sep5:2 | ...`; the reduction cell follows ` / R ` when different."""
+
     def cell(pairs):
-        return " | ".join(" ".join(f"{short_name(op)}:{j}" for op, j in pairs[i : i + 2]) for i in range(0, len(pairs), 2))
+        return " | ".join(
+            " ".join(f"{short_name(op)}:{j}" for op, j in pairs[i : i + 2]) for i in range(0, len(pairs), 2)
+        )
 
     text = cell(g.normal)
     return text if g.reduce == g.normal else f"{text} / R {cell(g.reduce)}"
@@ -37,8 +79,8 @@ def short_genotype(g: Genotype) -> str:
 @functools.lru_cache(maxsize=None)  # seeds often agree on a cell
 def eval_params_m(g: Genotype) -> float:
     """Parameters (M, auxiliary head excluded) of the CIFAR-10 evaluation network of g."""
-    from nas.evaluation.networks import NetworkCIFAR
     from nas.evaluation.cost import count_parameters_m
+    from nas.evaluation.networks import NetworkCIFAR
 
     return count_parameters_m(NetworkCIFAR(EVAL_C, EVAL_CLASSES, EVAL_LAYERS, False, g))
 
@@ -71,32 +113,45 @@ class Collection:
 
     def eval_rows(self) -> list[dict]:
         """One row per evaluation run: the network it trained (params, MACs measured at its start)."""
-        return [{
-            "run": self.name(run), "seed": run.seed, "arch": run.arch, "dataset": run.dataset,
-            "best_top1": run.best_top1, "best_epoch": run.best_epoch, "final_top1": run.final_top1,
-            "final_top5": run.final_top5,
-            "epochs": f"{_or_dash(run.epochs_done)}/{_or_dash(run.epochs_planned)}",
-            "params_m": run.params_m, "macs_m": run.macs_m, "wall_time": run.wall_time_s, "gpu_hours": run.gpu_hours,
-            "status": run.status + (f" ({run.reason})" if run.reason else ""),
-        } for run in self.evaluations]
+        return [
+            {
+                "run": self.name(run),
+                "seed": run.seed,
+                "arch": run.arch,
+                "dataset": run.dataset,
+                "best_top1": run.best_top1,
+                "best_epoch": run.best_epoch,
+                "final_top1": run.final_top1,
+                "final_top5": run.final_top5,
+                "epochs": f"{_or_dash(run.epochs_done)}/{_or_dash(run.epochs_planned)}",
+                "params_m": run.params_m,
+                "macs_m": run.macs_m,
+                "wall_time": run.wall_time_s,
+                "gpu_hours": run.gpu_hours,
+                "status": run.status + (f" ({run.reason})" if run.reason else ""),
+            }
+            for run in self.evaluations
+        ]
 
     def rows(self) -> list[dict]:
         """One row per search run; params: the CIFAR-10 evaluation network its cell implies."""
         rows = []
         for run in self.searches:
             status = run.status + (f" ({run.reason})" if run.reason else "")
-            rows.append({
-                "run": self.name(run),
-                "seed": run.seed,
-                "method": run.method,
-                "val_acc": run.val_acc,
-                "genotype": short_genotype(run.genotype) if run.genotype else None,
-                "params_m": eval_params_m(run.genotype) if run.genotype else None,
-                "wall_time": run.wall_time_s,
-                "gpu_hours": run.gpu_hours,
-                "status": status,
-                "nb301": self.nb301.get(run.path),
-            })
+            rows.append(
+                {
+                    "run": self.name(run),
+                    "seed": run.seed,
+                    "method": run.method,
+                    "val_acc": run.val_acc,
+                    "genotype": short_genotype(run.genotype) if run.genotype else None,
+                    "params_m": eval_params_m(run.genotype) if run.genotype else None,
+                    "wall_time": run.wall_time_s,
+                    "gpu_hours": run.gpu_hours,
+                    "status": status,
+                    "nb301": self.nb301.get(run.path),
+                }
+            )
         return rows
 
     def top(self, k: int) -> tuple[list[tuple[RunInfo, float]], str]:

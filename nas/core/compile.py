@@ -18,6 +18,7 @@ The drop-path probability lives in a tensor buffer of the evaluation networks, s
 mode specialises on its value: a graph draws its masks from the CUDA generator at every
 replay and reads the probability set for the epoch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,10 @@ def check_compile(mode: str, device: torch.device, *, perturb: bool = False) -> 
     if mode == "graphs" and device.type != "cuda":
         raise UserError(f"--compile graphs needs CUDA (device {device}): use inductor or off on the CPU")
     if perturb and mode != "graphs":
-        raise UserError(f"--compile_perturb with --compile {mode}: expected --compile graphs (inductor would "
-                        f"recompile for every candidate)")
+        raise UserError(
+            f"--compile_perturb with --compile {mode}: expected --compile graphs (inductor would "
+            f"recompile for every candidate)"
+        )
 
 
 def optimizer_options(device: torch.device, mode: str) -> dict:

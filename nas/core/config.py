@@ -12,6 +12,7 @@ A YAML file may hold sections: a config class answers to the `SECTION` names alo
 class hierarchy (`search:` and `evolutionary:` for the evolutionary search) and skips the
 other mappings, the sections of other scripts, so one file (or preset) can configure them all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,13 +34,23 @@ SEED_MAX = 2**31 - 1  # what every generator seeded from a run seed accepts (num
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
-def option(default: Any, help: str, choices: Optional[Sequence[Any]] = None, *, runtime: bool = False,
-           low: Optional[float] = None, high: Optional[float] = None, above: Optional[float] = None) -> Any:
+def option(
+    default: Any,
+    help: str,
+    choices: Optional[Sequence[Any]] = None,
+    *,
+    runtime: bool = False,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    above: Optional[float] = None,
+) -> Any:
     """A config field with its help text, allowed values, or range: [low, high], or above `above`
     (for a tuple: every element). A `runtime` option says where or how a run runs, not what it
     computes, so it may be given anew when the run resumes."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "runtime": runtime,
-                                                        "low": low, "high": high, "above": above})
+    return dataclasses.field(
+        default=default,
+        metadata={"help": help, "choices": choices, "runtime": runtime, "low": low, "high": high, "above": above},
+    )
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,10 @@ def resume_config(cls: type[T], saved: dict, given: dict, *, what: str, source: 
     saved = upgrade(cls, saved, source)
     bad = mismatched_keys(cls, saved, given)
     if bad:
-        raise UserError(f"{what}: {', '.join(f'--{k} {given[k]} (run has {saved[k]})' for k in bad)}"
-                        f": a run continues with its own configuration")
+        raise UserError(
+            f"{what}: {', '.join(f'--{k} {given[k]} (run has {saved[k]})' for k in bad)}"
+            f": a run continues with its own configuration"
+        )
     runtime = runtime_keys(cls) - set(keep)
     cfg = from_dict(cls, {**saved, **{k: v for k, v in given.items() if k in runtime}}, source=source)
     check(cfg)
@@ -99,14 +112,24 @@ def _base_type(tp) -> tuple[type, bool]:
 
 def _check_range(name: str, value: Any, meta) -> None:
     low, high, above = meta.get("low"), meta.get("high"), meta.get("above")
-    for v in (value if isinstance(value, tuple) else (value,)):
+    for v in value if isinstance(value, tuple) else (value,):
         if v is None or isinstance(v, (str, bool)):
             continue
-        if ((low is not None and v < low) or (high is not None and v > high) or (above is not None and v <= above)
-                or v != v):  # v != v: NaN
-            expected = (f"more than {_num(above)}" if above is not None
-                        else f"a number from {_num(low)} to {_num(high)}" if low is not None and high is not None
-                        else f"{_num(low)} or more" if low is not None else f"{_num(high)} or less")
+        if (
+            (low is not None and v < low)
+            or (high is not None and v > high)
+            or (above is not None and v <= above)
+            or v != v
+        ):  # v != v: NaN
+            expected = (
+                f"more than {_num(above)}"
+                if above is not None
+                else f"a number from {_num(low)} to {_num(high)}"
+                if low is not None and high is not None
+                else f"{_num(low)} or more"
+                if low is not None
+                else f"{_num(high)} or less"
+            )
             raise UserError(f"--{name} {_show(value)}: expected {expected}")
 
 
@@ -127,17 +150,24 @@ def _coerce(name: str, value: Any, tp, meta) -> Any:
 def _coerce_type(name: str, value: Any, tp, choices) -> Any:
     base, optional = _base_type(tp)
     if base is tuple or typing.get_origin(base) is tuple:  # tuples of ints: YAML lists, flags with nargs
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
             raise UserError(f"config key {name!r} = {value!r}: expected a list of integers")
         return tuple(value)
     if value is None:
         if optional:
             return None
         raise UserError(f"config key {name!r} is null: expected a {base.__name__}")
-    ok = (isinstance(value, bool) if base is bool
-          else isinstance(value, (int, float)) and not isinstance(value, bool) if base is float
-          else isinstance(value, int) and not isinstance(value, bool) if base is int
-          else isinstance(value, base))
+    ok = (
+        isinstance(value, bool)
+        if base is bool
+        else isinstance(value, (int, float)) and not isinstance(value, bool)
+        if base is float
+        else isinstance(value, int) and not isinstance(value, bool)
+        if base is int
+        else isinstance(value, base)
+    )
     if not ok:
         raise UserError(f"config key {name!r} = {value!r} has type {type(value).__name__}: expected {base.__name__}")
     value = float(value) if base is float else value
@@ -211,7 +241,9 @@ def applicable(cls, data: dict, source: str = "config") -> list[tuple[str, Any, 
         out.append((key, value, source))
     for section in own:
         if isinstance(data.get(section), dict):
-            out.extend(applicable(cls, {k: v for k, v in data[section].items() if k not in own}, f"{source} [{section}]"))
+            out.extend(
+                applicable(cls, {k: v for k, v in data[section].items() if k not in own}, f"{source} [{section}]")
+            )
     return out
 
 
@@ -278,18 +310,24 @@ class RunOptions:
     save: str = option("runs", "directory under which the run directory is made", runtime=True)
     note: str = option("try", "note in the run directory's name", runtime=True)
     resume: Optional[str] = option(None, "continue the run in this run directory", runtime=True)
-    distributed: bool = option(False, "make a process group even for one process (torchrun's several are always distributed)", runtime=True)
+    distributed: bool = option(
+        False, "make a process group even for one process (torchrun's several are always distributed)", runtime=True
+    )
     cluster: str = option("local", "launcher: local (torchrun) or slurm (srun)", ("local", "slurm"), runtime=True)
     device: str = option("auto", "auto (CUDA when available), cuda or cpu", ("auto", "cuda", "cpu"), runtime=True)
     workers: int = option(8, "data loading workers per process", runtime=True, low=0)
     train_subset: Optional[int] = option(None, "train on only this many training images (smoke runs)", low=1)
     momentum: float = option(0.9, "SGD momentum", low=0, high=1)
     channels_last: bool = option(True, "channels-last memory format")
-    progress: bool = option(True, "progress: bars on a terminal; redirected, a log line with the ETA every "
-                            "--log_every steps", runtime=True)
+    progress: bool = option(
+        True, "progress: bars on a terminal; redirected, a log line with the ETA every --log_every steps", runtime=True
+    )
 
-    requeue: bool = option(False, "inside a SLURM job: after a clean stop on SIGTERM or SIGUSR1, requeue the job "
-                                  "(scontrol requeue)", runtime=True)
+    requeue: bool = option(
+        False,
+        "inside a SLURM job: after a clean stop on SIGTERM or SIGUSR1, requeue the job (scontrol requeue)",
+        runtime=True,
+    )
 
     def check(self) -> None:
         check_note(self.note)
@@ -301,9 +339,15 @@ NOTE_MAX_BYTES = 200  # a file name holds 255 bytes: room for the prefix, the ti
 def check_note(note: str) -> None:
     """The note becomes part of one directory name: nothing that would leave --save, nest, or
     put an empty part, a line break or another control character into the name."""
-    bad = (not note.strip() or any(sep in note for sep in ("/", "\\", os.sep)) or ".." in note
-           or any(unicodedata.category(c) == "Cc" for c in note) or len(os.fsencode(note)) > NOTE_MAX_BYTES)
+    bad = (
+        not note.strip()
+        or any(sep in note for sep in ("/", "\\", os.sep))
+        or ".." in note
+        or any(unicodedata.category(c) == "Cc" for c in note)
+        or len(os.fsencode(note)) > NOTE_MAX_BYTES
+    )
     if bad:
-        raise UserError(f"--note {note!r}: expected a name of 1 to {NOTE_MAX_BYTES} bytes without path separators, "
-                        f"'..' or control characters")
-
+        raise UserError(
+            f"--note {note!r}: expected a name of 1 to {NOTE_MAX_BYTES} bytes without path separators, "
+            f"'..' or control characters"
+        )

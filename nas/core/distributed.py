@@ -2,6 +2,7 @@
 threads per process, a watchdog for lost peers, and the few collectives the searches and
 evaluations use. One process without torchrun runs the same code with world size 1 and no
 process group."""
+
 from __future__ import annotations
 
 import datetime
@@ -150,8 +151,12 @@ class PeerWatchdog:
     @classmethod
     def start(cls, rank: int, world: int) -> Optional["PeerWatchdog"]:
         try:  # a client of its own: the process group's store is busy in the main thread
-            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-                                  timeout=datetime.timedelta(seconds=cls.STALE))
+            store = dist.TCPStore(
+                os.environ["MASTER_ADDR"],
+                int(os.environ["MASTER_PORT"]),
+                is_master=False,
+                timeout=datetime.timedelta(seconds=cls.STALE),
+            )
         except (KeyError, ValueError, RuntimeError):
             return None  # no store to watch through: the collectives' own errors and timeout remain
         prefix = f"nas/heartbeat/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
@@ -195,8 +200,11 @@ class PeerWatchdog:
 
 
 def resume_hint(run_dir: Optional[Path]) -> str:
-    return (f"this process stops too; launch every process again with --resume {run_dir}" if run_dir is not None
-            else "this process stops too, before a run directory was made; start the run again")
+    return (
+        f"this process stops too; launch every process again with --resume {run_dir}"
+        if run_dir is not None
+        else "this process stops too, before a run directory was made; start the run again"
+    )
 
 
 def watch_run_dir(run_dir: Path) -> None:

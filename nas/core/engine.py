@@ -4,6 +4,7 @@ Mixed precision: fp16 autocast + GradScaler on CUDA, optional bf16 autocast on t
 Metrics are accumulated on the device and synchronised only at log points, so the loop
 does not stall the GPU every step.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,7 +69,14 @@ class Meter:
     def update(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
         n = target.size(0)
         c1, c5 = accuracy_counts(logits.detach(), target)
-        self.sums += torch.stack([loss.detach().double() * n, c1.double(), c5.double(), torch.tensor(n, device=self.sums.device, dtype=torch.float64)])
+        self.sums += torch.stack(
+            [
+                loss.detach().double() * n,
+                c1.double(),
+                c5.double(),
+                torch.tensor(n, device=self.sums.device, dtype=torch.float64),
+            ]
+        )
 
     def result(self, reduce: bool = False) -> dict:
         sums = self.sums.clone()
@@ -102,8 +110,10 @@ def cycle(loader, start_epoch: int = 0) -> Iterator:
 def _check_finite(loss_value: float, step: int, optimizer, desc: str) -> None:
     if not math.isfinite(loss_value):
         lr = optimizer.param_groups[0]["lr"]
-        raise UserError(f"{desc}: training loss became {loss_value} at step {step} (lr {lr:g}): lower the learning "
-                        f"rate or check the data")
+        raise UserError(
+            f"{desc}: training loss became {loss_value} at step {step} (lr {lr:g}): lower the learning "
+            f"rate or check the data"
+        )
 
 
 def show_bars(progress: bool) -> bool:
@@ -112,11 +122,23 @@ def show_bars(progress: bool) -> bool:
     return progress and sys.stderr.isatty()
 
 
-def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, criterion: nn.Module,
-          precision: Precision, scaler: torch.amp.GradScaler, *, steps: Optional[int] = None,
-          grad_clip: Optional[float] = None, aux_weight: float = 0.0, log_every: int = 50,
-          desc: str = "train", progress: bool = True, total: Optional[int] = None,
-          on_step: Optional[Callable[[int], None]] = None) -> dict:
+def train(
+    model: nn.Module,
+    batches: Iterable,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    precision: Precision,
+    scaler: torch.amp.GradScaler,
+    *,
+    steps: Optional[int] = None,
+    grad_clip: Optional[float] = None,
+    aux_weight: float = 0.0,
+    log_every: int = 50,
+    desc: str = "train",
+    progress: bool = True,
+    total: Optional[int] = None,
+    on_step: Optional[Callable[[int], None]] = None,
+) -> dict:
     """Train over `batches` (one epoch of a loader, or `steps` batches of an endless iterator).
 
     `progress`: a bar on a terminal, else a log line with the ETA every `log_every` steps (none
@@ -154,8 +176,16 @@ def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
             if progress and not bars and step != total:
                 elapsed = time.time() - start
                 eta = elapsed / step * (total - step) if total else float("nan")
-                log.info("%s step %d/%s loss %.4f top1 %.2f lr %.4g eta %.0fs", desc, step, total, res["loss"],
-                         res["top1"], optimizer.param_groups[0]["lr"], eta)
+                log.info(
+                    "%s step %d/%s loss %.4f top1 %.2f lr %.4g eta %.0fs",
+                    desc,
+                    step,
+                    total,
+                    res["loss"],
+                    res["top1"],
+                    optimizer.param_groups[0]["lr"],
+                    eta,
+                )
         if steps is not None and step >= steps:
             break
     bar.close()
@@ -166,8 +196,17 @@ def train(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, criterion: nn.Module, precision: Precision, *,
-             steps: Optional[int] = None, reduce: bool = False, desc: str = "eval", progress: bool = False) -> dict:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    criterion: nn.Module,
+    precision: Precision,
+    *,
+    steps: Optional[int] = None,
+    reduce: bool = False,
+    desc: str = "eval",
+    progress: bool = False,
+) -> dict:
     """Average loss and top-1/top-5 (%) over `loader`; `reduce` sums over ranks (sharded data)."""
     model.eval()
     device = next(model.parameters()).device

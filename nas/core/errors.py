@@ -1,5 +1,6 @@
 """User-facing errors: one line naming the bad value and what was expected, exit code 2; a
 clean stop on a signal (nas.core.stop): one line, exit code 128 + the signal."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Atomic file writes: a file is either the old version or the new one, never half written."""
+
 from __future__ import annotations
 
 import json
@@ -99,8 +100,10 @@ def torch_load(path, device, what: str) -> Any:
     except Exception as exc:  # truncated, foreign or planted: the user's file, not our bug
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the name weights_only refused
         if found:
-            raise UserError(f"{what}: {path} holds a {found.group(1)} object, not only tensors and plain data: "
-                            f"refused unread, since loading it could run code") from None
+            raise UserError(
+                f"{what}: {path} holds a {found.group(1)} object, not only tensors and plain data: "
+                f"refused unread, since loading it could run code"
+            ) from None
         raise UserError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
 
 

@@ -1,5 +1,6 @@
 """Run directories: their file names, making them, per-rank logs, TensorBoard, and reading
 and writing their progress state. What a search or evaluation writes is named here once."""
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,15 @@ from nas.core.files import write_json
 
 log = logging.getLogger("nas")
 
-CONFIG = "config.yaml"            # the resolved configuration, written before the run starts
-STATE = "state.json"              # progress: status (running | finished), phase, decision
-SUMMARY = "summary.json"          # written when the run finishes
-GENOTYPE = "genotype.json"        # the searched (or evaluated) cells, canonical JSON
-DECISIONS = "decisions.json"      # every decision of phases 2-4 with its scores
-VALUATION = "valuation"           # phase 1: model<m>.json and average.json
-STAGES = "stages.jsonl"           # one line per training epoch: tag, epoch, epochs, lr, loss, top1, rank
-EPOCHS = "epochs.jsonl"           # an evaluation: one line per epoch (as the checkpoint's history), and a
-                                  # {"resumed_after": epoch} line where a resumed run continued
+CONFIG = "config.yaml"  # the resolved configuration, written before the run starts
+STATE = "state.json"  # progress: status (running | finished), phase, decision
+SUMMARY = "summary.json"  # written when the run finishes
+GENOTYPE = "genotype.json"  # the searched (or evaluated) cells, canonical JSON
+DECISIONS = "decisions.json"  # every decision of phases 2-4 with its scores
+VALUATION = "valuation"  # phase 1: model<m>.json and average.json
+STAGES = "stages.jsonl"  # one line per training epoch: tag, epoch, epochs, lr, loss, top1, rank
+EPOCHS = "epochs.jsonl"  # an evaluation: one line per epoch (as the checkpoint's history), and a
+# {"resumed_after": epoch} line where a resumed run continued
 LAST_CHECKPOINT = "checkpoints/last.pt"
 BEST_CHECKPOINT = "checkpoints/model_best.pt"
 SEARCH_PREFIX = "search-"
@@ -167,4 +168,8 @@ def eta(elapsed: float, done: int, left: int) -> str:
     if done <= 0:
         return "ETA unknown"
     seconds = int(elapsed / done * left)
-    return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"ETA {seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"ETA {seconds // 60}m{seconds % 60:02d}s"
+    )

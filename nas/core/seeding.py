@@ -1,5 +1,6 @@
 """Seeds derived from the run seed and a step's identity, so that any step can be re-run
 alone (after a resume) and draw exactly the random numbers it drew the first time."""
+
 from __future__ import annotations
 
 import hashlib

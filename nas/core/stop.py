@@ -5,6 +5,7 @@ exit status 128 + the signal's number (143 for SIGTERM, 138 for SIGUSR1). A seco
 stops at once (the files are those of the last safe point). With --requeue, inside a SLURM
 job, rank 0 then requeues the job (`scontrol requeue $SLURM_JOB_ID`) and says so on a second
 line."""
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,10 @@ def arm(*, requeue: bool) -> None:
     exit: a peer that really died is still named by the watchdog). Call before any file is made."""
     global _requeue
     if requeue and not os.environ.get("SLURM_JOB_ID"):
-        raise UserError("--requeue: SLURM_JOB_ID is not set; the option requeues a SLURM job and works inside one "
-                        "(a run made with it resumes elsewhere with --no-requeue)")
+        raise UserError(
+            "--requeue: SLURM_JOB_ID is not set; the option requeues a SLURM job and works inside one "
+            "(a run made with it resumes elsewhere with --no-requeue)"
+        )
     _requeue = requeue
     for signum in SIGNALS:
         _before.setdefault(signum, signal.signal(signum, _note))
@@ -54,8 +57,9 @@ def disarm() -> None:
 def _note(signum, frame) -> None:
     name = signal.Signals(signum).name
     if _received:
-        print(f"{name} again: stopping now; --resume continues after the last finished step", file=sys.stderr,
-              flush=True)
+        print(
+            f"{name} again: stopping now; --resume continues after the last finished step", file=sys.stderr, flush=True
+        )
         os._exit(128 + signum)
     _received.append(signum)
     log.warning("%s received: stopping at the next safe point (a second signal stops at once)", name)

@@ -1,6 +1,7 @@
 """Configurations of the evaluation runs (docs/method.md, "Evaluation"); defaults are the published runs' settings.
 Flag names follow the DARTS evaluation scripts (`--arch`, `--init_channels`, `--auxiliary`,
 `--drop_path_prob`, ...); dashes work too."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,15 +18,32 @@ class EvalConfig(RunOptions):
     # --train_path: the searches' name of the data root, accepted here too
     ALIASES: ClassVar[dict] = {"train_path": Alias(str, "same as --data", lambda root: ("data", root))}
     # arch / reduce_arch are runtime options: a resumed run compares the genotypes they name, not their spelling
-    arch: str = option("EVAL_BEST_EVOLUTIONARY", "genotype spec: library name, genotype .json/.txt file or search run directory", runtime=True)
-    reduce_arch: Optional[str] = option(None, "take the reduction cell from this genotype spec (the paper: the second best run)", runtime=True)
+    arch: str = option(
+        "EVAL_BEST_EVOLUTIONARY",
+        "genotype spec: library name, genotype .json/.txt file or search run directory",
+        runtime=True,
+    )
+    reduce_arch: Optional[str] = option(
+        None, "take the reduction cell from this genotype spec (the paper: the second best run)", runtime=True
+    )
     seed: int = option(0, "run seed (initial weights; each epoch derives its own seed from it)", low=0, high=SEED_MAX)
     save: str = option("runs", "directory under which the run directory eval-<note>-<time> is made", runtime=True)
     note: str = option("eval", "note in the run directory's name (eval-<note>-<time>)", runtime=True)
-    resume: Optional[str] = option(None, "continue the run in this run directory (or from its checkpoints/last.pt)", runtime=True)
-    data: str = option("data/cifar10", "data root: FFCV .beton files or the standard on-disk format, or a root with "
-                       "dataset.yaml (write_datasets.py folder; --dataset does not apply)", runtime=True)
-    loader: str = option("auto", "ffcv, torch, or auto (FFCV when installed and .beton files exist)", ("auto", "ffcv", "torch"), runtime=True)
+    resume: Optional[str] = option(
+        None, "continue the run in this run directory (or from its checkpoints/last.pt)", runtime=True
+    )
+    data: str = option(
+        "data/cifar10",
+        "data root: FFCV .beton files or the standard on-disk format, or a root with "
+        "dataset.yaml (write_datasets.py folder; --dataset does not apply)",
+        runtime=True,
+    )
+    loader: str = option(
+        "auto",
+        "ffcv, torch, or auto (FFCV when installed and .beton files exist)",
+        ("auto", "ffcv", "torch"),
+        runtime=True,
+    )
     epochs: int = option(600, "training epochs", low=1)
     batch_size: int = option(128, "global batch size (split over the processes)", low=1)
     learning_rate: float = option(0.025, "initial learning rate", above=0)
@@ -37,12 +55,19 @@ class EvalConfig(RunOptions):
     layers: int = option(20, "cells in the network", low=3)
     auxiliary: bool = option(True, "auxiliary head after the second reduction cell")
     auxiliary_weight: float = option(0.4, "weight of the auxiliary loss", low=0)
-    drop_path_prob: float = option(0.3, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1)
-    amp: str = option("auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off",
-                      ("auto", "fp16", "bf16", "off"))
+    drop_path_prob: float = option(
+        0.3, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1
+    )
+    amp: str = option(
+        "auto", "mixed precision: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off", ("auto", "fp16", "bf16", "off")
+    )
     # Off until a GPU run of scripts/gpu_smoke.sh measures it faster (README, benchmarks).
-    compile: str = option("off", "training step: off (eager), graphs (CUDA graphs of forward and backward) or "
-                          "inductor (torch.compile)", ("off", "graphs", "inductor"), runtime=True)
+    compile: str = option(
+        "off",
+        "training step: off (eager), graphs (CUDA graphs of forward and backward) or inductor (torch.compile)",
+        ("off", "graphs", "inductor"),
+        runtime=True,
+    )
     log_every: int = option(100, "log a line every this many training steps", runtime=True, low=1)
 
 
@@ -55,15 +80,22 @@ class CifarEvalConfig(EvalConfig):
     ALIASES: ClassVar[dict] = {**EvalConfig.ALIASES, "cifar100": CIFAR100_ALIAS}
 
     note: str = option("cifar", "note in the run directory's name", runtime=True)
-    dataset: str = option("cifar10", f"data set ({', '.join(cifar_datasets())}; nas/data/datasets.py); "
-                          f"the data root holds it")
+    dataset: str = option(
+        "cifar10", f"data set ({', '.join(cifar_datasets())}; nas/data/datasets.py); the data root holds it"
+    )
     cutout_length: int = option(16, "cutout square side in pixels (0: off)", low=0)
-    norm_constants: str = option("dataset", "normalisation: dataset (DARTS's constants) or original (the original's: "
-                                 "other CIFAR-100 digits)", NORM_CONSTANTS)
+    norm_constants: str = option(
+        "dataset",
+        "normalisation: dataset (DARTS's constants) or original (the original's: other CIFAR-100 digits)",
+        NORM_CONSTANTS,
+    )
     # fp32 (TF32 convolutions) measured faster than fp16 autocast for NetworkCIFAR on an H100
     # (README, benchmarks); --amp fp16 restores the original recipe. ImageNet keeps fp16.
-    amp: str = option("off", "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
-                      ("auto", "fp16", "bf16", "off"))
+    amp: str = option(
+        "off",
+        "mixed precision: off (fp32), fp16 (+GradScaler, CUDA), bf16, auto (fp16 on CUDA)",
+        ("auto", "fp16", "bf16", "off"),
+    )
 
     def check(self) -> None:
         super().check()
@@ -87,4 +119,6 @@ class ImageNetEvalConfig(EvalConfig):
     init_channels: int = option(48, "channels of the first cell", low=1)
     layers: int = option(14, "cells in the network", low=3)
     auxiliary: bool = option(False, "auxiliary head after the second reduction cell")
-    drop_path_prob: float = option(0.0, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1)
+    drop_path_prob: float = option(
+        0.0, "drop-path probability reached at the last epoch (ramped linearly from 0)", low=0, high=1
+    )

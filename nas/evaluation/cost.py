@@ -5,6 +5,7 @@ convolutions (not pools, BN or activations), the convention of the published
 "mobile setting" figures. The auxiliary head only runs in training, so it is left out
 of both figures.
 """
+
 from __future__ import annotations
 
 import torch

@@ -2,6 +2,7 @@
 file that builds the evaluation network with torch alone (the code of standalone.py after
 the genotype and the network's settings), and the ONNX graph of a trained evaluation checkpoint.
 """
+
 from __future__ import annotations
 
 import pprint
@@ -20,8 +21,14 @@ MARKER = "# ---- standalone code"
 # The published evaluation networks (docs/method.md, "Evaluation"), the defaults of an export from a genotype.
 PUBLISHED = {
     "cifar": {"network": "cifar", "C": 36, "num_classes": 10, "layers": 20, "auxiliary": True, "image_size": 32},
-    "imagenet": {"network": "imagenet", "C": 48, "num_classes": 1000, "layers": 14, "auxiliary": False,
-                 "image_size": 224},
+    "imagenet": {
+        "network": "imagenet",
+        "C": 48,
+        "num_classes": 1000,
+        "layers": 14,
+        "auxiliary": False,
+        "image_size": 224,
+    },
 }
 
 HEADER = '''"""The evaluation network of a PertNAS cell, with torch alone (written by
@@ -56,8 +63,14 @@ def load(path, map_location="cpu", **overrides):
 def settings_of_checkpoint(ckpt: dict) -> dict:
     """The network an evaluation checkpoint trained: its task, size, classes and input size."""
     cfg, dataset = ckpt["config"], ckpt["dataset"]
-    return {"network": ckpt["eval_task"], "C": cfg["init_channels"], "num_classes": dataset["num_classes"],
-            "layers": cfg["layers"], "auxiliary": cfg["auxiliary"], "image_size": dataset["image_size"]}
+    return {
+        "network": ckpt["eval_task"],
+        "C": cfg["init_channels"],
+        "num_classes": dataset["num_classes"],
+        "layers": cfg["layers"],
+        "auxiliary": cfg["auxiliary"],
+        "image_size": dataset["image_size"],
+    }
 
 
 def read_checkpoint(path: Path) -> dict:
@@ -66,7 +79,9 @@ def read_checkpoint(path: Path) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file is the user's
         raise UserError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or not all(k in ckpt for k in ("eval_task", "config", "dataset", "genotype", "model")):
+    if not isinstance(ckpt, dict) or not all(
+        k in ckpt for k in ("eval_task", "config", "dataset", "genotype", "model")
+    ):
         raise UserError(f"{path} is not a checkpoint of an evaluation run: expected checkpoints/model_best.pt of one")
     return ckpt
 
@@ -87,9 +102,15 @@ def standalone_source(genotype: Genotype, settings: dict, *, source: str, module
     code = Path(standalone.__file__).read_text().split(MARKER, 1)[1].split("\n", 1)[1]
     imports, code = code.split("\n\n\n", 1)  # the imports first, then the genotype and settings
     cells = genotype_to_dict(genotype)
-    return (HEADER.format(source=source, module=module, literal=format_literal(genotype)) + imports + "\n\n"
-            + f"GENOTYPE = {pprint.pformat(cells, width=110, compact=True)}\n"
-            + f"SETTINGS = {pprint.pformat(settings, width=110, sort_dicts=False)}\n\n\n" + code + FOOTER)
+    return (
+        HEADER.format(source=source, module=module, literal=format_literal(genotype))
+        + imports
+        + "\n\n"
+        + f"GENOTYPE = {pprint.pformat(cells, width=110, compact=True)}\n"
+        + f"SETTINGS = {pprint.pformat(settings, width=110, sort_dicts=False)}\n\n\n"
+        + code
+        + FOOTER
+    )
 
 
 def write_standalone(out: Path, genotype: Genotype, settings: dict, *, source: str) -> None:
@@ -118,9 +139,16 @@ def export_onnx(ckpt: dict, out: Path) -> None:
         # the TorchScript-based exporter: the dynamo one needs onnxscript, which the toolkit does not require
         with warnings.catch_warnings():  # FactorizedReduce's x[:, :, 1:, 1:] is not constant-folded: harmless
             warnings.filterwarnings("ignore", message="Constant folding")
-            torch.onnx.export(model, (example,), f, input_names=["image"], output_names=["logits"],
-                              dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
-                              dynamo=False)
+            torch.onnx.export(
+                model,
+                (example,),
+                f,
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
 
     try:
         atomic_write(out, write, mode="wb")

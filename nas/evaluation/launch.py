@@ -1,4 +1,5 @@
 """The launcher of the evaluations: what train_eval_<name>.py runs, from flags to a trained network."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence

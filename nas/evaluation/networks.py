@@ -7,6 +7,7 @@ each epoch (held in a tensor, so that a compiled or captured step reads the new 
 without being recompiled); forward returns `(logits, logits_aux)`, `logits_aux` None
 unless training with the auxiliary head.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -65,14 +66,14 @@ class Cell(nn.Module):
         for k, (name, index) in enumerate(zip(self.op_names, self.indices)):
             num_states = 2 + k // 2
             if not 0 <= index < num_states:
-                raise UserError(
-                    f"the {kind} cell feeds node {k // 2} from input {index}: expected 0..{num_states - 1}"
-                )
+                raise UserError(f"the {kind} cell feeds node {k // 2} from input {index}: expected 0..{num_states - 1}")
             stride = 2 if reduction and index < 2 else 1
             self.ops.append(_build_cell_op(name, C, stride, kind))
         self.concat = tuple(int(i) for i in concat)
         if not self.concat or any(not 0 <= i < 2 + self.steps for i in self.concat):
-            raise UserError(f"the {kind} cell concatenates nodes {list(self.concat)}: expected indices 0..{1 + self.steps}")
+            raise UserError(
+                f"the {kind} cell concatenates nodes {list(self.concat)}: expected indices 0..{1 + self.steps}"
+            )
         self.multiplier = len(self.concat)
         # Drop-path spares identities: dropping a skip would only drop the input itself.
         self._droppable = tuple(not isinstance(op, Identity) for op in self.ops)
@@ -149,7 +150,9 @@ class _EvalNetwork(nn.Module):
             reduction = i in reduction_cells(layers)
             if reduction:
                 C *= 2
-            ops, concat = (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
+            ops, concat = (
+                (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
+            )
             cell = Cell(ops, concat, C_prev_prev, C_prev, C, reduction, reduction_prev)
             self.cells.append(cell)
             reduction_prev = reduction

@@ -12,6 +12,7 @@ depend on where the run was interrupted.
 Every check of the user's input (flags, genotypes, data, the checkpoint to resume) runs
 before anything is written.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,24 +30,58 @@ from nas.core import distributed as D
 from nas.core import stop
 from nas.core.compile import check_compile, optimizer_options, prepare
 from nas.core.config import resume_config, to_dict
-from nas.data.datasets import data_label, root_dataset
-from nas.data.loaders import DataConfig, build_eval_loaders
 from nas.core.engine import Precision, evaluate, train
 from nas.core.errors import UserError
-from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfig
-from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
-from nas.genotype import (Genotype, combine, format_literal, genotype_from_dict, genotype_to_dict, load_genotype,
-                       save_genotype)
-from nas.core.files import append_jsonl, check_writable, remove_stale_tmp, torch_load, torch_save, write_json, write_yaml
-from nas.evaluation.cost import count_macs, count_parameters_m
-from nas.core.rundir import (BEST_CHECKPOINT, CONFIG, EPOCHS, GENOTYPE, LAST_CHECKPOINT, new_run_dir, peak_memory_mb,
-                             read_config, setup_logging, tensorboard, write_state)
-from nas.evaluation.schedules import build_scheduler, drop_path_prob
+from nas.core.files import (
+    append_jsonl,
+    check_writable,
+    remove_stale_tmp,
+    torch_load,
+    torch_save,
+    write_json,
+    write_yaml,
+)
+from nas.core.rundir import (
+    BEST_CHECKPOINT,
+    CONFIG,
+    EPOCHS,
+    GENOTYPE,
+    LAST_CHECKPOINT,
+    new_run_dir,
+    peak_memory_mb,
+    read_config,
+    setup_logging,
+    tensorboard,
+    write_state,
+)
 from nas.core.seeding import derive_seed, seed_all
+from nas.data.datasets import data_label, root_dataset
+from nas.data.loaders import DataConfig, build_eval_loaders
+from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfig
+from nas.evaluation.cost import count_macs, count_parameters_m
+from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
+from nas.evaluation.schedules import build_scheduler, drop_path_prob
+from nas.genotype import (
+    Genotype,
+    combine,
+    format_literal,
+    genotype_from_dict,
+    genotype_to_dict,
+    load_genotype,
+    save_genotype,
+)
 
 log = logging.getLogger("nas")
-TB_TAGS = {"train_loss": "train/loss", "train_top1": "train/top1", "val_loss": "val/loss", "val_top1": "val/top1",
-           "val_top5": "val/top5", "lr": "lr", "drop_path_prob": "drop_path_prob", "seconds": "epoch_seconds"}
+TB_TAGS = {
+    "train_loss": "train/loss",
+    "train_top1": "train/top1",
+    "val_loss": "val/loss",
+    "val_top1": "val/top1",
+    "val_top5": "val/top5",
+    "lr": "lr",
+    "drop_path_prob": "drop_path_prob",
+    "seconds": "epoch_seconds",
+}
 
 
 @dataclass(frozen=True)
@@ -59,20 +94,31 @@ class Task:
 
 
 def _cifar_data(cfg: CifarEvalConfig) -> DataConfig:
-    return DataConfig(root=cfg.data, dataset=cfg.dataset, loader=cfg.loader, workers=cfg.workers,
-                      train_subset=cfg.train_subset, cutout=cfg.cutout_length, norm_constants=cfg.norm_constants)
+    return DataConfig(
+        root=cfg.data,
+        dataset=cfg.dataset,
+        loader=cfg.loader,
+        workers=cfg.workers,
+        train_subset=cfg.train_subset,
+        cutout=cfg.cutout_length,
+        norm_constants=cfg.norm_constants,
+    )
 
 
 def _imagenet_data(cfg: ImageNetEvalConfig) -> DataConfig:
-    return DataConfig(root=cfg.data, dataset="imagenet", loader=cfg.loader, workers=cfg.workers,
-                      train_subset=cfg.train_subset)
+    return DataConfig(
+        root=cfg.data, dataset="imagenet", loader=cfg.loader, workers=cfg.workers, train_subset=cfg.train_subset
+    )
 
 
-CIFAR = Task("cifar", _cifar_data,
-             lambda cfg, n, size, g: NetworkCIFAR(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g))
-IMAGENET = Task("imagenet", _imagenet_data,
-                lambda cfg, n, size, g: NetworkImageNet(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g,
-                                                        image_size=size))
+CIFAR = Task(
+    "cifar", _cifar_data, lambda cfg, n, size, g: NetworkCIFAR(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g)
+)
+IMAGENET = Task(
+    "imagenet",
+    _imagenet_data,
+    lambda cfg, n, size, g: NetworkImageNet(cfg.init_channels, n, cfg.layers, cfg.auxiliary, g, image_size=size),
+)
 
 
 def _check_root_task(task: Task, data: str) -> Optional[str]:
@@ -83,8 +129,10 @@ def _check_root_task(task: Task, data: str) -> Optional[str]:
         return None
     wanted = "cifar" if dataset.is_cifar else "imagenet"
     if task.name != wanted:
-        raise UserError(f"--data {data} holds {dataset.image_size} px images: evaluate them with train_eval_{wanted}.py "
-                        f"(32 px: the CIFAR network and augmentations; larger: the ImageNet ones)")
+        raise UserError(
+            f"--data {data} holds {dataset.image_size} px images: evaluate them with train_eval_{wanted}.py "
+            f"(32 px: the CIFAR network and augmentations; larger: the ImageNet ones)"
+        )
     return dataset.name
 
 
@@ -139,8 +187,9 @@ def _saved_run(run_dir: Path, ckpt_path: Path, what: str, device: torch.device) 
     return read_config(run_dir, what), None
 
 
-def _open_resume(cfg: EvalConfig, given: dict, task: Task,
-                 device: torch.device) -> tuple[EvalConfig, Path, Optional[dict], Genotype]:
+def _open_resume(
+    cfg: EvalConfig, given: dict, task: Task, device: torch.device
+) -> tuple[EvalConfig, Path, Optional[dict], Genotype]:
     """The run's own configuration, its directory, its checkpoint (None when it did not finish an
     epoch) and its genotype, after checking that the explicitly given flags do not ask for
     something else."""
@@ -151,21 +200,30 @@ def _open_resume(cfg: EvalConfig, given: dict, task: Task,
     if saved_task != task.name:
         raise UserError(f"{what}: it is a {saved_task} evaluation run, not {task.name}")
     source = f"the checkpoint {ckpt_path}" if ckpt else str(run_dir / CONFIG)
-    cfg = resume_config(type(cfg), {**saved, "resume": cfg.resume}, given, what=what, keep=("arch", "reduce_arch"),
-                        source=source)
+    cfg = resume_config(
+        type(cfg), {**saved, "resume": cfg.resume}, given, what=what, keep=("arch", "reduce_arch"), source=source
+    )
     # the genotype the run trained (or, before its first checkpoint, the one it saved when it started)
     saved_genotype = run_dir / GENOTYPE
-    genotype = (genotype_from_dict(ckpt["genotype"]) if ckpt
-                else load_genotype(saved_genotype) if saved_genotype.is_file()
-                else resolve_genotype(saved["arch"], saved["reduce_arch"]))
+    genotype = (
+        genotype_from_dict(ckpt["genotype"])
+        if ckpt
+        else load_genotype(saved_genotype)
+        if saved_genotype.is_file()
+        else resolve_genotype(saved["arch"], saved["reduce_arch"])
+    )
     if "arch" in given or "reduce_arch" in given:
         wanted = resolve_genotype(given.get("arch", saved["arch"]), given.get("reduce_arch", saved["reduce_arch"]))
         if genotype_to_dict(wanted) != genotype_to_dict(genotype):
-            raise UserError(f"{what}: the run trains another architecture "
-                            f"({saved['arch']}{' + ' + saved['reduce_arch'] if saved['reduce_arch'] else ''}), "
-                            f"not the one given by --arch/--reduce_arch")
+            raise UserError(
+                f"{what}: the run trains another architecture "
+                f"({saved['arch']}{' + ' + saved['reduce_arch'] if saved['reduce_arch'] else ''}), "
+                f"not the one given by --arch/--reduce_arch"
+            )
     if ckpt and ckpt["epoch"] >= saved["epochs"]:
-        raise UserError(f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})")
+        raise UserError(
+            f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})"
+        )
     check_writable(run_dir, what)
     return cfg, run_dir, ckpt, genotype
 
@@ -173,15 +231,18 @@ def _open_resume(cfg: EvalConfig, given: dict, task: Task,
 def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
     if ckpt["dataset"] != dataset:
         have = ckpt["dataset"]
-        raise UserError(f"{what}: its checkpoint was trained on {have['name']} ({have['num_classes']} classes, "
-                        f"{have['image_size']} px), but the data is {dataset['name']} ({dataset['num_classes']} classes, "
-                        f"{dataset['image_size']} px)")
+        raise UserError(
+            f"{what}: its checkpoint was trained on {have['name']} ({have['num_classes']} classes, "
+            f"{have['image_size']} px), but the data is {dataset['name']} ({dataset['num_classes']} classes, "
+            f"{dataset['image_size']} px)"
+        )
 
 
 # ------------------------------------------------------------------------------ the run
 def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
+
     def go() -> dict:
         stop.arm(requeue=cfg.requeue)
         run = EvalRun(cfg, given or {}, task, env)
@@ -213,19 +274,27 @@ class EvalRun:
         if cfg.epochs < 1:
             raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
         if cfg.batch_size % env.world_size:
-            raise UserError(f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
-                            f"expected a multiple of the world size")
+            raise UserError(
+                f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
+                f"expected a multiple of the world size"
+            )
         # A resumed run trains its own genotype, wherever the spec's files are now.
         self.genotype = self.genotype or resolve_genotype(cfg.arch, cfg.reduce_arch)
         self.precision = Precision.choose(env.device, cfg.amp)
         check_compile(cfg.compile, env.device)
         data_cfg = task.data_config(cfg)
         name = _check_root_task(task, cfg.data) or data_cfg.dataset
-        self.data = build_eval_loaders(data_cfg, cfg.batch_size // env.world_size, env.rank, env.world_size,
-                                       env.device, channels_last=cfg.channels_last, precision=self.precision,
-                                       seed=cfg.seed)
-        self.dataset = {"name": name, "num_classes": self.data.num_classes,
-                        "image_size": self.data.image_size}
+        self.data = build_eval_loaders(
+            data_cfg,
+            cfg.batch_size // env.world_size,
+            env.rank,
+            env.world_size,
+            env.device,
+            channels_last=cfg.channels_last,
+            precision=self.precision,
+            seed=cfg.seed,
+        )
+        self.dataset = {"name": name, "num_classes": self.data.num_classes, "image_size": self.data.image_size}
         self.data_label = data_label(data_cfg.dataset, data_cfg.root)
         if self.ckpt is not None:
             _check_resumed_data(self.ckpt, self.dataset, f"--resume {cfg.resume}")
@@ -239,8 +308,13 @@ class EvalRun:
         self.macs_m = count_macs(net, (1, 3, size, size))
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = net.to(env.device, memory_format=memory_format)
-        self.optimizer = torch.optim.SGD(net.parameters(), cfg.learning_rate, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay, **optimizer_options(env.device, cfg.compile))
+        self.optimizer = torch.optim.SGD(
+            net.parameters(),
+            cfg.learning_rate,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            **optimizer_options(env.device, cfg.compile),
+        )
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_scheduler, cfg.epochs, cfg.batch_size)
         self.scaler = self.precision.make_scaler()
         self.state = {"epoch": 0, "best_top1": 0.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
@@ -255,7 +329,10 @@ class EvalRun:
             self.state = {k: self.ckpt[k] for k in self.state}
         if env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        ddp = (lambda m: DDP(m, device_ids=[env.device] if env.device.type == "cuda" else None))
+
+        def ddp(m):
+            return DDP(m, device_ids=[env.device] if env.device.type == "cuda" else None)
+
         self.model = prepare(net, cfg.compile, wrap=ddp if env.world_size > 1 else None)
         self.train_criterion, self.val_criterion = (c.to(env.device) for c in make_criteria(cfg.label_smooth))
 
@@ -273,17 +350,34 @@ class EvalRun:
         D.watch_run_dir(self.run_dir)
         setup_logging(self.run_dir, self.env.rank)
         self.tb = tensorboard(self.run_dir, self.env.rank) if self.env.is_main else None
-        how = (f"resumed after epoch {self.state['epoch']}" if self.ckpt
-               else "started again: it stopped in its first epoch" if resumed else "new run")
-        log.info("%s evaluation in %s (%s, world size %d, device %s)", self.task.name, self.run_dir, how,
-                 self.env.world_size, self.env.device)
+        how = (
+            f"resumed after epoch {self.state['epoch']}"
+            if self.ckpt
+            else "started again: it stopped in its first epoch"
+            if resumed
+            else "new run"
+        )
+        log.info(
+            "%s evaluation in %s (%s, world size %d, device %s)",
+            self.task.name,
+            self.run_dir,
+            how,
+            self.env.world_size,
+            self.env.device,
+        )
         if self.env.is_main:
             if resumed:  # the report draws the curves across it
                 append_jsonl(self.run_dir / EPOCHS, {"resumed_after": self.state["epoch"]})
             self._write_state("running")
         log.info("genotype = %s", format_literal(self.genotype))
-        log.info("%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs", self.data_label,
-                 self.data.num_classes, self.data.image_size, self.params_m, self.macs_m)
+        log.info(
+            "%s: %d classes, %d px; params %.6f M (auxiliary head excluded), %.2f M MACs",
+            self.data_label,
+            self.data.num_classes,
+            self.data.image_size,
+            self.params_m,
+            self.macs_m,
+        )
 
     def train_epoch(self, epoch: int) -> None:
         """Train, validate, log and checkpoint one epoch."""
@@ -293,28 +387,57 @@ class EvalRun:
         self.data.train.set_epoch(epoch)
         self.net.drop_path_prob = drop_path_prob(cfg.drop_path_prob, epoch, cfg.epochs)
         lr = self.optimizer.param_groups[0]["lr"]
-        res = train(self.model, self.data.train, self.optimizer, self.train_criterion, self.precision, self.scaler,
-                    grad_clip=cfg.grad_clip or None, aux_weight=cfg.auxiliary_weight if cfg.auxiliary else 0.0,
-                    log_every=cfg.log_every, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress and self.env.is_main)
+        res = train(
+            self.model,
+            self.data.train,
+            self.optimizer,
+            self.train_criterion,
+            self.precision,
+            self.scaler,
+            grad_clip=cfg.grad_clip or None,
+            aux_weight=cfg.auxiliary_weight if cfg.auxiliary else 0.0,
+            log_every=cfg.log_every,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            progress=cfg.progress and self.env.is_main,
+        )
         res = _mean_over_ranks(res, self.env.device)
         self.scheduler.step()
         D.broadcast_buffers(self.net)  # every rank validates (and rank 0 saves) the same BN statistics
-        val = evaluate(self.model, self.data.val, self.val_criterion, self.precision,
-                       reduce=self.env.world_size > 1)
+        val = evaluate(self.model, self.data.val, self.val_criterion, self.precision, reduce=self.env.world_size > 1)
         seconds = time.time() - tic
         state["elapsed_s"] += seconds
         state["epoch"] = epoch + 1
         is_best = val["top1"] > state["best_top1"] and math.isfinite(val["loss"])  # a NaN epoch is never the best
         if is_best:
             state["best_top1"], state["best_epoch"] = val["top1"], epoch + 1
-        entry = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": self.net.drop_path_prob, "train_loss": res["loss"],
-                 "train_top1": res["top1"], "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
-                 "seconds": round(seconds, 2)}
+        entry = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "drop_path_prob": self.net.drop_path_prob,
+            "train_loss": res["loss"],
+            "train_top1": res["top1"],
+            "val_loss": val["loss"],
+            "val_top1": val["top1"],
+            "val_top5": val["top5"],
+            "seconds": round(seconds, 2),
+        }
         state["history"].append(entry)
-        log.info("epoch %d/%d lr %.5g drop_path %.3f | train loss %.4f top1 %.2f | val loss %.4f top1 %.2f top5 %.2f"
-                 " | best top1 %.2f (epoch %d) | %.1fs", epoch + 1, cfg.epochs, lr, entry["drop_path_prob"],
-                 res["loss"], res["top1"], val["loss"], val["top1"], val["top5"], state["best_top1"],
-                 state["best_epoch"], seconds)
+        log.info(
+            "epoch %d/%d lr %.5g drop_path %.3f | train loss %.4f top1 %.2f | val loss %.4f top1 %.2f top5 %.2f"
+            " | best top1 %.2f (epoch %d) | %.1fs",
+            epoch + 1,
+            cfg.epochs,
+            lr,
+            entry["drop_path_prob"],
+            res["loss"],
+            res["top1"],
+            val["loss"],
+            val["top1"],
+            val["top5"],
+            state["best_top1"],
+            state["best_epoch"],
+            seconds,
+        )
         if self.env.is_main:
             for key, tag in TB_TAGS.items():
                 self.tb.add_scalar(tag, entry[key], epoch + 1)
@@ -328,22 +451,40 @@ class EvalRun:
         """state.json: what the run trains (the real network's size, from its start) and how far it got,
         for the run table and the report while the run is unfinished."""
         history, state = self.state["history"], self.state
-        write_state(self.run_dir, status=status, eval_task=self.task.name, dataset=self.dataset["name"],
-                    data_label=self.data_label,
-                    params_m=round(self.params_m, 6), macs_m=round(self.macs_m, 3), epoch=state["epoch"],
-                    epochs=self.cfg.epochs, best_top1=state["best_top1"] if history else None,
-                    best_epoch=state["best_epoch"] if history else None,
-                    final_top1=history[-1]["val_top1"] if history else None,
-                    final_top5=history[-1]["val_top5"] if history else None, elapsed_s=round(state["elapsed_s"], 2))
+        write_state(
+            self.run_dir,
+            status=status,
+            eval_task=self.task.name,
+            dataset=self.dataset["name"],
+            data_label=self.data_label,
+            params_m=round(self.params_m, 6),
+            macs_m=round(self.macs_m, 3),
+            epoch=state["epoch"],
+            epochs=self.cfg.epochs,
+            best_top1=state["best_top1"] if history else None,
+            best_epoch=state["best_epoch"] if history else None,
+            final_top1=history[-1]["val_top1"] if history else None,
+            final_top5=history[-1]["val_top5"] if history else None,
+            elapsed_s=round(state["elapsed_s"], 2),
+        )
 
     def _save_checkpoint(self, is_best: bool) -> None:
-        checkpoint = {"eval_task": self.task.name, "config": to_dict(self.cfg),
-                      "genotype": genotype_to_dict(self.genotype), "dataset": self.dataset,
-                      "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                      "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), **self.state}
+        checkpoint = {
+            "eval_task": self.task.name,
+            "config": to_dict(self.cfg),
+            "genotype": genotype_to_dict(self.genotype),
+            "dataset": self.dataset,
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            **self.state,
+        }
         if is_best:  # before last.pt, which records it as the best
-            torch_save(self.run_dir / BEST_CHECKPOINT, {k: v for k, v in checkpoint.items()
-                                             if k not in ("optimizer", "scheduler", "scaler")})
+            torch_save(
+                self.run_dir / BEST_CHECKPOINT,
+                {k: v for k, v in checkpoint.items() if k not in ("optimizer", "scheduler", "scaler")},
+            )
         torch_save(self.run_dir / LAST_CHECKPOINT, checkpoint)
 
     def finish(self) -> dict:
@@ -352,23 +493,38 @@ class EvalRun:
         final = state["history"][-1]
         on_gpu = env.device.type == "cuda"
         summary = {
-            "status": "finished", "eval_task": self.task.name, "dataset": self.dataset["name"],
+            "status": "finished",
+            "eval_task": self.task.name,
+            "dataset": self.dataset["name"],
             "data_label": self.data_label,  # the data set as it is: digits read as cifar10 is digits
-            "arch": self.cfg.arch, "reduce_arch": self.cfg.reduce_arch, "genotype": genotype_to_dict(self.genotype),
-            "params_m": round(self.params_m, 6), "macs_m": round(self.macs_m, 3),
-            "best_top1": state["best_top1"], "best_epoch": state["best_epoch"],
-            "final_top1": final["val_top1"], "final_top5": final["val_top5"], "epochs": state["epoch"],
+            "arch": self.cfg.arch,
+            "reduce_arch": self.cfg.reduce_arch,
+            "genotype": genotype_to_dict(self.genotype),
+            "params_m": round(self.params_m, 6),
+            "macs_m": round(self.macs_m, 3),
+            "best_top1": state["best_top1"],
+            "best_epoch": state["best_epoch"],
+            "final_top1": final["val_top1"],
+            "final_top5": final["val_top5"],
+            "epochs": state["epoch"],
             "wall_time_s": round(state["elapsed_s"], 2),  # training and validation, summed over resumes
-            "world_size": env.world_size, "device": str(env.device),
+            "world_size": env.world_size,
+            "device": str(env.device),
             "gpu_model": torch.cuda.get_device_name(env.device) if on_gpu else None,
             "gpu_hours": round(env.world_size * state["elapsed_s"] / 3600, 4) if on_gpu else 0.0,
-            "peak_memory_mb": D.all_gather_object(round(peak_memory_mb(env.device), 1)), "seed": self.cfg.seed,
+            "peak_memory_mb": D.all_gather_object(round(peak_memory_mb(env.device), 1)),
+            "seed": self.cfg.seed,
         }
         if env.is_main:
             write_json(self.run_dir / "summary.json", summary)
             self._write_state("finished")
             self.tb.close()
         D.barrier()
-        log.info("best top1 %.2f (epoch %d), final top1 %.2f; run directory %s", summary["best_top1"],
-                 summary["best_epoch"], summary["final_top1"], self.run_dir)
+        log.info(
+            "best top1 %.2f (epoch %d), final top1 %.2f; run directory %s",
+            summary["best_top1"],
+            summary["best_epoch"],
+            summary["final_top1"],
+            self.run_dir,
+        )
         return summary

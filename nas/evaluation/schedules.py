@@ -11,6 +11,7 @@ so that a scheduler's state_dict restores them exactly on resume:
 When the global batch exceeds 256, the first five epochs multiply the schedule's lr by
 (epoch+1) / 5 (a warm-up, as the original's ImageNet script does).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,9 @@ class LRFactor:
         return (E - epoch) / ((E - TAIL_EPOCHS) * TAIL_EPOCHS)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, kind: str, epochs: int,
-                    batch_size: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, kind: str, epochs: int, batch_size: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """The per-epoch scheduler; warm-up only for the linear schedule with a batch above 256."""
     warmup = kind == "linear" and batch_size > WARMUP_BATCH
     return torch.optim.lr_scheduler.LambdaLR(optimizer, LRFactor(kind, epochs, warmup))

@@ -8,6 +8,7 @@ builds both from the same weights and compares their outputs). Inference-first: 
 off unless `drop_path_prob` is set; forward returns the logits, and (logits, auxiliary logits)
 only when training with the auxiliary head.
 """
+
 # ---- standalone code: everything below is copied into the exported file ----
 import torch
 import torch.nn as nn
@@ -21,21 +22,28 @@ def drop_path(x, drop_prob: float):
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, C_in, C_out, kernel_size, stride, padding):
-        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
-                         nn.BatchNorm2d(C_out))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
+            nn.BatchNorm2d(C_out),
+        )
 
 
 class DilConv(nn.Sequential):
     def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation):
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(C_in, C_in, kernel_size, stride, padding, dilation=dilation, groups=C_in, bias=False),
-                         nn.Conv2d(C_in, C_out, 1, bias=False), nn.BatchNorm2d(C_out))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel_size, stride, padding, dilation=dilation, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out),
+        )
 
 
 class SepConv(nn.Sequential):
     def __init__(self, C_in, C_out, kernel_size, stride, padding):
-        super().__init__(DilConv(C_in, C_in, kernel_size, stride, padding, 1),
-                         DilConv(C_in, C_out, kernel_size, 1, padding, 1))
+        super().__init__(
+            DilConv(C_in, C_in, kernel_size, stride, padding, 1), DilConv(C_in, C_out, kernel_size, 1, padding, 1)
+        )
 
 
 class Identity(nn.Module):
@@ -108,9 +116,15 @@ class AuxiliaryHead(nn.Module):
     def __init__(self, C, num_classes, pool_stride):
         super().__init__()
         self.features = nn.Sequential(
-            nn.ReLU(inplace=False), nn.AvgPool2d(5, stride=pool_stride, padding=0, count_include_pad=False),
-            nn.Conv2d(C, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
-            nn.Conv2d(128, 768, 2, bias=False), nn.BatchNorm2d(768), nn.ReLU(inplace=True))
+            nn.ReLU(inplace=False),
+            nn.AvgPool2d(5, stride=pool_stride, padding=0, count_include_pad=False),
+            nn.Conv2d(C, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(128, 768, 2, bias=False),
+            nn.BatchNorm2d(768),
+            nn.ReLU(inplace=True),
+        )
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x):
@@ -131,10 +145,15 @@ class Network(nn.Module):
             reduction_prev = False
         else:
             self.stem0 = nn.Sequential(
-                nn.Conv2d(3, C // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C // 2), nn.ReLU(inplace=True),
-                nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C))
-            self.stem1 = nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
-                                       nn.BatchNorm2d(C))
+                nn.Conv2d(3, C // 2, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(C // 2),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(C),
+            )
+            self.stem1 = nn.Sequential(
+                nn.ReLU(inplace=False), nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C)
+            )
             C_prev_prev = C_prev = C
             reduction_prev = True
         self.aux_position = 2 * layers // 3
@@ -143,16 +162,21 @@ class Network(nn.Module):
         for i in range(layers):
             reduction = i in (layers // 3, 2 * layers // 3)
             C_cell = C_cell * 2 if reduction else C_cell
-            cell = Cell(genotype["reduce"] if reduction else genotype["normal"],
-                        genotype["reduce_concat"] if reduction else genotype["normal_concat"],
-                        C_prev_prev, C_prev, C_cell, reduction, reduction_prev)
+            cell = Cell(
+                genotype["reduce"] if reduction else genotype["normal"],
+                genotype["reduce_concat"] if reduction else genotype["normal_concat"],
+                C_prev_prev,
+                C_prev,
+                C_cell,
+                reduction,
+                reduction_prev,
+            )
             self.cells.append(cell)
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, cell.multiplier * C_cell
             if i == self.aux_position:
                 C_aux = C_prev
-        self.auxiliary_head = (AuxiliaryHead(C_aux, num_classes, 3 if network == "cifar" else 2) if auxiliary
-                               else None)
+        self.auxiliary_head = AuxiliaryHead(C_aux, num_classes, 3 if network == "cifar" else 2) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1) if network == "cifar" else nn.AvgPool2d(image_size // 32)
         self.classifier = nn.Linear(C_prev, num_classes)
 

@@ -10,11 +10,44 @@ directory holding genotype.json.
 
 The type and its formats are in genotype.py, the specs in specs.py; both are re-exported here.
 """
-from nas.genotype.genotype import (FIELDS, PAIRS_PER_CELL, Genotype, combine, format_json, format_literal,
-                                   genotype_from_dict, genotype_from_switches, genotype_to_dict, make_genotype,
-                                   parse_literal, parse_literal_all, save_genotype, validate_genotype)
+
+from nas.genotype.genotype import (
+    FIELDS,
+    PAIRS_PER_CELL,
+    Genotype,
+    combine,
+    distinct_cells,
+    format_json,
+    format_literal,
+    genotype_from_dict,
+    genotype_from_switches,
+    genotype_to_dict,
+    make_genotype,
+    parse_literal,
+    parse_literal_all,
+    save_genotype,
+    validate_genotype,
+)
 from nas.genotype.specs import LIBRARY_DIR, library_names, load_genotype, load_genotype_file
 
-__all__ = ["FIELDS", "PAIRS_PER_CELL", "Genotype", "combine", "format_json", "format_literal", "genotype_from_dict",
-           "genotype_from_switches", "genotype_to_dict", "make_genotype", "parse_literal", "parse_literal_all",
-           "save_genotype", "validate_genotype", "LIBRARY_DIR", "library_names", "load_genotype", "load_genotype_file"]
+__all__ = [
+    "FIELDS",
+    "PAIRS_PER_CELL",
+    "Genotype",
+    "combine",
+    "format_json",
+    "format_literal",
+    "distinct_cells",
+    "genotype_from_dict",
+    "genotype_from_switches",
+    "genotype_to_dict",
+    "make_genotype",
+    "parse_literal",
+    "parse_literal_all",
+    "save_genotype",
+    "validate_genotype",
+    "LIBRARY_DIR",
+    "library_names",
+    "load_genotype",
+    "load_genotype_file",
+]

@@ -1,13 +1,14 @@
 """The Genotype type: validation, JSON, the DARTS literal form, and genotypes built from switches."""
+
 from __future__ import annotations
 
 import json
 from typing import NamedTuple, Sequence
 
-from nas.space import primitives as space
 from nas.core.errors import UserError
-from nas.genotype.literal import format_genotype, parse_literals
 from nas.core.files import write_text
+from nas.genotype.literal import format_genotype, parse_literals
+from nas.space import primitives as space
 
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 PAIRS_PER_CELL = 2 * space.NUM_NODES
@@ -68,7 +69,9 @@ def _validate_cell(cell, field: str, ops: Sequence[str]) -> None:
         node = i // 2
         where = f"{field} cell, node {node}"
         if op == space.NONE:
-            raise UserError(f"operation 'none' in {where}: a genotype has no empty edges; expected one of {', '.join(ops)}")
+            raise UserError(
+                f"operation 'none' in {where}: a genotype has no empty edges; expected one of {', '.join(ops)}"
+            )
         if op not in ops:
             raise UserError(f"unknown operation {op!r} in {where}: expected one of {', '.join(ops)}")
         last = space.NUM_INPUTS + node - 1
@@ -108,7 +111,9 @@ def genotype_from_dict(d, allow_extra_ops: bool = True) -> Genotype:
         raise UserError(f"genotype JSON lacks key(s) {', '.join(missing)}: expected {', '.join(FIELDS)}")
     unknown = sorted(set(d) - set(FIELDS) - {"source"})
     if unknown:
-        raise UserError(f"unknown genotype JSON key(s) {', '.join(unknown)}: expected {', '.join(FIELDS)} (and optional source)")
+        raise UserError(
+            f"unknown genotype JSON key(s) {', '.join(unknown)}: expected {', '.join(FIELDS)} (and optional source)"
+        )
     return make_genotype(*(d[k] for k in FIELDS), allow_extra_ops=allow_extra_ops)
 
 
@@ -173,9 +178,19 @@ def genotype_from_switches(switches, allow_extra_ops: bool = True) -> Genotype:
             )
         for e in kept:
             if len(switches[e]) != 1:
-                raise UserError(f"edge {e} holds {len(switches[e])} operations {tuple(switches[e])}: expected 1 in final switches")
+                raise UserError(
+                    f"edge {e} holds {len(switches[e])} operations {tuple(switches[e])}: expected 1 in final switches"
+                )
             cell.append((space.slot_op(switches[e][0]), space.edge_source(e)))
     return make_genotype(cell, space.CONCAT, cell, space.CONCAT, allow_extra_ops=allow_extra_ops)
+
+
+def distinct_cells(g: Genotype) -> list[tuple[str, tuple, tuple]]:
+    """(kind, cell, concat) of each distinct cell: one "cell" when the normal and reduction cells
+    are the same (a search's genotype), else "normal" and "reduce"."""
+    if (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat):
+        return [("cell", g.normal, g.normal_concat)]
+    return [("normal", g.normal, g.normal_concat), ("reduce", g.reduce, g.reduce_concat)]
 
 
 def combine(normal_g: Genotype, reduce_g: Genotype) -> Genotype:

@@ -8,6 +8,7 @@ The text is parsed into a syntax tree and only these shapes are accepted: statem
 cells as lists/tuples of (str, int) pairs; concats as lists/tuples of ints or
 `range(a, b)`. Anything else (names, calls, attribute access) is refused, never run.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,13 +36,18 @@ def parse_literals(text: str) -> dict[str, tuple]:
             name, value = "", stmt.value
         else:
             raise UserError(
-                f"line {stmt.lineno}: {_snippet(stmt)!r} is not a genotype: expected `NAME = Genotype(...)` or `Genotype(...)`"
+                f"line {stmt.lineno}: {_snippet(stmt)!r} is not a genotype: "
+                f"expected `NAME = Genotype(...)` or `Genotype(...)`"
             )
         if name in found:
-            raise UserError(f"line {stmt.lineno}: genotype {name or 'Genotype(...)'!r} appears twice: expected each once")
+            raise UserError(
+                f"line {stmt.lineno}: genotype {name or 'Genotype(...)'!r} appears twice: expected each once"
+            )
         found[name] = _genotype_call(value)
     if not found:
-        raise UserError("no genotype found: expected `Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)`")
+        raise UserError(
+            "no genotype found: expected `Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)`"
+        )
     return found
 
 
@@ -49,11 +55,16 @@ def _genotype_call(node: ast.expr) -> tuple:
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Genotype"):
         raise UserError(f"line {node.lineno}: {_snippet(node)!r} is not a genotype: expected a call `Genotype(...)`")
     if len(node.args) > len(FIELDS):
-        raise UserError(f"line {node.lineno}: Genotype(...) has {len(node.args)} positional fields: expected at most 4 ({', '.join(FIELDS)})")
+        raise UserError(
+            f"line {node.lineno}: Genotype(...) has {len(node.args)} positional fields: "
+            f"expected at most 4 ({', '.join(FIELDS)})"
+        )
     fields: dict[str, ast.expr] = dict(zip(FIELDS, node.args))
     for kw in node.keywords:
         if kw.arg not in FIELDS:
-            raise UserError(f"line {node.lineno}: unknown Genotype field {kw.arg or '**'!r}: expected {', '.join(FIELDS)}")
+            raise UserError(
+                f"line {node.lineno}: unknown Genotype field {kw.arg or '**'!r}: expected {', '.join(FIELDS)}"
+            )
         if kw.arg in fields:
             raise UserError(f"line {node.lineno}: Genotype field {kw.arg!r} given twice")
         fields[kw.arg] = kw.value
@@ -82,7 +93,12 @@ def _cell(node: ast.expr, field: str) -> tuple:
 
 def _concat(node: ast.expr, field: str) -> tuple:
     if isinstance(node, ast.Call):
-        if not (isinstance(node.func, ast.Name) and node.func.id == "range" and not node.keywords and 1 <= len(node.args) <= 2):
+        if not (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "range"
+            and not node.keywords
+            and 1 <= len(node.args) <= 2
+        ):
             raise UserError(f"line {node.lineno}: {field}={_snippet(node)!r}: expected a list of ints or range(a, b)")
         bounds = [_constant(arg, field) for arg in node.args]
         if not all(type(b) is int for b in bounds):

@@ -1,11 +1,13 @@
 """Cell diagrams in the DARTS style: inputs c_{k-2}, c_{k-1} (green), intermediate nodes 0..3
 (blue), edges labelled with their operation, all intermediate nodes into c_{k} (yellow)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from nas.core.errors import UserError
 from nas.core.files import atomic_write
+from nas.genotype.genotype import distinct_cells
 
 FORMATS = ("png", "svg")
 
@@ -16,8 +18,16 @@ def cell_graph(cell, concat):
     g = graphviz.Digraph(
         format="png",
         edge_attr=dict(fontsize="20", fontname="times"),
-        node_attr=dict(style="filled", shape="rect", align="center", fontsize="20", height="0.5", width="0.5",
-                       penwidth="2", fontname="times"),
+        node_attr=dict(
+            style="filled",
+            shape="rect",
+            align="center",
+            fontsize="20",
+            height="0.5",
+            width="0.5",
+            penwidth="2",
+            fontname="times",
+        ),
         engine="dot",
     )
     g.attr(rankdir="LR")
@@ -38,12 +48,8 @@ def cell_graph(cell, concat):
 
 def plot_genotype(g, out_dir, name: str) -> list[Path]:
     """Write <name>_{normal,reduce}.{png,svg} (<name>_cell.* when both cells are the same)."""
-    cells = {"cell": (g.normal, g.normal_concat)} if (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat) else {
-        "normal": (g.normal, g.normal_concat),
-        "reduce": (g.reduce, g.reduce_concat),
-    }
     rendered = {}
-    for kind, (cell, concat) in cells.items():
+    for kind, cell, concat in distinct_cells(g):
         graph = cell_graph(cell, concat)
         for fmt in FORMATS:
             rendered[Path(out_dir) / f"{name}_{kind}.{fmt}"] = _render(graph, fmt)
@@ -62,4 +68,6 @@ def _render(graph, fmt: str) -> bytes:
     try:
         return graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise UserError("graphviz's `dot` program is not installed: run `make setup` or `apt-get install graphviz`") from None
+        raise UserError(
+            "graphviz's `dot` program is not installed: run `make setup` or `apt-get install graphviz`"
+        ) from None

@@ -1,5 +1,6 @@
 """Genotype specs: a library name (genotypes/<NAME>.json), a .json file, a .txt/.py literal file
 (FILE:NAME picks one of several), or a search run directory holding genotype.json."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,10 @@ def load_genotype(spec, allow_extra_ops: bool = True) -> Genotype:
         return load_genotype_file(LIBRARY_DIR / f"{spec}.json", allow_extra_ops=allow_extra_ops)
     if "/" in spec or path.suffix:
         raise UserError(f"genotype file or run directory {spec} does not exist")
-    raise UserError(f"unknown genotype {spec!r}: expected a library name ({', '.join(library_names())}), a .json/.txt file or a run directory")
+    raise UserError(
+        f"unknown genotype {spec!r}: expected a library name ({', '.join(library_names())}), "
+        f"a .json/.txt file or a run directory"
+    )
 
 
 def load_genotype_file(path: Path, name: str | None = None, allow_extra_ops: bool = True) -> Genotype:
@@ -41,7 +45,9 @@ def load_genotype_file(path: Path, name: str | None = None, allow_extra_ops: boo
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read genotype file {path}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+        raise UserError(
+            f"cannot read genotype file {path}: {exc.strerror if isinstance(exc, OSError) else exc}"
+        ) from None
     try:
         if path.suffix == ".json":
             if name:
@@ -58,7 +64,9 @@ def load_genotype_file(path: Path, name: str | None = None, allow_extra_ops: boo
                     raise UserError(f"no genotype {name!r}: expected one of {', '.join(named)}")
                 return named[name]
             if len(named) != 1:
-                raise UserError(f"holds {len(named)} genotypes: pick one as {path}:NAME, NAME one of {', '.join(named)}")
+                raise UserError(
+                    f"holds {len(named)} genotypes: pick one as {path}:NAME, NAME one of {', '.join(named)}"
+                )
             return next(iter(named.values()))
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
@@ -74,13 +82,22 @@ def _load_run_dir(run_dir: Path, allow_extra_ops: bool) -> Genotype:
         if len(runs) == 1:
             return _load_run_dir(runs[0], allow_extra_ops)
         if len(runs) > 1:
-            raise UserError(f"directory {run_dir} holds {len(runs)} search runs: expected one of {', '.join(str(r) for r in runs)}")
-        raise UserError(f"directory {run_dir} has no genotype.json and is not a search run directory (no state.json, config.yaml)")
+            raise UserError(
+                f"directory {run_dir} holds {len(runs)} search runs: expected one of {', '.join(str(r) for r in runs)}"
+            )
+        raise UserError(
+            f"directory {run_dir} has no genotype.json and is not a search run directory (no state.json, config.yaml)"
+        )
     state = read_state(run_dir)
     if state is None:
-        raise UserError(f"run directory {run_dir} has no genotype.json and no readable state.json: the search is unfinished or broken")
+        raise UserError(
+            f"run directory {run_dir} has no genotype.json and no readable state.json: "
+            f"the search is unfinished or broken"
+        )
     if state.get("status") == "finished":
-        raise UserError(f"run directory {run_dir} has no genotype.json although state.json says finished: the run is broken")
+        raise UserError(
+            f"run directory {run_dir} has no genotype.json although state.json says finished: the run is broken"
+        )
     raise UserError(
         f"run directory {run_dir} has no genotype.json: the search is unfinished "
         f"(status {state.get('status', '?')}, phase {state.get('phase', '?')})"

@@ -1,4 +1,5 @@
 """python -m nas.report: the same as `pertnas report` (nas/tools/report.py)."""
+
 from nas.core.errors import run_cli
 from nas.tools.report import main
 

@@ -2,6 +2,7 @@
 every epoch, the schedules, the best epoch, the network's size, the cell, time per epoch and
 the configuration, in the style of the search report. A resumed run is drawn across its resume
 (marked); an unfinished one up to its last epoch."""
+
 from __future__ import annotations
 
 import json
@@ -14,17 +15,25 @@ import yaml
 from nas.analysis.runs import RunInfo, read_run
 from nas.core.config import to_dict
 from nas.core.rundir import CONFIG, EPOCHS, SUMMARY, read_state
-from nas.genotype import format_literal
+from nas.genotype import distinct_cells, format_literal
 from nas.report import figures as F
 from nas.report.load import is_num
 from nas.report.page import config_table, details, esc, img, missing, numeric, page, table
 
-SECTIONS = (("summary", "Summary"), ("curves", "Loss and accuracy"), ("schedules", "Schedules"),
-            ("cell", "Cell"), ("time", "Time per epoch"), ("config", "Configuration"))
+SECTIONS = (
+    ("summary", "Summary"),
+    ("curves", "Loss and accuracy"),
+    ("schedules", "Schedules"),
+    ("cell", "Cell"),
+    ("time", "Time per epoch"),
+    ("config", "Configuration"),
+)
 KEYS = ("epoch", "lr", "drop_path_prob", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "seconds")
 # the epoch line of EvalRun.train_epoch (runs older than epochs.jsonl)
-LOG_EPOCH = re.compile(r"\[rank 0\] epoch (\d+)/\d+ lr (\S+) drop_path (\S+) \| train loss (\S+) top1 (\S+) \| "
-                       r"val loss (\S+) top1 (\S+) top5 (\S+) \| best top1 \S+ \(epoch \d+\) \| (\S+)s\s*$")
+LOG_EPOCH = re.compile(
+    r"\[rank 0\] epoch (\d+)/\d+ lr (\S+) drop_path (\S+) \| train loss (\S+) top1 (\S+) \| "
+    r"val loss (\S+) top1 (\S+) top5 (\S+) \| best top1 \S+ \(epoch \d+\) \| (\S+)s\s*$"
+)
 LOG_RESUMED = re.compile(r"evaluation in .* \(resumed after epoch (\d+),")
 
 
@@ -85,21 +94,33 @@ def _epochs(data: EvalData) -> None:
 
 
 def eval_report(data: EvalData, renderer: F.Renderer) -> str:
-    builders = {"summary": _summary, "curves": _curves, "schedules": _schedules, "cell": _cell, "time": _time,
-                "config": _config}
+    builders = {
+        "summary": _summary,
+        "curves": _curves,
+        "schedules": _schedules,
+        "cell": _cell,
+        "time": _time,
+        "config": _config,
+    }
     sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
     return page(f"evaluation report: {data.path.name}", _header(data), sections)
 
 
 def _header(data: EvalData) -> str:
     info, status = data.info, data.info.status
-    text = ("finished" if status == "finished"
-            else f"unfinished ({info.reason}): this report covers the epochs done so far" if status == "unfinished"
-            else "broken: " + (info.reason or "unreadable files"))
+    text = (
+        "finished"
+        if status == "finished"
+        else f"unfinished ({info.reason}): this report covers the epochs done so far"
+        if status == "unfinished"
+        else "broken: " + (info.reason or "unreadable files")
+    )
     problems = "".join(f"<li>{esc(p)}</li>" for p in data.missing)
-    return (f"<h1>Evaluation report: {esc(data.path.name)}</h1>\n<p><code>{esc(data.path)}</code></p>\n"
-            f'<div class="banner {status}" id="status">status: {esc(text)}</div>\n'
-            + (f'<div class="missing" id="problems">missing or damaged:<ul>{problems}</ul></div>' if problems else ""))
+    return (
+        f"<h1>Evaluation report: {esc(data.path.name)}</h1>\n<p><code>{esc(data.path)}</code></p>\n"
+        f'<div class="banner {status}" id="status">status: {esc(text)}</div>\n'
+        + (f'<div class="missing" id="problems">missing or damaged:<ul>{problems}</ul></div>' if problems else "")
+    )
 
 
 def _best(data: EvalData):
@@ -117,18 +138,30 @@ def _summary(data: EvalData, renderer) -> str:
     info, s = data.info, data.info.summary
     best_epoch, best_top1 = _best(data)
     final = data.epochs[-1] if data.epochs else {}
-    rows = [("task", data.config.get("eval_task", "-")), ("arch", info.arch or "-"), ("data set", info.dataset or "-"),
-            ("seed", info.seed if info.seed is not None else "-"), ("status", info.status),
-            ("epochs done / planned", f"{info.epochs_done if info.epochs_done is not None else len(data.epochs)}"
-                                      f" / {info.epochs_planned if info.epochs_planned is not None else '-'}"),
-            ("best top-1 (%)", numeric(best_top1)), ("best epoch", best_epoch if best_epoch else "-"),
-            ("final top-1 (%)", numeric(final.get("val_top1", info.final_top1))),
-            ("final top-5 (%)", numeric(final.get("val_top5", info.final_top5))),
-            ("params (M, auxiliary head excluded)", numeric(info.params_m, 6)), ("MACs (M)", numeric(info.macs_m)),
-            ("wall time (s)", numeric(info.wall_time_s)), ("GPU-hours", numeric(info.gpu_hours, 4)),
-            ("world size", s.get("world_size", "-")), ("device", s.get("device", "-")),
-            ("GPU model", s.get("gpu_model") or "-"),
-            ("resumed after epoch", ", ".join(map(str, data.resumes)) or "never")]
+    rows = [
+        ("task", data.config.get("eval_task", "-")),
+        ("arch", info.arch or "-"),
+        ("data set", info.dataset or "-"),
+        ("seed", info.seed if info.seed is not None else "-"),
+        ("status", info.status),
+        (
+            "epochs done / planned",
+            f"{info.epochs_done if info.epochs_done is not None else len(data.epochs)}"
+            f" / {info.epochs_planned if info.epochs_planned is not None else '-'}",
+        ),
+        ("best top-1 (%)", numeric(best_top1)),
+        ("best epoch", best_epoch if best_epoch else "-"),
+        ("final top-1 (%)", numeric(final.get("val_top1", info.final_top1))),
+        ("final top-5 (%)", numeric(final.get("val_top5", info.final_top5))),
+        ("params (M, auxiliary head excluded)", numeric(info.params_m, 6)),
+        ("MACs (M)", numeric(info.macs_m)),
+        ("wall time (s)", numeric(info.wall_time_s)),
+        ("GPU-hours", numeric(info.gpu_hours, 4)),
+        ("world size", s.get("world_size", "-")),
+        ("device", s.get("device", "-")),
+        ("GPU model", s.get("gpu_model") or "-"),
+        ("resumed after epoch", ", ".join(map(str, data.resumes)) or "never"),
+    ]
     note = "" if s else missing(f"no {SUMMARY} (written when the run finishes): the figures use the epochs so far")
     return table(None, rows, "summary") + note
 
@@ -142,13 +175,28 @@ def _curves(data: EvalData, renderer) -> str:
         return _no_epochs(data)
     best_epoch, _ = _best(data)
     fig = renderer.add("curves", F.eval_curves(data.epochs, best_epoch, data.resumes))
-    rows = [[r["epoch"], numeric(r["train_loss"], 4), numeric(r["train_top1"]), numeric(r["val_loss"], 4),
-             (esc(f"{r['val_top1']:.2f}"), "kept" if r["epoch"] == best_epoch else "num"), numeric(r["val_top5"])]
-            for r in data.epochs]
+    rows = [
+        [
+            r["epoch"],
+            numeric(r["train_loss"], 4),
+            numeric(r["train_top1"]),
+            numeric(r["val_loss"], 4),
+            (esc(f"{r['val_top1']:.2f}"), "kept" if r["epoch"] == best_epoch else "num"),
+            numeric(r["val_top5"]),
+        ]
+        for r in data.epochs
+    ]
     source = "" if data.source == EPOCHS else f" (this run predates {EPOCHS})"
-    return (img(fig, "loss and top-1 per epoch") + f"<p>from {esc(data.source)}{esc(source)}; {len(data.epochs)} epochs</p>"
-            + details("every epoch as numbers (highlighted: the best)", table(
-                ("epoch", "train loss", "train top-1 (%)", "val loss", "val top-1 (%)", "val top-5 (%)"), rows, "epochs")))
+    return (
+        img(fig, "loss and top-1 per epoch")
+        + f"<p>from {esc(data.source)}{esc(source)}; {len(data.epochs)} epochs</p>"
+        + details(
+            "every epoch as numbers (highlighted: the best)",
+            table(
+                ("epoch", "train loss", "train top-1 (%)", "val loss", "val top-1 (%)", "val top-5 (%)"), rows, "epochs"
+            ),
+        )
+    )
 
 
 def _schedules(data: EvalData, renderer) -> str:
@@ -162,13 +210,12 @@ def _cell(data: EvalData, renderer) -> str:
     g = data.info.genotype
     if g is None:
         return missing("no readable genotype.json")
-    same = (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat)
-    cells = [("cell", g.normal, g.normal_concat)] if same else [("normal", g.normal, g.normal_concat),
-                                                                 ("reduce", g.reduce, g.reduce_concat)]
     titles = {"cell": "the cell (normal and reduction)", "normal": "normal cell", "reduce": "reduction cell"}
-    parts = [f"<h3>{titles[kind]}</h3>" + img(renderer.add_cell(kind, cell, concat), f"{kind} cell", "fig cell")
-             for kind, cell, concat in cells]
-    parts.append(f"<h3>DARTS literal</h3><pre id=\"literal\">{esc(format_literal(g))}</pre>")
+    parts = [
+        f"<h3>{titles[kind]}</h3>" + img(renderer.add_cell(kind, cell, concat), f"{kind} cell", "fig cell")
+        for kind, cell, concat in distinct_cells(g)
+    ]
+    parts.append(f'<h3>DARTS literal</h3><pre id="literal">{esc(format_literal(g))}</pre>')
     return "\n".join(parts)
 
 
@@ -177,8 +224,12 @@ def _time(data: EvalData, renderer) -> str:
         return _no_epochs(data)
     seconds = [r["seconds"] for r in data.epochs]
     fig = renderer.add("epoch_time", F.epoch_times(data.epochs, data.resumes))
-    rows = [("epochs", len(seconds)), ("mean seconds per epoch", numeric(sum(seconds) / len(seconds))),
-            ("slowest epoch (s)", numeric(max(seconds))), ("sum (s)", numeric(sum(seconds)))]
+    rows = [
+        ("epochs", len(seconds)),
+        ("mean seconds per epoch", numeric(sum(seconds) / len(seconds))),
+        ("slowest epoch (s)", numeric(max(seconds))),
+        ("sum (s)", numeric(sum(seconds))),
+    ]
     return img(fig, "seconds per epoch") + table(None, rows, "time")
 
 

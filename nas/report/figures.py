@@ -1,5 +1,6 @@
 """The report's pictures: matplotlib figures (no pyplot, so no global state or display) and the
 graphviz cell plot, rendered to PNG for the page and, with --figures DIR, to PNG and SVG files."""
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,6 @@ from nas.space.primitives import short_name
 DPI = 110
 KEPT, OTHER = "#d62728", "#9ecae1"  # the kept candidate in red, the others in pale blue
 SCORE_CMAP = "RdBu_r"  # negative scores (the operation matters) blue, positive red
-
-
 
 
 @dataclass
@@ -60,7 +59,9 @@ class Renderer:
         try:
             out = Rendered(name, graph.pipe(format="png"), graph.pipe(format="svg") if self.svg else None)
         except graphviz.ExecutableNotFound:
-            raise UserError("graphviz's `dot` program is not installed: run `make setup` or `apt-get install graphviz`") from None
+            raise UserError(
+                "graphviz's `dot` program is not installed: run `make setup` or `apt-get install graphviz`"
+            ) from None
         self.rendered.append(out)
         return out
 
@@ -116,8 +117,11 @@ def average_heatmap(average, prims, kept: Optional[list[list[str]]]) -> Figure:
         for e, ops in enumerate(kept):
             for op in ops:
                 _box(ax, e, prims.index(op), "black", 2.2)
-    ax.set_title("population-average perturbation score (acc after - acc before, %)" +
-                 ("\noutlined: the two operations the coarse selection kept" if kept else ""), fontsize=9)
+    ax.set_title(
+        "population-average perturbation score (acc after - acc before, %)"
+        + ("\noutlined: the two operations the coarse selection kept" if kept else ""),
+        fontsize=9,
+    )
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
 
@@ -129,8 +133,10 @@ def model_multiples(models: list[dict], prims) -> Figure:
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(3.1 * cols + 0.8, 3.6 * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    matrices = [np.array([row if row is not None else [np.nan] * len(prims) for row in m["matrix"]], dtype=float)
-                for m in models]
+    matrices = [
+        np.array([row if row is not None else [np.nan] * len(prims) for row in m["matrix"]], dtype=float)
+        for m in models
+    ]
     norm = _centred_norm(np.concatenate([m.ravel() for m in matrices]))
     image = None
     for i, (ax, record, matrix) in enumerate(zip(axes, models, matrices)):
@@ -190,7 +196,9 @@ def training_curves(stages: list[dict], val: Optional[dict[str, float]] = None) 
         for j, ep in enumerate(epochs):
             at = [r for r in records if r["epoch"] == ep]
             key = tag.split(" ")[0] if tag.startswith("model") else "phases 2-4"
-            lines.setdefault(key, []).append((x + j, np.mean([r["loss"] for r in at]), np.mean([r["top1"] for r in at])))
+            lines.setdefault(key, []).append(
+                (x + j, np.mean([r["loss"] for r in at]), np.mean([r["top1"] for r in at]))
+            )
         if val and tag in val:
             val_points.append((x + len(epochs) - 1, val[tag]))
         if i % 2:
@@ -202,12 +210,26 @@ def training_curves(stages: list[dict], val: Optional[dict[str, float]] = None) 
         xs, loss, top1 = zip(*points)
         color = "#1f77b4" if key.startswith("model") else "#ff7f0e"
         ax_loss.plot(xs, loss, marker="o", markersize=2.5, linewidth=1, color=color)
-        ax_top1.plot(xs, top1, marker="o", markersize=2.5, linewidth=1, color=color,
-                     label="train, phases 2-4" if key == "phases 2-4" else None)
+        ax_top1.plot(
+            xs,
+            top1,
+            marker="o",
+            markersize=2.5,
+            linewidth=1,
+            color=color,
+            label="train, phases 2-4" if key == "phases 2-4" else None,
+        )
     if val_points:
         xs, ys = zip(*val_points)
-        ax_top1.plot(xs, ys, marker="s", markersize=4, linewidth=1.2, color="#2ca02c",
-                     label="validation (acc_before of the next decision)")
+        ax_top1.plot(
+            xs,
+            ys,
+            marker="s",
+            markersize=4,
+            linewidth=1.2,
+            color="#2ca02c",
+            label="validation (acc_before of the next decision)",
+        )
     if val_points or "phases 2-4" in lines:
         ax_top1.legend(fontsize=7, loc="upper left")
     ax_loss.set_ylabel("train loss")
@@ -270,8 +292,10 @@ def per_rank_bars(steps: dict[str, list], memory: Optional[list]) -> Figure:
         ax.bar(range(len(values)), values, color="#6b6ecf" if key != "memory" else "#9c9ede")
         ax.set_xticks(range(len(values)))
         ax.set_xticklabels([f"rank {r}" for r in range(len(values))], fontsize=7)
-        ax.set_title("peak memory per rank (MB)" if key == "memory" else f"training steps per rank, {phase_label(key)}",
-                     fontsize=9)
+        ax.set_title(
+            "peak memory per rank (MB)" if key == "memory" else f"training steps per rank, {phase_label(key)}",
+            fontsize=9,
+        )
     return fig
 
 
@@ -331,8 +355,11 @@ def eval_curves(epochs: list[dict], best_epoch: Optional[int], resumes: Sequence
         ax.legend(fontsize=7)
     ax_loss.set_ylabel("loss")
     ax_top1.set_ylabel("accuracy (%)")
-    ax_top1.set_xlabel("epoch" + (f" (best: {best_epoch}, dotted)" if best_epoch else "")
-                       + ("; dashed: resumed here" if resumes else ""))
+    ax_top1.set_xlabel(
+        "epoch"
+        + (f" (best: {best_epoch}, dotted)" if best_epoch else "")
+        + ("; dashed: resumed here" if resumes else "")
+    )
     return fig
 
 

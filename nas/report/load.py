@@ -1,6 +1,7 @@
 """A search run directory as the report sees it: every file read defensively and checked for
 shape, so the pages and figures can trust what they get. What is missing or damaged is
 listed in `RunData.missing` (one phrase each) instead of raising."""
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,15 @@ MODEL_FILE = re.compile(r"model(\d+)\.json")
 @dataclass
 class RunData:
     path: Path
-    info: RunInfo                      # status (finished | unfinished | broken), summary, genotype
+    info: RunInfo  # status (finished | unfinished | broken), summary, genotype
     config: dict = field(default_factory=dict)
     state: dict | None = None
     primitives: tuple[str, ...] = ()
     models: list[dict] = field(default_factory=list)  # valuation/model<m>.json, by model index
-    average: list[list[float]] | None = None           # valuation/average.json's matrix
+    average: list[list[float]] | None = None  # valuation/average.json's matrix
     decisions: list[dict] = field(default_factory=list)
-    stages: list[dict] = field(default_factory=list)   # tag, epoch, epochs, lr, loss, top1, rank
-    stages_source: str = ""                            # where `stages` came from
+    stages: list[dict] = field(default_factory=list)  # tag, epoch, epochs, lr, loss, top1, rank
+    stages_source: str = ""  # where `stages` came from
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -69,25 +70,35 @@ def _config(run_dir: Path) -> dict:
 def _matrix_ok(matrix, ops: int, rows_may_be_null: bool) -> bool:
     if not isinstance(matrix, list) or len(matrix) != NUM_EDGES:
         return False
-    return all((row is None and rows_may_be_null) or (isinstance(row, list) and len(row) == ops and all(map(is_num, row)))
-               for row in matrix)
+    return all(
+        (row is None and rows_may_be_null) or (isinstance(row, list) and len(row) == ops and all(map(is_num, row)))
+        for row in matrix
+    )
 
 
 def _switches_ok(switches, prims) -> bool:
-    return (isinstance(switches, list) and len(switches) == NUM_EDGES
-            and all(isinstance(ops, list) and all(op in prims for op in ops) for ops in switches))
+    return (
+        isinstance(switches, list)
+        and len(switches) == NUM_EDGES
+        and all(isinstance(ops, list) and all(op in prims for op in ops) for ops in switches)
+    )
 
 
 def _valuation(data: RunData) -> None:
     folder = data.path / VALUATION
     prims = data.primitives
-    paths = sorted((p for p in folder.glob("model*.json") if MODEL_FILE.fullmatch(p.name)),
-                   key=lambda p: int(MODEL_FILE.fullmatch(p.name).group(1)))
+    paths = sorted(
+        (p for p in folder.glob("model*.json") if MODEL_FILE.fullmatch(p.name)),
+        key=lambda p: int(MODEL_FILE.fullmatch(p.name).group(1)),
+    )
     for path in paths:
         record = read_json_or_none(path)
-        if (not isinstance(record, dict) or record.get("primitives", list(prims)) != list(prims)
-                or not _matrix_ok(record.get("matrix"), len(prims), rows_may_be_null=True)
-                or not _switches_ok(record.get("initial_switches"), prims)):
+        if (
+            not isinstance(record, dict)
+            or record.get("primitives", list(prims)) != list(prims)
+            or not _matrix_ok(record.get("matrix"), len(prims), rows_may_be_null=True)
+            or not _switches_ok(record.get("initial_switches"), prims)
+        ):
             data.missing.append(f"{VALUATION}/{path.name} unreadable or not a valuation record")
             continue
         data.models.append(record)
@@ -109,8 +120,11 @@ def _decisions(data: RunData) -> None:
         data.missing.append(f"{DECISIONS} unreadable")
         return
     for i, entry in enumerate(entries):
-        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
-                and _switches_ok(entry.get("switches"), data.primitives)):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and _switches_ok(entry.get("switches"), data.primitives)
+        ):
             data.missing.append(f"{DECISIONS} entry {i} is not a decision (the entries from it on are left out)")
             return
         scores = entry.get("scores")

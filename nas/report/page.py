@@ -1,4 +1,5 @@
 """HTML pieces of the reports: one self-contained page (styles inline, pictures as data: URIs)."""
+
 from __future__ import annotations
 
 import base64
@@ -57,6 +58,7 @@ def missing(text: str) -> str:
 def table(headers: Sequence[str] | None, rows: Iterable[Sequence], cls: str = "") -> str:
     """Rows of cells; a cell is text (escaped) or a (html, css class) pair. No header row
     without headers (a key-value table)."""
+
     def cell(c) -> str:
         if isinstance(c, tuple):
             content, css = c
@@ -75,6 +77,7 @@ def numeric(value, digits: int = 2) -> tuple[str, str]:
 def config_table(config: dict, defaults: dict | None) -> str:
     """The run's configuration, one key a row beside its default; a value that differs from the
     default is highlighted, so what the run changed stands out of the full list."""
+
     def plain(value):
         return list(value) if isinstance(value, tuple) else value
 
@@ -86,10 +89,14 @@ def config_table(config: dict, defaults: dict | None) -> str:
     for key, value in config.items():
         differs = key in defaults and plain(defaults[key]) != plain(value)
         changed += differs
-        rows.append([key, (esc(text(value)), "changed" if differs else ""),
-                     text(defaults[key]) if key in defaults else "-"])
-    note = (f"<p>{changed} value(s) differ from the defaults (highlighted)</p>" if defaults
-            else "<p class=\"missing\">the defaults of this run's kind are unknown: nothing is highlighted</p>")
+        rows.append(
+            [key, (esc(text(value)), "changed" if differs else ""), text(defaults[key]) if key in defaults else "-"]
+        )
+    note = (
+        f"<p>{changed} value(s) differ from the defaults (highlighted)</p>"
+        if defaults
+        else '<p class="missing">the defaults of this run\'s kind are unknown: nothing is highlighted</p>'
+    )
     return note + table(("key", "value", "default"), rows, "config")
 
 
@@ -105,5 +112,7 @@ def page(title: str, header: str, sections: list[tuple[str, str, str]]) -> str:
     """A whole document: the header, a navigation bar, then the (anchor, title, body) sections."""
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in sections)
     body = "\n".join(section(a, t, b) for a, t, b in sections)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'
-            f"<style>{STYLE}</style>\n</head>\n<body>\n{header}\n<nav>{nav}</nav>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'
+        f"<style>{STYLE}</style>\n</head>\n<body>\n{header}\n<nav>{nav}</nav>\n{body}\n</body>\n</html>\n"
+    )

@@ -1,28 +1,46 @@
 """The report of one search run: every section built from what the run directory holds, each
 saying what is not recorded (an unfinished run's report stops at its last decision)."""
+
 from __future__ import annotations
 
 import yaml
 
+from nas.core.errors import UserError
 from nas.core.rundir import STAGES, STATE, SUMMARY
-from nas.genotype import format_json, format_literal
+from nas.genotype import distinct_cells, format_json, format_literal
 from nas.report import figures as F
 from nas.report.load import RunData, is_num
-from nas.core.errors import UserError
-from nas.search.decisions import DECISION_COUNT
 from nas.report.page import config_table, details, esc, img, missing, num, numeric, page, table
+from nas.search.decisions import DECISION_COUNT
 from nas.space.primitives import FINE_EDGE_ORDER, NUM_EDGES, NUM_NODES, edges_of_node, short_name
 
-SECTIONS = (("summary", "Summary"), ("cell", "Final cell"), ("phase1", "Phase 1: population valuation"),
-            ("coarse", "Coarse selection"), ("fine", "Fine selection"), ("topology", "Topology selection"),
-            ("narrowing", "The cell as it narrowed"), ("training", "Training"), ("time", "Time and resources"),
-            ("config", "Configuration"))
+SECTIONS = (
+    ("summary", "Summary"),
+    ("cell", "Final cell"),
+    ("phase1", "Phase 1: population valuation"),
+    ("coarse", "Coarse selection"),
+    ("fine", "Fine selection"),
+    ("topology", "Topology selection"),
+    ("narrowing", "The cell as it narrowed"),
+    ("training", "Training"),
+    ("time", "Time and resources"),
+    ("config", "Configuration"),
+)
 
 
 def run_report(data: RunData, renderer: F.Renderer) -> str:
-    builders = {"summary": _summary, "cell": _cell, "phase1": _phase1, "coarse": _coarse, "fine": _fine,
-                "topology": _topology, "narrowing": _narrowing, "training": _training, "time": _time,
-                "config": _config}
+    builders = {
+        "summary": _summary,
+        "cell": _cell,
+        "phase1": _phase1,
+        "coarse": _coarse,
+        "fine": _fine,
+        "topology": _topology,
+        "narrowing": _narrowing,
+        "training": _training,
+        "time": _time,
+        "config": _config,
+    }
     sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
     return page(f"search report: {data.path.name}", header(data), sections)
 
@@ -34,26 +52,39 @@ def header(data: RunData) -> str:
         text = "finished"
     elif status == "unfinished":
         phase = (data.state or {}).get("phase", "?")
-        text = (f"unfinished (now in {phase}): this report covers the run up to "
-                + (f"its last decision, decision {len(data.decisions)}/{DECISION_COUNT} ({last})" if last
-                   else "phase 1 (no decision done yet)"))
+        text = f"unfinished (now in {phase}): this report covers the run up to " + (
+            f"its last decision, decision {len(data.decisions)}/{DECISION_COUNT} ({last})"
+            if last
+            else "phase 1 (no decision done yet)"
+        )
     else:
         text = "broken: " + (data.info.reason or "unreadable files")
     problems = "".join(f"<li>{esc(p)}</li>" for p in data.missing)
-    return (f"<h1>Search report: {esc(data.path.name)}</h1>\n<p><code>{esc(data.path)}</code></p>\n"
-            f'<div class="banner {status}" id="status">status: {esc(text)}</div>\n'
-            + (f'<div class="missing" id="problems">missing or damaged:<ul>{problems}</ul></div>' if problems else ""))
+    return (
+        f"<h1>Search report: {esc(data.path.name)}</h1>\n<p><code>{esc(data.path)}</code></p>\n"
+        f'<div class="banner {status}" id="status">status: {esc(text)}</div>\n'
+        + (f'<div class="missing" id="problems">missing or damaged:<ul>{problems}</ul></div>' if problems else "")
+    )
 
 
 def _summary(data: RunData, renderer) -> str:
     s = data.info.summary
-    rows = [("method", data.method or "-"), ("seed", data.info.seed if data.info.seed is not None else "-"),
-            ("status", data.info.status), ("decisions done", f"{len(data.decisions)}/{DECISION_COUNT}"),
-            ("val_acc (%)", numeric(data.info.val_acc, 4)), ("val_protocol", s.get("val_protocol", "-")),
-            ("wall time (s)", numeric(data.info.wall_time_s)), ("GPU-hours", numeric(data.info.gpu_hours, 4)),
-            ("world size", s.get("world_size", "-")), ("device", s.get("device", "-")),
-            ("GPU model", s.get("gpu_model") or "-")]
-    note = "" if s else missing(f"no {SUMMARY} (written when the run finishes): the figures use what the run wrote so far")
+    rows = [
+        ("method", data.method or "-"),
+        ("seed", data.info.seed if data.info.seed is not None else "-"),
+        ("status", data.info.status),
+        ("decisions done", f"{len(data.decisions)}/{DECISION_COUNT}"),
+        ("val_acc (%)", numeric(data.info.val_acc, 4)),
+        ("val_protocol", s.get("val_protocol", "-")),
+        ("wall time (s)", numeric(data.info.wall_time_s)),
+        ("GPU-hours", numeric(data.info.gpu_hours, 4)),
+        ("world size", s.get("world_size", "-")),
+        ("device", s.get("device", "-")),
+        ("GPU model", s.get("gpu_model") or "-"),
+    ]
+    note = (
+        "" if s else missing(f"no {SUMMARY} (written when the run finishes): the figures use what the run wrote so far")
+    )
     return table(None, rows, "summary") + note
 
 
@@ -61,15 +92,11 @@ def _cell(data: RunData, renderer) -> str:
     g = data.info.genotype
     if g is None:
         return missing("no genotype yet: the final cell is written when the run finishes")
-    same = (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat)
-    cells = [("cell", g.normal, g.normal_concat)] if same else [("normal", g.normal, g.normal_concat),
-                                                                 ("reduce", g.reduce, g.reduce_concat)]
-    parts = []
-    for kind, cell, concat in cells:
-        parts.append(img(renderer.add_cell(kind, cell, concat), f"{kind} cell", "fig cell"))
-    parts.append("<p>the same cell serves as normal and reduction cell</p>" if same else "")
-    parts.append(f"<h3>DARTS literal</h3><pre id=\"literal\">{esc(format_literal(g))}</pre>")
-    parts.append(f"<h3>JSON</h3><pre id=\"json\">{esc(format_json(g))}</pre>")
+    cells = distinct_cells(g)
+    parts = [img(renderer.add_cell(kind, cell, concat), f"{kind} cell", "fig cell") for kind, cell, concat in cells]
+    parts.append("<p>the same cell serves as normal and reduction cell</p>" if len(cells) == 1 else "")
+    parts.append(f'<h3>DARTS literal</h3><pre id="literal">{esc(format_literal(g))}</pre>')
+    parts.append(f'<h3>JSON</h3><pre id="json">{esc(format_json(g))}</pre>')
     return "\n".join(parts)
 
 
@@ -93,8 +120,15 @@ def _phase1(data: RunData, renderer) -> str:
     if data.models:
         fig = renderer.add("phase1_models", F.model_multiples(data.models, prims))
         parts.append(img(fig, "valuation matrix of every population model"))
-        rows = [[f"model {m.get('model', i)}", sum(r is not None for r in m["matrix"]), numeric(m.get("steps")),
-                 numeric(m.get("seconds") if is_num(m.get("seconds")) else None, 1)] for i, m in enumerate(data.models)]
+        rows = [
+            [
+                f"model {m.get('model', i)}",
+                sum(r is not None for r in m["matrix"]),
+                numeric(m.get("steps")),
+                numeric(m.get("seconds") if is_num(m.get("seconds")) else None, 1),
+            ]
+            for i, m in enumerate(data.models)
+        ]
         parts.append(table(("model", "edges valued", "training steps", "seconds"), rows, "models"))
     else:
         parts.append(missing("no population model valued yet (valuation/model<m>.json)"))
@@ -108,7 +142,9 @@ def _coarse(data: RunData, renderer) -> str:
     if first["name"] != "coarse":
         return missing(f"this method starts with '{first['name']}' instead: every edge keeps every operation")
     rows = [[f"edge {e}", ", ".join(ops) or "-"] for e, ops in enumerate(first["switches"])]
-    return "<p>each edge keeps the two operations with the lowest average score</p>" + table(("edge", "kept"), rows, "coarse")
+    return "<p>each edge keeps the two operations with the lowest average score</p>" + table(
+        ("edge", "kept"), rows, "coarse"
+    )
 
 
 def _by_prefix(data: RunData, prefix: str) -> list[dict]:
@@ -125,14 +161,26 @@ def _fine(data: RunData, renderer) -> str:
         scores, kept, acc = d.get("scores") or {}, d.get("selected"), d.get("acc_before")
         acc_text = f"acc_before {acc:.2f}%" if is_num(acc) else "acc_before not recorded"
         if scores:
-            panels.append({"title": f"edge {edge}: {acc_text}", "labels": [short_name(op) for op in scores],
-                           "scores": list(scores.values()), "kept": {short_name(kept)} if kept else set()})
+            panels.append(
+                {
+                    "title": f"edge {edge}: {acc_text}",
+                    "labels": [short_name(op) for op in scores],
+                    "scores": list(scores.values()),
+                    "kept": {short_name(kept)} if kept else set(),
+                }
+            )
         cands = " ".join(f"{op} {v:.4f}" for op, v in scores.items()) or "one operation left: no perturb-val"
         rows.append([d["name"], cands, (esc(kept or "-"), "kept"), numeric(acc if is_num(acc) else None, 4)])
     parts = []
     if panels:
-        fig = renderer.add("fine_selection", F.score_bars(
-            panels, "fine selection in decision order: the score of removing each candidate; red: kept (lowest)", cols=5))
+        fig = renderer.add(
+            "fine_selection",
+            F.score_bars(
+                panels,
+                "fine selection in decision order: the score of removing each candidate; red: kept (lowest)",
+                cols=5,
+            ),
+        )
         parts.append(img(fig, "fine selection scores"))
     parts.append(table(("decision", "candidates and scores", "kept", "acc_before (%)"), rows, "fine"))
     left = len(FINE_EDGE_ORDER) - len(decisions)
@@ -143,8 +191,10 @@ def _fine(data: RunData, renderer) -> str:
 
 def _topology(data: RunData, renderer) -> str:
     decisions = _by_prefix(data, "topology_node")
-    parts = ["<p>node 0 keeps both of its edges (0 and 1); nodes 1-3 keep the two incoming edges whose removal "
-             "hurts most</p>"]
+    parts = [
+        "<p>node 0 keeps both of its edges (0 and 1); nodes 1-3 keep the two incoming edges whose removal "
+        "hurts most</p>"
+    ]
     if not decisions:
         return parts[0] + missing("not done yet")
     panels, rows = [], []
@@ -152,14 +202,30 @@ def _topology(data: RunData, renderer) -> str:
         node = d["name"].removeprefix("topology_node")
         scores, kept, acc = d.get("scores") or {}, [str(e) for e in d.get("kept_edges") or []], d.get("acc_before")
         acc_text = f"acc_before {acc:.2f}%" if is_num(acc) else "acc_before not recorded"
-        panels.append({"title": f"node {node}: {acc_text}", "labels": [f"e{e}" for e in scores], "scores": list(scores.values()),
-                       "kept": {f"e{e}" for e in kept}})
-        rows.append([d["name"], " ".join(f"edge {e} {v:.4f}" for e, v in scores.items()),
-                     (esc(", ".join(kept) or "-"), "kept"), numeric(acc if is_num(acc) else None, 4)])
-    fig = renderer.add("topology_selection", F.score_bars(
-        panels, "topology selection: the score of removing each incoming edge; red: the two kept", cols=3))
-    parts += [img(fig, "topology selection scores"), table(("decision", "edges and scores", "kept edges", "acc_before (%)"),
-                                                            rows, "topology")]
+        panels.append(
+            {
+                "title": f"node {node}: {acc_text}",
+                "labels": [f"e{e}" for e in scores],
+                "scores": list(scores.values()),
+                "kept": {f"e{e}" for e in kept},
+            }
+        )
+        rows.append(
+            [
+                d["name"],
+                " ".join(f"edge {e} {v:.4f}" for e, v in scores.items()),
+                (esc(", ".join(kept) or "-"), "kept"),
+                numeric(acc if is_num(acc) else None, 4),
+            ]
+        )
+    fig = renderer.add(
+        "topology_selection",
+        F.score_bars(panels, "topology selection: the score of removing each incoming edge; red: the two kept", cols=3),
+    )
+    parts += [
+        img(fig, "topology selection scores"),
+        table(("decision", "edges and scores", "kept edges", "acc_before (%)"), rows, "topology"),
+    ]
     return "\n".join(parts)
 
 
@@ -177,31 +243,44 @@ def _narrowing(data: RunData, renderer) -> str:
         rows.append(row)
         previous = d["switches"]
     nodes = " | ".join(f"node {n}: e{edges_of_node(n)[0]}-e{edges_of_node(n)[-1]}" for n in range(NUM_NODES))
-    return (f"<p>the operations of every edge after each decision; highlighted: what the decision changed "
-            f"({esc(nodes)})</p>" + table(header, rows, "grid"))
+    return (
+        f"<p>the operations of every edge after each decision; highlighted: what the decision changed "
+        f"({esc(nodes)})</p>" + table(header, rows, "grid")
+    )
 
 
 def _training(data: RunData, renderer) -> str:
     parts = []
     if data.stages:
-        source = f"from {data.stages_source}" + ("" if data.stages_source == STAGES else
-                                                 f" (this run predates {STAGES})")
+        source = f"from {data.stages_source}" + (
+            "" if data.stages_source == STAGES else f" (this run predates {STAGES})"
+        )
         # acc_before of a decision measures the network the stage before it trained (tagged with the previous decision)
-        val = {prev["name"]: d["acc_before"] for prev, d in zip(data.decisions, data.decisions[1:])
-               if is_num(d.get("acc_before"))}
+        val = {
+            prev["name"]: d["acc_before"]
+            for prev, d in zip(data.decisions, data.decisions[1:])
+            if is_num(d.get("acc_before"))
+        }
         parts.append(img(renderer.add("training", F.training_curves(data.stages, val)), "training loss and top-1"))
-        parts.append(f"<p>{esc(source)}; {len({r['tag'] for r in data.stages})} stages, "
-                     f"{len(data.stages)} epoch records</p>")
+        parts.append(
+            f"<p>{esc(source)}; {len({r['tag'] for r in data.stages})} stages, {len(data.stages)} epoch records</p>"
+        )
     else:
         parts.append(missing(f"training loss and top-1 not recorded (no {STAGES}, no epoch lines in the logs)"))
     measured = [(d["name"], d["acc_before"]) for d in data.decisions if is_num(d.get("acc_before"))]
     if measured:
         fig = renderer.add("val_acc", F.val_acc_curve([n for n, _ in measured], [a for _, a in measured]))
         parts.append(img(fig, "validation accuracy over the decisions"))
-        parts.append(details("acc_before of every decision",
-                             table(("decision", "acc_before (%)"), [[n, numeric(a, 4)] for n, a in measured], "val")))
+        parts.append(
+            details(
+                "acc_before of every decision",
+                table(("decision", "acc_before (%)"), [[n, numeric(a, 4)] for n, a in measured], "val"),
+            )
+        )
     else:
-        parts.append(missing("validation accuracy over the decisions not recorded yet (acc_before of the fine decisions)"))
+        parts.append(
+            missing("validation accuracy over the decisions not recorded yet (acc_before of the fine decisions)")
+        )
     return "\n".join(parts)
 
 
@@ -218,9 +297,12 @@ def _time(data: RunData, renderer) -> str:
     decisions = [(d["name"], d["seconds"]) for d in data.decisions if is_num(d.get("seconds"))]
     if phases:
         parts.append(img(renderer.add("time", F.time_bars(phases, decisions)), "wall time per phase and per decision"))
-    rows = [("wall time (s)", numeric(data.info.wall_time_s)), ("phase 1 (s)", numeric(phase1 if is_num(phase1) else None)),
-            ("phases 2-4 (s)", numeric(phases2_4 if is_num(phases2_4) else None)),
-            ("GPU-hours", numeric(data.info.gpu_hours, 4))]
+    rows = [
+        ("wall time (s)", numeric(data.info.wall_time_s)),
+        ("phase 1 (s)", numeric(phase1 if is_num(phase1) else None)),
+        ("phases 2-4 (s)", numeric(phases2_4 if is_num(phases2_4) else None)),
+        ("GPU-hours", numeric(data.info.gpu_hours, 4)),
+    ]
     steps = s.get("steps") if isinstance(s.get("steps"), dict) else {}
     steps = {k: v for k, v in steps.items() if isinstance(v, list) and v and all(map(is_num, v))}
     memory = s.get("peak_memory_mb")

@@ -1,6 +1,7 @@
 """The report of a sweep: the collector's table, how often each operation ends on each edge
 across seeds, the spread of val_acc (and of NAS-Bench-301), and a section per run that links
 to the run's own report."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,13 @@ from nas.report import figures as F
 from nas.report.page import esc, img, missing, num, numeric, page, table
 from nas.space.primitives import NUM_EDGES, edge_index, primitives
 
-SECTIONS = (("table", "Searches"), ("evaluations", "Evaluations"), ("frequency", "Operations of the final cells"), ("spread", "Spread across seeds"),
-            ("runs", "Each run"))
+SECTIONS = (
+    ("table", "Searches"),
+    ("evaluations", "Evaluations"),
+    ("frequency", "Operations of the final cells"),
+    ("spread", "Spread across seeds"),
+    ("runs", "Each run"),
+)
 
 
 def operation_frequency(genotypes: list, prims) -> np.ndarray:
@@ -28,21 +34,26 @@ def operation_frequency(genotypes: list, prims) -> np.ndarray:
     return freq / max(len(genotypes), 1)
 
 
-def sweep_report(collection: Collection, renderer: F.Renderer, failed: dict[Path, str],
-                 link: Callable[[Path], Optional[str]]) -> str:
+def sweep_report(
+    collection: Collection, renderer: F.Renderer, failed: dict[Path, str], link: Callable[[Path], Optional[str]]
+) -> str:
     """`link(run_dir)`: the relative address of the run's own report, None when it was not
     written (`failed` says why)."""
     runs = collection.runs
     finished = [r for r in collection.searches if r.status == "finished" and r.genotype is not None]
-    sections = [("table", "Searches", _table(collection, link)),
-                ("evaluations", "Evaluations", _eval_table(collection, link)),
-                ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
-                ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
-                ("runs", "Each run", _runs(collection, renderer, failed, link))]
+    sections = [
+        ("table", "Searches", _table(collection, link)),
+        ("evaluations", "Evaluations", _eval_table(collection, link)),
+        ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
+        ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
+        ("runs", "Each run", _runs(collection, renderer, failed, link)),
+    ]
     counts = {s: sum(r.status == s for r in runs) for s in ("finished", "unfinished", "broken")}
-    header = (f"<h1>Sweep report: {esc(collection.root.name)}</h1>\n<p><code>{esc(collection.root)}</code></p>\n"
-              f'<div class="banner {"finished" if counts["finished"] == len(runs) else "unfinished"}" id="status">'
-              f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "</div>")
+    header = (
+        f"<h1>Sweep report: {esc(collection.root.name)}</h1>\n<p><code>{esc(collection.root)}</code></p>\n"
+        f'<div class="banner {"finished" if counts["finished"] == len(runs) else "unfinished"}" id="status">'
+        f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "</div>"
+    )
     return page(f"sweep report: {collection.root.name}", header, sections)
 
 
@@ -56,11 +67,24 @@ def _eval_table(collection: Collection, link) -> str:
         return missing("no evaluation run under this root")
     rows = []
     for run, row in zip(collection.evaluations, collection.eval_rows()):
-        rows.append([_run_link(link, run, row["run"]), row["seed"] if row["seed"] is not None else "-",
-                     row["arch"] or "-", row["dataset"] or "-", numeric(row["best_top1"]), numeric(row["best_epoch"]),
-                     numeric(row["final_top1"]), numeric(row["final_top5"]), (esc(row["epochs"]), "num"),
-                     numeric(row["params_m"], 3), numeric(row["macs_m"]), (esc(_clock(row["wall_time"])), "num"),
-                     numeric(row["gpu_hours"]), row["status"]])
+        rows.append(
+            [
+                _run_link(link, run, row["run"]),
+                row["seed"] if row["seed"] is not None else "-",
+                row["arch"] or "-",
+                row["dataset"] or "-",
+                numeric(row["best_top1"]),
+                numeric(row["best_epoch"]),
+                numeric(row["final_top1"]),
+                numeric(row["final_top5"]),
+                (esc(row["epochs"]), "num"),
+                numeric(row["params_m"], 3),
+                numeric(row["macs_m"]),
+                (esc(_clock(row["wall_time"])), "num"),
+                numeric(row["gpu_hours"]),
+                row["status"],
+            ]
+        )
     return table(EVAL_HEADERS, rows, "evaluations")
 
 
@@ -69,11 +93,20 @@ def _table(collection: Collection, link) -> str:
         return missing("no search run under this root")
     rows = []
     for run, row in zip(collection.searches, collection.rows()):
-        rows.append([_run_link(link, run, row["run"]), row["seed"] if row["seed"] is not None else "-",
-                     row["method"] or "-", numeric(row["val_acc"], 4),
-                     (f"<code>{esc(row['genotype'] or '-')}</code>", ""), numeric(row["params_m"]),
-                     (esc(_clock(row["wall_time"])), "num"), numeric(row["gpu_hours"]), row["status"],
-                     numeric(row["nb301"])])
+        rows.append(
+            [
+                _run_link(link, run, row["run"]),
+                row["seed"] if row["seed"] is not None else "-",
+                row["method"] or "-",
+                numeric(row["val_acc"], 4),
+                (f"<code>{esc(row['genotype'] or '-')}</code>", ""),
+                numeric(row["params_m"]),
+                (esc(_clock(row["wall_time"])), "num"),
+                numeric(row["gpu_hours"]),
+                row["status"],
+                numeric(row["nb301"]),
+            ]
+        )
     return table(HEADERS, rows, "runs")
 
 
@@ -101,11 +134,23 @@ def _spread(collection: Collection, finished: list[RunInfo], renderer) -> str:
     series = {k: v for k, v in series.items() if v}
     if not series:
         return missing("no finished run records val_acc yet")
-    rows = [[label, len(v), numeric(float(np.mean(v)), 4), numeric(float(np.std(v)), 4), numeric(min(v), 4),
-             numeric(max(v), 4)] for label, v in series.items()]
+    rows = [
+        [
+            label,
+            len(v),
+            numeric(float(np.mean(v)), 4),
+            numeric(float(np.std(v)), 4),
+            numeric(min(v), 4),
+            numeric(max(v), 4),
+        ]
+        for label, v in series.items()
+    ]
     note = "" if collection.nb301 else "<p>NAS-Bench-301: give --nb301-models DIR to add its predictions</p>"
-    return (img(renderer.add("spread", F.spread(series)), "spread across seeds")
-            + table(("metric (%)", "runs", "mean", "std", "min", "max"), rows, "spread") + note)
+    return (
+        img(renderer.add("spread", F.spread(series)), "spread across seeds")
+        + table(("metric (%)", "runs", "mean", "std", "min", "max"), rows, "spread")
+        + note
+    )
 
 
 def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> str:
@@ -114,10 +159,11 @@ def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> st
         name = collection.name(run)
         target = link(run.path)
         report = f'<a href="{esc(target)}">its report</a>' if target else esc(failed.get(run.path, "no report"))
-        accuracy = (f"val_acc {num(run.val_acc, 4)}" if run.kind == "search"
-                    else f"evaluation, best top-1 {num(run.best_top1)}")
+        accuracy = (
+            f"val_acc {num(run.val_acc, 4)}" if run.kind == "search" else f"evaluation, best top-1 {num(run.best_top1)}"
+        )
         facts = f"status {run.status}{f' ({run.reason})' if run.reason else ''}; seed {num(run.seed)}; {accuracy}"
-        body = f"<h3 id=\"run-{i}\">{esc(name)}</h3><p>{esc(facts)}; {report}</p>"
+        body = f'<h3 id="run-{i}">{esc(name)}</h3><p>{esc(facts)}; {report}</p>'
         if run.genotype is not None:
             g = run.genotype
             body += img(renderer.add_cell(f"run{i}_cell", g.normal, g.normal_concat), f"cell of {name}", "fig cell")

@@ -2,6 +2,7 @@
 trained weights, the optimizer and the decision history (`checkpoints/last.pt`: tensors and plain
 data only, loaded with weights_only so that a planted file runs no code), then
 `decisions.json`; a resumed run continues after the last completed decision."""
+
 from __future__ import annotations
 
 import glob
@@ -15,21 +16,48 @@ from nas.core.config import resume_config, runtime_keys, to_dict, upgrade
 from nas.core.distributed import DistEnv
 from nas.core.errors import UserError
 from nas.core.files import check_writable, remove_stale_tmp, torch_load, torch_save, write_json
-from nas.core.rundir import CONFIG, DECISIONS, GENOTYPE, LAST_CHECKPOINT, SEARCH_PREFIX, elastic_restart, read_config, read_state
+from nas.core.rundir import (
+    CONFIG,
+    DECISIONS,
+    GENOTYPE,
+    LAST_CHECKPOINT,
+    SEARCH_PREFIX,
+    elastic_restart,
+    read_config,
+    read_state,
+)
 from nas.search.config import SearchConfig
 
 CHECKPOINT_KEYS = ("done", "switches", "model", "optimizer", "history", "steps_phases2_4", "time_phases2_4")
 
 
-def save_checkpoint(run_dir: Path, env: DistEnv, *, done: int, switches: list, model: dict, optimizer: dict,
-                    history: list, steps_by_rank: list, elapsed: float) -> None:
+def save_checkpoint(
+    run_dir: Path,
+    env: DistEnv,
+    *,
+    done: int,
+    switches: list,
+    model: dict,
+    optimizer: dict,
+    history: list,
+    steps_by_rank: list,
+    elapsed: float,
+) -> None:
     if env.is_main:
         # decisions.json first: it never lags behind the checkpoint a resumed run continues from
         write_json(run_dir / DECISIONS, history)
-        torch_save(run_dir / LAST_CHECKPOINT, {
-            "done": done, "switches": switches, "model": model, "optimizer": optimizer, "history": history,
-            "steps_phases2_4": steps_by_rank, "time_phases2_4": elapsed,
-        })
+        torch_save(
+            run_dir / LAST_CHECKPOINT,
+            {
+                "done": done,
+                "switches": switches,
+                "model": model,
+                "optimizer": optimizer,
+                "history": history,
+                "steps_phases2_4": steps_by_rank,
+                "time_phases2_4": elapsed,
+            },
+        )
     D.barrier()
 
 
@@ -71,7 +99,9 @@ def find_resumable(cfg: SearchConfig, method: str) -> Optional[str]:
     """After an elastic restart: the newest unfinished run of this note with the same config."""
     runtime = runtime_keys(type(cfg))
     mine = {k: _plain(v) for k, v in to_dict(cfg).items() if k not in runtime}
-    candidates = sorted(Path(cfg.save).glob(f"{SEARCH_PREFIX}{glob.escape(cfg.note)}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    candidates = sorted(
+        Path(cfg.save).glob(f"{SEARCH_PREFIX}{glob.escape(cfg.note)}-*"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
     for run_dir in candidates:
         state = read_state(run_dir) or {}
         if state.get("status") != "running" or not (run_dir / CONFIG).is_file():
@@ -94,8 +124,9 @@ def resolve_config(cfg: SearchConfig, *, method: str, given: dict, env: DistEnv)
         return cfg, None
     run_dir = Path(resume)
     saved = check_resumable(run_dir, method)
-    cfg = resume_config(type(cfg), {**saved, "resume": str(run_dir)}, given, what=f"--resume {run_dir}",
-                        source=str(run_dir / CONFIG))
+    cfg = resume_config(
+        type(cfg), {**saved, "resume": str(run_dir)}, given, what=f"--resume {run_dir}", source=str(run_dir / CONFIG)
+    )
     if env.is_main:
         remove_stale_tmp(run_dir)  # half-written files of the process that was killed
     return cfg, run_dir

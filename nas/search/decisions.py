@@ -1,6 +1,7 @@
 """The decisions of phases 2-4 (docs/method.md): the method's start (coarse selection or
 supernet training), the 14 fine decisions in the fixed edge order, then the 3 topology
 decisions in a seeded node order. The sequence is data: a list of `Decision`s."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ DECISION_COUNT = 1 + len(FINE_EDGE_ORDER) + 3  # the start, the fine decisions, 
 
 @dataclass(frozen=True)
 class Decision:
-    index: int               # 0-based, for seeds and checkpoints; people read `number`
-    kind: str                # START, FINE or TOPOLOGY
-    target: Optional[int]    # FINE: the edge; TOPOLOGY: the node
-    name: str                # as in logs, state.json and decisions.json
+    index: int  # 0-based, for seeds and checkpoints; people read `number`
+    kind: str  # START, FINE or TOPOLOGY
+    target: Optional[int]  # FINE: the edge; TOPOLOGY: the node
+    name: str  # as in logs, state.json and decisions.json
 
     @property
     def last(self) -> bool:
@@ -42,8 +43,11 @@ class Decision:
 
 def plan(start_name: str, seed: int) -> list[Decision]:
     """`start_name` (the method's first decision), the fine edge decisions, the topology ones."""
-    kinds = ([(START, None, start_name)] + [(FINE, e, f"fine_edge{e}") for e in FINE_EDGE_ORDER]
-             + [(TOPOLOGY, n, f"topology_node{n}") for n in topology_node_order(seed)])
+    kinds = (
+        [(START, None, start_name)]
+        + [(FINE, e, f"fine_edge{e}") for e in FINE_EDGE_ORDER]
+        + [(TOPOLOGY, n, f"topology_node{n}") for n in topology_node_order(seed)]
+    )
     return [Decision(i, kind, target, name) for i, (kind, target, name) in enumerate(kinds)]
 
 
@@ -55,8 +59,14 @@ def _scores(trainer: Trainer, net, optimizer, candidates, *, phase: int, decisio
     return res.scores
 
 
-def fine_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, optimizer: torch.optim.Optimizer,
-                  decision: Decision, entry: dict) -> Switches:
+def fine_decision(
+    trainer: Trainer,
+    switches: Switches,
+    net: SearchNetwork,
+    optimizer: torch.optim.Optimizer,
+    decision: Decision,
+    entry: dict,
+) -> Switches:
     """Keep the operation of the edge whose removal hurts most; fine-tunes with the last stage's
     optimizer (at its cosine floor), as the original did."""
     edge = decision.target
@@ -70,8 +80,9 @@ def fine_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, opti
     return switches
 
 
-def topology_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, decision: Decision,
-                      entry: dict) -> Switches:
+def topology_decision(
+    trainer: Trainer, switches: Switches, net: SearchNetwork, decision: Decision, entry: dict
+) -> Switches:
     """Keep the two incoming edges of the node whose removal hurts most. The original makes a
     fresh SGD (lr/2.5, empty momentum) before every topology decision, so the candidates
     fine-tune at that lr, not at the last stage's floor. `--topology_candidates all` perturbs
@@ -96,5 +107,7 @@ def topology_decision(trainer: Trainer, switches: Switches, net: SearchNetwork, 
 def renumber(history: list[dict]) -> list[dict]:
     """The history of a checkpoint written before decisions were counted from 1 (their
     entries hold a 0-based "decision" and no "decisions" total), counted the one way."""
-    return [entry if "decisions" in entry else {**entry, "decision": entry["decision"] + 1, "decisions": DECISION_COUNT}
-            for entry in history]
+    return [
+        entry if "decisions" in entry else {**entry, "decision": entry["decision"] + 1, "decisions": DECISION_COUNT}
+        for entry in history
+    ]

@@ -5,6 +5,7 @@ of phases 2-4 with a checkpoint after each, and the outputs.
 Every decision seeds itself from the run seed and its index, so a resumed run ends with the
 genotype of an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,20 +16,30 @@ import torch
 
 from nas.core import distributed as D
 from nas.core import stop
-from nas.core.config import to_dict
 from nas.core.compile import check_compile
+from nas.core.config import to_dict
 from nas.core.engine import Precision
 from nas.core.errors import UserError
 from nas.core.files import write_json, write_yaml
-from nas.core.rundir import (CONFIG, GENOTYPE, STAGES, SUMMARY, eta, new_run_dir, peak_memory_mb, setup_logging,
-                             tensorboard, write_state)
+from nas.core.rundir import (
+    CONFIG,
+    GENOTYPE,
+    STAGES,
+    SUMMARY,
+    eta,
+    new_run_dir,
+    peak_memory_mb,
+    setup_logging,
+    tensorboard,
+    write_state,
+)
 from nas.core.seeding import derive_seed, seed_all
 from nas.data.datasets import data_label
 from nas.data.loaders import DataConfig, build_search_loaders
 from nas.genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
 from nas.search.checkpoints import load_checkpoint, resolve_config, save_checkpoint
 from nas.search.config import SearchConfig
-from nas.search.decisions import DECISION_COUNT, FINE, START, plan, fine_decision, renumber, topology_decision
+from nas.search.decisions import DECISION_COUNT, FINE, START, fine_decision, plan, renumber, topology_decision
 from nas.search.registry import SearchMethod
 from nas.search.stages import Trainer
 from nas.space.switches import Switches, make_switches, to_lists
@@ -38,20 +49,39 @@ log = logging.getLogger("nas")
 
 def open_search_data(cfg: SearchConfig, env: D.DistEnv, precision: Precision):
     """The search's loaders for this process (a phase-1 helper process opens its own)."""
-    data_cfg = DataConfig(root=cfg.train_path, dataset=cfg.dataset, loader=cfg.loader, workers=cfg.workers,
-                          val_size=cfg.val_size, val_protocol=cfg.val_protocol, split_seed=cfg.split_seed,
-                          train_subset=cfg.train_subset, cutout=8, norm_constants=cfg.norm_constants,
-                          image_size=cfg.image_size)
-    return build_search_loaders(data_cfg, cfg.batch_size, env.rank, env.world_size, env.device,
-                                channels_last=cfg.channels_last, precision=precision, seed=cfg.seed)
+    data_cfg = DataConfig(
+        root=cfg.train_path,
+        dataset=cfg.dataset,
+        loader=cfg.loader,
+        workers=cfg.workers,
+        val_size=cfg.val_size,
+        val_protocol=cfg.val_protocol,
+        split_seed=cfg.split_seed,
+        train_subset=cfg.train_subset,
+        cutout=8,
+        norm_constants=cfg.norm_constants,
+        image_size=cfg.image_size,
+    )
+    return build_search_loaders(
+        data_cfg,
+        cfg.batch_size,
+        env.rank,
+        env.world_size,
+        env.device,
+        channels_last=cfg.channels_last,
+        precision=precision,
+        seed=cfg.seed,
+    )
 
 
 def check_decision_parallel(cfg: SearchConfig, world: int) -> None:
     """`accumulate` chains the candidates (each starts where the one before it ended): split
     over ranks, the chain breaks, so several processes must each compute it whole."""
     if world > 1 and cfg.decision_parallel == "ddp" and cfg.perturb_restore == "accumulate":
-        raise UserError(f"--perturb_restore accumulate with {world} processes: expected --decision_parallel replicate "
-                        f"(a chain of candidates cannot be split over the ranks)")
+        raise UserError(
+            f"--perturb_restore accumulate with {world} processes: expected --decision_parallel replicate "
+            f"(a chain of candidates cannot be split over the ranks)"
+        )
 
 
 class SearchRun:
@@ -76,13 +106,27 @@ class SearchRun:
         self.run_dir = resume_dir if self.resumed else self._new_run_dir()
         D.watch_run_dir(self.run_dir)
         setup_logging(self.run_dir, self.env.rank)
-        self.trainer = Trainer(self.cfg, self.env, data, precision, tensorboard(self.run_dir, self.env.rank),
-                               stage_log=self.run_dir / STAGES)
+        self.trainer = Trainer(
+            self.cfg,
+            self.env,
+            data,
+            precision,
+            tensorboard(self.run_dir, self.env.rank),
+            stage_log=self.run_dir / STAGES,
+        )
         self.start_time = time.time()
-        log.info("%s search on %s in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)", method.name,
-                 data_label(self.cfg.dataset, self.cfg.train_path), self.run_dir,
-                 "resumed" if self.resumed else "new run", self.env.world_size, self.env.device,
-                 data.backend, self.cfg.scaled_lr, self.cfg.batch_size)
+        log.info(
+            "%s search on %s in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)",
+            method.name,
+            data_label(self.cfg.dataset, self.cfg.train_path),
+            self.run_dir,
+            "resumed" if self.resumed else "new run",
+            self.env.world_size,
+            self.env.device,
+            data.backend,
+            self.cfg.scaled_lr,
+            self.cfg.batch_size,
+        )
 
     def _new_run_dir(self):
         run_dir = new_run_dir(self.cfg.save, "search", self.cfg.note, self.env)
@@ -119,10 +163,16 @@ class SearchRun:
             log.info("resuming after %s", decisions[done].label)
         t0 = time.time() - (ckpt["time_phases2_4"] if ckpt else 0.0)
         t_run = time.time()
-        for decision in decisions[done + 1:]:
+        for decision in decisions[done + 1 :]:
             if self.env.is_main:
-                write_state(self.run_dir, status="running", method=self.method.name, phase=decision.name,
-                            decision=decision.number, decisions=DECISION_COUNT)
+                write_state(
+                    self.run_dir,
+                    status="running",
+                    method=self.method.name,
+                    phase=decision.name,
+                    decision=decision.number,
+                    decisions=DECISION_COUNT,
+                )
             seed = derive_seed(cfg.seed, "decision", decision.index)
             seed_all(seed)
             tic = time.time()
@@ -138,22 +188,44 @@ class SearchRun:
                 if decision.last:  # no training after the last node
                     optimizer = trainer.make_optimizer(net, cfg.scaled_lr)
                 else:
-                    optimizer = trainer.train_stage(net, epochs=cfg.stage_epochs, lr=cfg.scaled_lr / 2.5,
-                                                    data_key=decision.index, tag=decision.name, parallel=True)
+                    optimizer = trainer.train_stage(
+                        net,
+                        epochs=cfg.stage_epochs,
+                        lr=cfg.scaled_lr / 2.5,
+                        data_key=decision.index,
+                        tag=decision.name,
+                        parallel=True,
+                    )
             if cfg.decision_parallel == "replicate":  # every rank computed the chain: rank 0's decides
                 switches = D.broadcast_object(switches)
             entry["switches"] = to_lists(D.check_agreement(switches, f"the switches after {decision.name}"))
             entry["seconds"] = round(time.time() - tic, 2)
             history.append(entry)
             outcome = entry.get("outcome")
-            log.info("%s%s, done in %.0fs; %s", decision.label, f": {outcome}" if outcome else "", entry["seconds"],
-                     eta(time.time() - t_run, decision.index - done, len(decisions) - 1 - decision.index))
-            save_checkpoint(self.run_dir, self.env, done=decision.index, switches=to_lists(switches),
-                            model=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
-                            steps_by_rank=D.all_gather_object(trainer.steps.phases2_4), elapsed=time.time() - t0)
+            log.info(
+                "%s%s, done in %.0fs; %s",
+                decision.label,
+                f": {outcome}" if outcome else "",
+                entry["seconds"],
+                eta(time.time() - t_run, decision.index - done, len(decisions) - 1 - decision.index),
+            )
+            save_checkpoint(
+                self.run_dir,
+                self.env,
+                done=decision.index,
+                switches=to_lists(switches),
+                model=net.state_dict(),
+                optimizer=optimizer.state_dict(),
+                history=history,
+                steps_by_rank=D.all_gather_object(trainer.steps.phases2_4),
+                elapsed=time.time() - t0,
+            )
             if not decision.last:
-                stop.safe_point(f"decision {decision.number}/{DECISION_COUNT} ({decision.name})", self.run_dir,
-                                device=self.env.device)
+                stop.safe_point(
+                    f"decision {decision.number}/{DECISION_COUNT} ({decision.name})",
+                    self.run_dir,
+                    device=self.env.device,
+                )
         return switches, history, time.time() - t0
 
     def finish(self, switches: Switches, history: list, *, time_phase1: float, time_decisions: float) -> None:
@@ -161,18 +233,23 @@ class SearchRun:
         env = self.env
         # a resumed run counts the work of every process that contributed, not the dead time between
         wall = time_phase1 + time_decisions if self.resumed else time.time() - self.start_time
-        gathered = D.all_gather_object({"peak_memory_mb": round(peak_memory_mb(env.device), 1),
-                                        "steps": dict(vars(self.trainer.steps))})
+        gathered = D.all_gather_object(
+            {"peak_memory_mb": round(peak_memory_mb(env.device), 1), "steps": dict(vars(self.trainer.steps))}
+        )
         if env.is_main:
             save_genotype(self.run_dir / GENOTYPE, genotype)
             on_gpu = env.device.type == "cuda"
             measured = [d["acc_before"] for d in history if "acc_before" in d]
             summary = {
-                "status": "finished", "method": self.method.name, "seed": self.cfg.seed,
-                "world_size": env.world_size, "device": str(env.device),
+                "status": "finished",
+                "method": self.method.name,
+                "seed": self.cfg.seed,
+                "world_size": env.world_size,
+                "device": str(env.device),
                 "gpu_model": torch.cuda.get_device_name(env.device) if on_gpu else None,
                 "wall_time_s": round(wall, 2),
-                "time_phase1_s": round(time_phase1, 2), "time_phases2_4_s": round(time_decisions, 2),
+                "time_phase1_s": round(time_phase1, 2),
+                "time_phases2_4_s": round(time_decisions, 2),
                 "gpu_hours": round(env.world_size * wall / 3600, 4) if on_gpu else 0.0,
                 "peak_memory_mb": [g["peak_memory_mb"] for g in gathered],
                 "steps": {k: [g["steps"][k] for g in gathered] for k in ("phase1", "phases2_4")},

@@ -1,4 +1,5 @@
 """The launcher of the searches: what search_<name>.py runs, from flags to genotype."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -19,6 +20,7 @@ def run_search(name: str, cfg, given: Optional[dict] = None) -> SearchRun:
 
 def main(name: str, description: str, argv: Optional[Sequence[str]] = None) -> None:
     """What search_<name>.py runs: flags in, the search, the genotype out."""
+
     def go() -> None:
         cfg, given = parse(get_method(name).config, argv, description=description)
         try:

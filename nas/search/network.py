@@ -5,6 +5,7 @@ A perturbation switches an operation (or a whole edge) off in every cell; switch
 operations are skipped in the forward pass (`off_ops="skip"`), or computed and multiplied by
 zero as the original did (`"zero"`: weight decay, momentum and BN statistics still move them).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from nas.space.operations import FactorizedReduce, ReLUConvBN, build_op
-from nas.space.primitives import primitives as all_primitives
 from nas.space.primitives import NUM_EDGES, NUM_INPUTS, NUM_NODES, edge_source, edges_of_node, reduction_cells
+from nas.space.primitives import primitives as all_primitives
 from nas.space.switches import Switches, make_switches
 
 
@@ -42,8 +43,16 @@ class MixedEdge(nn.Module):
 
 
 class SearchCell(nn.Module):
-    def __init__(self, switches: Switches, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool,
-                 off_ops: str = "skip"):
+    def __init__(
+        self,
+        switches: Switches,
+        C_pp: int,
+        C_p: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        off_ops: str = "skip",
+    ):
         super().__init__()
         self.reduction = reduction
         self.C = C
@@ -92,18 +101,30 @@ class SearchNetwork(nn.Module):
     (`stem_reductions`); at 32 px the network is the original's.
     """
 
-    def __init__(self, C: int, num_classes: int, layers: int, switches: Sequence[Sequence[str]],
-                 stem_multiplier: int = 3, primitives: Optional[Sequence[str]] = None, off_ops: str = "skip",
-                 image_size: int = 32):
+    def __init__(
+        self,
+        C: int,
+        num_classes: int,
+        layers: int,
+        switches: Sequence[Sequence[str]],
+        stem_multiplier: int = 3,
+        primitives: Optional[Sequence[str]] = None,
+        off_ops: str = "skip",
+        image_size: int = 32,
+    ):
         super().__init__()
         self.switches: Switches = make_switches(switches, primitives or all_primitives(extra_ops=True))
         C_curr = stem_multiplier * C
         reduce = []
         for i in range(stem_reductions(image_size)):
-            reduce += [nn.Conv2d(3 if i == 0 else C_curr, C_curr, 3, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(C_curr), nn.ReLU(inplace=True)]
-        self.stem = nn.Sequential(*reduce, nn.Conv2d(C_curr if reduce else 3, C_curr, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(C_curr))
+            reduce += [
+                nn.Conv2d(3 if i == 0 else C_curr, C_curr, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(C_curr),
+                nn.ReLU(inplace=True),
+            ]
+        self.stem = nn.Sequential(
+            *reduce, nn.Conv2d(C_curr if reduce else 3, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr)
+        )
         C_pp, C_p, C_curr = C_curr, C_curr, C
         self.cells = nn.ModuleList()
         reduction_prev = False

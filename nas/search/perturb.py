@@ -7,6 +7,7 @@ fine-tune for F + 1 steps, and score acc_after - acc_before on the validation da
 batches, so the scores do not depend on which rank computed them; candidates are split
 over the ranks and the scores gathered. The original's restore and batches are options.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,8 @@ Candidate = tuple[int, Optional[str]]
 
 @dataclass
 class PerturbData:
-    train: object            # unsharded training loader, read by one rank alone
-    val: object              # validation loader (held-out split by default)
+    train: object  # unsharded training loader, read by one rank alone
+    val: object  # validation loader (held-out split by default)
     criterion: nn.Module
     precision: Precision
     max_eval_steps: Optional[int] = None  # --fast: one batch
@@ -41,8 +42,8 @@ class PerturbData:
 
 @dataclass
 class PerturbResult:
-    scores: dict           # candidate -> acc_after - acc_before (% points)
-    acc_before: float      # validation top-1 (%) of the trained network
+    scores: dict  # candidate -> acc_after - acc_before (% points)
+    acc_before: float  # validation top-1 (%) of the trained network
 
 
 class Snapshot:
@@ -75,11 +76,22 @@ def _clone(state: dict) -> dict:
     return {k: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v) for k, v in state.items()}
 
 
-def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates: Sequence[Candidate],
-                data: PerturbData, *, finetune_steps: int, data_epoch: int, seed: int, rank: int = 0, world: int = 1,
-                restore: str = "exact", batches: str = "shared",
-                prepare: Optional[Callable[[nn.Module], nn.Module]] = None,
-                on_steps: Optional[Callable[[int], None]] = None) -> PerturbResult:
+def perturb_val(
+    net: SearchNetwork,
+    optimizer: torch.optim.Optimizer,
+    candidates: Sequence[Candidate],
+    data: PerturbData,
+    *,
+    finetune_steps: int,
+    data_epoch: int,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+    restore: str = "exact",
+    batches: str = "shared",
+    prepare: Optional[Callable[[nn.Module], nn.Module]] = None,
+    on_steps: Optional[Callable[[int], None]] = None,
+) -> PerturbResult:
     """Scores of `candidates` (acc_after - acc_before, in % points).
 
     Rank `rank` of `world` takes candidates rank, rank+world, ... and every rank gets every score.
@@ -100,8 +112,9 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
     # acc_before is the same on every rank: each evaluates every world-th batch and the counts are summed
     shared = world > 1
     val_batches = itertools.islice(data.val, rank, None, world) if shared else data.val
-    acc_before = evaluate(net, val_batches, data.criterion, data.precision, steps=data.max_eval_steps,
-                          reduce=shared)["top1"]
+    acc_before = evaluate(net, val_batches, data.criterion, data.precision, steps=data.max_eval_steps, reduce=shared)[
+        "top1"
+    ]
     scaler = data.precision.make_scaler()
     scores: dict[Candidate, float] = {}
     for index, (edge, op) in zip(range(rank, len(candidates), world), mine):
@@ -114,15 +127,32 @@ def perturb_val(net: SearchNetwork, optimizer: torch.optim.Optimizer, candidates
             torch.manual_seed(seed)
             if finetune_steps > 0:
                 model = prepare(net) if prepare is not None else net
-                res = train(model, cycle(data.train, epoch), optimizer, data.criterion, data.precision,
-                            scaler, steps=finetune_steps, desc=f"perturb e{edge} {op or 'edge'}", log_every=10**9,
-                            progress=False)  # a line per candidate is logged instead
+                res = train(
+                    model,
+                    cycle(data.train, epoch),
+                    optimizer,
+                    data.criterion,
+                    data.precision,
+                    scaler,
+                    steps=finetune_steps,
+                    desc=f"perturb e{edge} {op or 'edge'}",
+                    log_every=10**9,
+                    progress=False,
+                )  # a line per candidate is logged instead
                 if on_steps is not None:
                     on_steps(res["steps"])
             acc_after = evaluate(net, data.val, data.criterion, data.precision, steps=data.max_eval_steps)["top1"]
         scores[(edge, op)] = acc_after - acc_before
-        log.info("perturb edge %d %s: fine-tune %d steps at lr %.4g, acc before %.2f after %.2f score %+.2f", edge,
-                 op or "(whole edge)", finetune_steps, lr, acc_before, acc_after, scores[(edge, op)])
+        log.info(
+            "perturb edge %d %s: fine-tune %d steps at lr %.4g, acc before %.2f after %.2f score %+.2f",
+            edge,
+            op or "(whole edge)",
+            finetune_steps,
+            lr,
+            acc_before,
+            acc_after,
+            scores[(edge, op)],
+        )
     snapshot.restore(net, optimizer)
     if world > 1:
         for part in D.all_gather_object(scores):

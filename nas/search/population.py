@@ -7,6 +7,7 @@ matrix. Models are split over the ranks, and a rank's models over its `--phase1_
 processes; every (model, edge) step is saved as it ends, so a resumed run redoes at most
 one step per process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,8 @@ from nas.core.errors import UserError, describe_os_error
 from nas.core.files import read_json, write_json
 from nas.core.rundir import STAGES, VALUATION, eta
 from nas.core.seeding import derive_seed
-from nas.space.primitives import NUM_EDGES
 from nas.search.stages import Trainer
+from nas.space.primitives import NUM_EDGES
 from nas.space.switches import random_switches, to_lists, with_edge
 
 log = logging.getLogger("nas")
@@ -50,8 +51,8 @@ def initial_switches(seed: int, model: int, op_cap: int, prims):
 
 @dataclass
 class Phase1:
-    average: np.ndarray   # the population's average valuation matrix (14 x ops), the same on every rank
-    seconds: float        # the phase's time: the slowest process's, restarts included
+    average: np.ndarray  # the population's average valuation matrix (14 x ops), the same on every rank
+    seconds: float  # the phase's time: the slowest process's, restarts included
 
 
 def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int, procs: int = 1) -> Phase1:
@@ -78,14 +79,17 @@ def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int,
     matrices = [m for mats, _ in parts for m in mats]
     average = np.mean(np.array(matrices, dtype=float), axis=0)
     if env.is_main:
-        write_json(run_dir / VALUATION / "average.json",
-                   {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()})
+        write_json(
+            run_dir / VALUATION / "average.json",
+            {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()},
+        )
     log.info("population average valuation:\n%s", np.array2string(average, precision=2))
     return Phase1(average=average, seconds=max(seconds for _, seconds in parts))
 
 
-def value_models(trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_cap: int,
-                 on_edge: Callable[[], None] = lambda: None) -> None:
+def value_models(
+    trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_cap: int, on_edge: Callable[[], None] = lambda: None
+) -> None:
     """Every (model, edge) step of `models` not yet done, each saved to valuation/model<m>.json as
     it ends. A step depends only on its seeds, so any process may take any model."""
     cfg, prims = trainer.cfg, trainer.primitives
@@ -93,9 +97,18 @@ def value_models(trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_c
     for model in models:
         path = run_dir / VALUATION / f"model{model}.json"
         initial = initial_switches(cfg.seed, model, op_cap, prims)
-        record = read_record(path) if path.is_file() else {
-            "model": model, "primitives": list(prims), "initial_switches": to_lists(initial),
-            "matrix": [None] * NUM_EDGES, "steps": 0, "seconds": 0.0}
+        record = (
+            read_record(path)
+            if path.is_file()
+            else {
+                "model": model,
+                "primitives": list(prims),
+                "initial_switches": to_lists(initial),
+                "matrix": [None] * NUM_EDGES,
+                "steps": 0,
+                "seconds": 0.0,
+            }
+        )
         trainer.steps.phase1 += record["steps"]
         log.info("model %d: initial switches %s", model, record["initial_switches"])
         for edge in range(NUM_EDGES):
@@ -106,10 +119,17 @@ def value_models(trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_c
             switches = with_edge(initial, edge, prims, prims)  # this edge expanded, the others as initialised
             key = derive_seed(cfg.seed, "phase1", model, edge)
             net = trainer.build(switches, seed=key)
-            optimizer = trainer.train_stage(net, epochs=cfg.stage_epochs, lr=cfg.scaled_lr / 2.5, data_key=key % 100_000,
-                                            tag=f"model{model} edge{edge}", parallel=False)
-            scores = trainer.perturb(net, optimizer, [(edge, op) for op in prims], phase=1, key=("phase1", model, edge),
-                                     parallel=False).scores
+            optimizer = trainer.train_stage(
+                net,
+                epochs=cfg.stage_epochs,
+                lr=cfg.scaled_lr / 2.5,
+                data_key=key % 100_000,
+                tag=f"model{model} edge{edge}",
+                parallel=False,
+            )
+            scores = trainer.perturb(
+                net, optimizer, [(edge, op) for op in prims], phase=1, key=("phase1", model, edge), parallel=False
+            ).scores
             record["matrix"][edge] = [round(scores[(edge, op)], 4) for op in prims]
             record["steps"] += trainer.steps.phase1 - steps_before
             record["seconds"] = round(record["seconds"] + time.time() - tic, 2)
@@ -118,8 +138,15 @@ def value_models(trainer: Trainer, run_dir: Path, models: Sequence[int], *, op_c
             for op in prims:
                 trainer.tb.add_scalar(f"valuation/model{model}/edge{edge}/{op}", scores[(edge, op)], edge)
             done += 1
-            log.info("model %d edge %d scores %s; phase 1 in this process: %d/%d steps, %s", model, edge,
-                     record["matrix"][edge], done, total, eta(time.time() - t_start, done, total - done))
+            log.info(
+                "model %d edge %d scores %s; phase 1 in this process: %d/%d steps, %s",
+                model,
+                edge,
+                record["matrix"][edge],
+                done,
+                total,
+                eta(time.time() - t_start, done, total - done),
+            )
             on_edge()
 
 
@@ -142,21 +169,40 @@ class HelperProcesses:
         torch.set_num_threads(max(1, self.threads // (len(self.shares) + 1)))
         ctx = mp.get_context("spawn")  # a CUDA process cannot fork
         for proc, models in enumerate(self.shares, start=1):
-            p = ctx.Process(target=_helper_main, name=f"phase1-rank{self.env.rank}-proc{proc}",
-                            args=(self.cfg, self.env, self.precision, self.run_dir, proc, list(models), self.op_cap,
-                                  torch.get_num_threads(), os.getpid()))
+            p = ctx.Process(
+                target=_helper_main,
+                name=f"phase1-rank{self.env.rank}-proc{proc}",
+                args=(
+                    self.cfg,
+                    self.env,
+                    self.precision,
+                    self.run_dir,
+                    proc,
+                    list(models),
+                    self.op_cap,
+                    torch.get_num_threads(),
+                    os.getpid(),
+                ),
+            )
             p.start()
             self.procs.append((proc, models, p))
-        log.info("phase 1: %d processes on %s; helpers value models %s (log_rank%d_proc<p>.txt)",
-                 len(self.shares) + 1, self.env.device, [list(m) for m in self.shares], self.env.rank)
+        log.info(
+            "phase 1: %d processes on %s; helpers value models %s (log_rank%d_proc<p>.txt)",
+            len(self.shares) + 1,
+            self.env.device,
+            [list(m) for m in self.shares],
+            self.env.rank,
+        )
         return self
 
     def check(self) -> None:
         for proc, models, p in self.procs:
             if p.exitcode not in (None, 0):
-                raise UserError(f"phase-1 helper process {proc} of rank {self.env.rank} (models "
-                                f"{', '.join(map(str, models))}) exited with code {p.exitcode}: see "
-                                f"{self.run_dir / f'log_rank{self.env.rank}_proc{proc}.txt'}; then --resume {self.run_dir}")
+                raise UserError(
+                    f"phase-1 helper process {proc} of rank {self.env.rank} (models "
+                    f"{', '.join(map(str, models))}) exited with code {p.exitcode}: see "
+                    f"{self.run_dir / f'log_rank{self.env.rank}_proc{proc}.txt'}; then --resume {self.run_dir}"
+                )
 
     def wait(self) -> None:
         for _, _, p in self.procs:
@@ -177,8 +223,9 @@ class HelperProcesses:
             torch.set_num_threads(self.threads)
 
 
-def _helper_main(cfg, env, precision, run_dir: Path, proc: int, models: list, op_cap: int, threads: int,
-                 parent: int) -> None:
+def _helper_main(
+    cfg, env, precision, run_dir: Path, proc: int, models: list, op_cap: int, threads: int, parent: int
+) -> None:
     from nas.core.rundir import setup_logging
     from nas.search.driver import open_search_data
 
@@ -194,7 +241,9 @@ def _helper_main(cfg, env, precision, run_dir: Path, proc: int, models: list, op
         torch.cuda.set_device(env.device)
         torch.backends.cudnn.benchmark = True
     # no TensorBoard writer of its own: the rank logs its helpers' scores from their records
-    trainer = Trainer(cfg, env, open_search_data(cfg, env, precision), precision, _NoBoard(), stage_log=run_dir / STAGES)
+    trainer = Trainer(
+        cfg, env, open_search_data(cfg, env, precision), precision, _NoBoard(), stage_log=run_dir / STAGES
+    )
     try:
         value_models(trainer, run_dir, models, op_cap=op_cap)
     except OSError as exc:  # disk full, read-only: one line, not a traceback (its rank stops with its own)
@@ -225,7 +274,9 @@ def read_record(path: Path) -> dict:
     try:
         record = read_json(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path} is unreadable ({type(exc).__name__}): delete it to redo that model's valuation") from None
+        raise UserError(
+            f"{path} is unreadable ({type(exc).__name__}): delete it to redo that model's valuation"
+        ) from None
     keys = ("matrix", "steps", "seconds", "initial_switches")
     if not isinstance(record, dict) or any(k not in record for k in keys) or len(record["matrix"]) != NUM_EDGES:
         raise UserError(f"{path} is not a valuation record: delete it to redo that model's valuation")

@@ -2,6 +2,7 @@
 its name, its config class, what it does before the decisions (phase 1, optional) and
 the first decision (the network the fine and topology decisions start from). The launcher
 that runs a method is nas.search.launch."""
+
 from __future__ import annotations
 
 import importlib
@@ -18,8 +19,8 @@ BUILTIN = ("nas.search.evolutionary", "nas.search.supernet")
 @dataclass(frozen=True)
 class SearchMethod:
     name: str
-    config: type                   # a SearchConfig subclass with the method's own flags
-    start_name: str                # name of decision 0 in logs and decisions.json
+    config: type  # a SearchConfig subclass with the method's own flags
+    start_name: str  # name of decision 0 in logs and decisions.json
     # decision 0: (switches, trained network, its optimizer), given phase 1's result and the decision's seed
     start: Callable[..., tuple]
     phase1: Optional[Callable[[Any], Any]] = None  # work before the decisions, given the SearchRun; result has .seconds

@@ -4,6 +4,7 @@ A score is acc_after - acc_before for switching a candidate off: the more negati
 more the candidate matters, so every rule keeps the lowest scores. Ties go to the
 earlier operation (primitives order) or the earlier edge.
 """
+
 from __future__ import annotations
 
 import random
@@ -35,8 +36,9 @@ def fine_select(switches: Switches, edge: int, scores: Mapping[str, float], prim
     return with_edge(switches, edge, [best], primitives)
 
 
-def topology_select(switches: Switches, node: int, scores: Mapping[int, float], primitives: Sequence[str],
-                    keep: int = 2) -> Switches:
+def topology_select(
+    switches: Switches, node: int, scores: Mapping[int, float], primitives: Sequence[str], keep: int = 2
+) -> Switches:
     """Keep the `keep` incoming edges of `node` with the lowest scores; drop the others."""
     edges = list(edges_of_node(node))
     if set(scores) != set(edges):

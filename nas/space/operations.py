@@ -3,6 +3,7 @@
 `OPS[name](C, stride, affine)` builds an operation mapping C channels to C channels;
 stride 2 halves the resolution. The search network uses affine=False (docs/method.md, "The search network").
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ numbering, 0..3 as "intermediate index"). Intermediate node i receives one edge
 from every earlier node, so 2+i edges; edges are numbered node by node, sources
 in increasing order:  node0 <- 0,1 | node1 <- 2,3,4 | node2 <- 5..8 | node3 <- 9..13.
 """
+
 from __future__ import annotations
 
 # The DARTS / NAS-Bench-301 operation set, in this order everywhere (switches,
@@ -106,8 +107,14 @@ def _check_edge(edge: int) -> None:
 
 # Short operation names for tables and chart labels.
 SHORT_NAMES = {
-    "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "sep_conv_3x3": "sep3",
-    "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5", "sep_conv_7x7": "sep7",
+    "max_pool_3x3": "max3",
+    "avg_pool_3x3": "avg3",
+    "skip_connect": "skip",
+    "sep_conv_3x3": "sep3",
+    "sep_conv_5x5": "sep5",
+    "dil_conv_3x3": "dil3",
+    "dil_conv_5x5": "dil5",
+    "sep_conv_7x7": "sep7",
     DUPLICATE_SLOT: "dil5'",  # the original's second dil_conv_5x5 slot (--op_set original)
 }
 

@@ -3,6 +3,7 @@
 Switches are immutable: a tuple of 14 tuples of op names, kept in the primitives order
 so that equal sets compare equal. An empty tuple is an edge with no operation.
 """
+
 from __future__ import annotations
 
 import random
@@ -23,7 +24,9 @@ def make_switches(edges: Sequence[Iterable[str]], primitives: Sequence[str] = PR
         ops = set(ops)
         unknown = ops - set(primitives)
         if unknown:
-            raise UserError(f"edge {e} has unknown operation(s) {sorted(unknown)}: expected a subset of {list(primitives)}")
+            raise UserError(
+                f"edge {e} has unknown operation(s) {sorted(unknown)}: expected a subset of {list(primitives)}"
+            )
         out.append(tuple(p for p in primitives if p in ops))
     return tuple(out)
 

@@ -6,6 +6,7 @@ The tools are imported only when named, so `pertnas --help` answers at once. Sev
 processes still start from the launchers (torchrun search_evolutionary.py ...); the
 old spellings (python -m nas.report, python scripts/collect_runs.py, ...) keep working.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -32,8 +33,13 @@ LAUNCHED = {"search": ("evolutionary", "supernet"), "eval": ("cifar", "imagenet"
 
 def usage() -> str:
     width = max(map(len, TOOLS))
-    lines = ["usage: pertnas TOOL [ARGS...]   (pertnas TOOL --help for its flags)", "",
-             __doc__.strip().splitlines()[0], "", "tools:"]
+    lines = [
+        "usage: pertnas TOOL [ARGS...]   (pertnas TOOL --help for its flags)",
+        "",
+        __doc__.strip().splitlines()[0],
+        "",
+        "tools:",
+    ]
     lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in TOOLS.items()]
     return "\n".join(lines) + "\n"
 

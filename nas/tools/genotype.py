@@ -8,6 +8,7 @@ export SPEC --out cell.py writes one Python file that builds the evaluation netw
 alone; SPEC may also be an evaluation run directory or its checkpoint (the network it trained,
 whose weights the file's load() reads), and --onnx FILE then writes the trained network as ONNX.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,17 @@ import sys
 from pathlib import Path
 
 from nas.core.errors import UserError
-from nas.genotype import (Genotype, combine, format_json, format_literal, genotype_from_dict, library_names,
-                          load_genotype)
 from nas.core.files import write_text
+from nas.genotype import (
+    Genotype,
+    combine,
+    distinct_cells,
+    format_json,
+    format_literal,
+    genotype_from_dict,
+    library_names,
+    load_genotype,
+)
 
 # The published evaluation settings (docs/method.md, "Evaluation"): name, builder, C, layers, classes, input size.
 EVAL_NETWORKS = (
@@ -41,8 +50,9 @@ def main(argv=None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nas.genotype", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m nas.genotype", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("spec", help=f"library name ({', '.join(library_names())}), .json/.txt file or run directory")
@@ -55,24 +65,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="file name prefix (default: from SPEC)")
     p.set_defaults(func=plot)
     p = sub.add_parser("nb301", parents=[common], help="the NAS-Bench-301 configuration as JSON")
-    p.add_argument("--one-cell", action="store_true",
-                   help="use SPEC's normal cell for both cells (how the paper queried NAS-Bench-301)")
+    p.add_argument(
+        "--one-cell",
+        action="store_true",
+        help="use SPEC's normal cell for both cells (how the paper queried NAS-Bench-301)",
+    )
     p.set_defaults(func=nb301)
     p = sub.add_parser("convert", parents=[common], help="write the genotype as canonical JSON or the DARTS literal")
     p.add_argument("--to", choices=("json", "literal"), required=True)
     p.add_argument("--out", type=Path, help="output file (default: standard output)")
     p.set_defaults(func=convert)
-    p = sub.add_parser("export", parents=[common], help="a standalone torch-only file building the evaluation "
-                       "network (--out); the ONNX graph of an evaluation checkpoint (--onnx)")
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="a standalone torch-only file building the evaluation "
+        "network (--out); the ONNX graph of an evaluation checkpoint (--onnx)",
+    )
     p.add_argument("--out", type=Path, help="the Python file to write (e.g. cell.py)")
     p.add_argument("--onnx", type=Path, help="SPEC an evaluation run or checkpoint: write its trained network as ONNX")
-    p.add_argument("--network", choices=("cifar", "imagenet"), help="a genotype SPEC: which evaluation network "
-                   "(default cifar, at its published size)")
+    p.add_argument(
+        "--network",
+        choices=("cifar", "imagenet"),
+        help="a genotype SPEC: which evaluation network (default cifar, at its published size)",
+    )
     p.add_argument("--init_channels", type=int, help="a genotype SPEC: channels of the first cell")
     p.add_argument("--layers", type=int, help="a genotype SPEC: cells in the network")
     p.add_argument("--classes", type=int, help="a genotype SPEC: number of classes")
-    p.add_argument("--auxiliary", action=argparse.BooleanOptionalAction, default=None,
-                   help="a genotype SPEC: build the auxiliary head (its weights are in a checkpoint trained with it)")
+    p.add_argument(
+        "--auxiliary",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a genotype SPEC: build the auxiliary head (its weights are in a checkpoint trained with it)",
+    )
     p.set_defaults(func=None)
     return parser
 
@@ -96,18 +120,18 @@ def show(args, g: Genotype, name: str) -> None:
     for label, builder, C, layers, classes, size in EVAL_NETWORKS:
         model = getattr(eval_model, builder)(C, classes, layers, False, g)
         params, macs = count_parameters_m(model), count_macs(model, (1, 3, size, size))
-        print(f"{label} network (C={C}, {layers} cells, {size}x{size}): {params:.2f} M parameters, {macs:.0f} M MACs",
-              flush=True)
+        print(
+            f"{label} network (C={C}, {layers} cells, {size}x{size}): {params:.2f} M parameters, {macs:.0f} M MACs",
+            flush=True,
+        )
 
 
 def cells_text(g: Genotype) -> str:
     """Each cell node by node, inputs named as in the plots."""
-    same = (g.normal, g.normal_concat) == (g.reduce, g.reduce_concat)
-    cells = [("cell (normal and reduction)", g.normal, g.normal_concat)] if same else [
-        ("normal cell", g.normal, g.normal_concat), ("reduction cell", g.reduce, g.reduce_concat)]
+    titles = {"cell": "cell (normal and reduction)", "normal": "normal cell", "reduce": "reduction cell"}
     lines = []
-    for title, cell, concat in cells:
-        lines.append(f"{title}, output = concat of nodes {', '.join(str(c - 2) for c in concat)}")
+    for kind, cell, concat in distinct_cells(g):
+        lines.append(f"{titles[kind]}, output = concat of nodes {', '.join(str(c - 2) for c in concat)}")
         for node in range(len(cell) // 2):
             inputs = ", ".join(f"{op} <- {node_label(j)}" for op, j in cell[2 * node : 2 * node + 2])
             lines.append(f"  node {node}: {inputs}")
@@ -150,14 +174,25 @@ def convert(args, g: Genotype, name: str) -> None:
     print(args.out)
 
 
-SIZE_FLAGS = (("network", "network"), ("init_channels", "C"), ("layers", "layers"), ("classes", "num_classes"),
-              ("auxiliary", "auxiliary"))
+SIZE_FLAGS = (
+    ("network", "network"),
+    ("init_channels", "C"),
+    ("layers", "layers"),
+    ("classes", "num_classes"),
+    ("auxiliary", "auxiliary"),
+)
 
 
 def export(args) -> None:
     """The standalone file (--out) and/or the ONNX graph (--onnx) of SPEC's evaluation network."""
-    from nas.evaluation.export import (PUBLISHED, checkpoint_of, export_onnx, read_checkpoint, settings_of_checkpoint,
-                                       write_standalone)
+    from nas.evaluation.export import (
+        PUBLISHED,
+        checkpoint_of,
+        export_onnx,
+        read_checkpoint,
+        settings_of_checkpoint,
+        write_standalone,
+    )
 
     if args.out is None and args.onnx is None:
         raise UserError("export: expected --out FILE.py, --onnx FILE.onnx, or both")
@@ -174,8 +209,10 @@ def export(args) -> None:
         g, settings = genotype_from_dict(ckpt["genotype"]), settings_of_checkpoint(ckpt)
     else:
         if args.onnx is not None:
-            raise UserError(f"--onnx: {args.spec} is a genotype, not a trained network: expected an evaluation run "
-                            f"directory or its checkpoints/model_best.pt")
+            raise UserError(
+                f"--onnx: {args.spec} is a genotype, not a trained network: expected an evaluation run "
+                f"directory or its checkpoints/model_best.pt"
+            )
         g = load_genotype(args.spec)
         if args.reduce:
             g = combine(g, load_genotype(args.reduce))
@@ -189,4 +226,3 @@ def export(args) -> None:
     if args.onnx is not None:
         export_onnx(ckpt, args.onnx)
         print(args.onnx)
-

@@ -1,7 +1,8 @@
 """Write genotypes/<NAME>.json for every `NAME = Genotype(...)` of a Python-literal file.
 
-    pertnas import-genotypes ../shared/reference-genotypes.txt [--out genotypes]
+pertnas import-genotypes ../shared/reference-genotypes.txt [--out genotypes]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,9 @@ from nas.genotype import LIBRARY_DIR, parse_literal_all, save_genotype
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("literal_file", type=Path, help="text with NAME = Genotype(...) lines")
-    parser.add_argument("--out", type=Path, default=LIBRARY_DIR, help="directory for the JSON files (default: the library)")
+    parser.add_argument(
+        "--out", type=Path, default=LIBRARY_DIR, help="directory for the JSON files (default: the library)"
+    )
     args = parser.parse_args(argv)
     try:
         text = args.literal_file.read_text()

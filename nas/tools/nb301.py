@@ -6,13 +6,14 @@ Needs the nasbench301 package and its model files (DIR holds xgb_v1.0/ or nb_mod
 it never downloads them. SPEC's own two cells are queried (a search's genotype uses its one
 cell for both); --one-cell uses SPEC's normal cell as the reduction cell too.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from nas.genotype import Genotype, combine, load_genotype
 from nas.analysis.nb301 import Surrogate, genotype_to_config
+from nas.genotype import Genotype, combine, load_genotype
 
 
 def main(argv=None) -> None:

@@ -11,6 +11,7 @@ report.html in its run directory and linked. Pictures are embedded, so the file 
 --figures DIR also writes every figure as PNG and SVG. Default --out: report.html inside the
 directory given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,20 @@ REPORT = "report.html"
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nas.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", type=Path, help="a search or evaluation run directory, or a directory holding runs (a sweep)")
+    parser = argparse.ArgumentParser(
+        prog="python -m nas.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "path", type=Path, help="a search or evaluation run directory, or a directory holding runs (a sweep)"
+    )
     parser.add_argument("--out", type=Path, help=f"the HTML file (default: PATH/{REPORT})")
     parser.add_argument("--figures", type=Path, metavar="DIR", help="also write every figure as PNG and SVG into DIR")
-    parser.add_argument("--nb301-models", type=Path, metavar="DIR",
-                        help="sweeps: NAS-Bench-301 model directory, to add the surrogate's predictions")
+    parser.add_argument(
+        "--nb301-models",
+        type=Path,
+        metavar="DIR",
+        help="sweeps: NAS-Bench-301 model directory, to add the surrogate's predictions",
+    )
     args = parser.parse_args(argv)
     if not args.path.is_dir():
         raise UserError(f"{args.path} is not a directory: expected a search run directory or a sweep root")
@@ -63,8 +71,10 @@ def _sweep(args, out: Path) -> tuple[str, list[Renderer]]:
     from nas.analysis.table import Collection
 
     if not find_run_dirs(args.path):
-        raise UserError(f"{args.path} is not a search run directory and holds none: expected config.yaml and "
-                        f"state.json, or search-<note>-<time>/ directories below it")
+        raise UserError(
+            f"{args.path} is not a search run directory and holds none: expected config.yaml and "
+            f"state.json, or search-<note>-<time>/ directories below it"
+        )
     surrogate = None
     if args.nb301_models is not None:
         from nas.analysis.nb301 import Surrogate
@@ -83,8 +93,12 @@ def _sweep(args, out: Path) -> tuple[str, list[Renderer]]:
             failed[run.path] = f"its report could not be written ({exc.strerror})"
         renderers.append(renderer)
     sweep_renderer = Renderer(svg=svg)
-    text = sweep_report(collection, sweep_renderer, failed,
-                        lambda run_dir: relative_link(out, written[run_dir]) if run_dir in written else None)
+    text = sweep_report(
+        collection,
+        sweep_renderer,
+        failed,
+        lambda run_dir: relative_link(out, written[run_dir]) if run_dir in written else None,
+    )
     return text, [sweep_renderer] + renderers
 
 
@@ -101,5 +115,6 @@ def _write(out: Path, text: str) -> None:
     try:
         write_text(out, text)
     except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}; expected a writable path (pass --out FILE.html)") from None
-
+        raise UserError(
+            f"cannot write {out}: {exc.strerror}; expected a writable path (pass --out FILE.html)"
+        ) from None

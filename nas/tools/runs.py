@@ -12,23 +12,31 @@ FILE_evaluations.csv beside it.
 val_acc in summary.json, and writes normal = best cell, reduction = second best's as one
 genotype JSON (train_eval_cifar.py --arch PATH, python -m nas.genotype show PATH).
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from nas.core.errors import UserError
-from nas.genotype import save_genotype
-from nas.core.files import write_text
 from nas.analysis.table import EVAL_COLUMNS, EVAL_HEADERS, Collection, csv_text, markdown
+from nas.core.errors import UserError
+from nas.core.files import write_text
+from nas.genotype import save_genotype
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", type=Path, help="directory holding search and evaluation run directories (at any depth)")
-    parser.add_argument("--csv", type=Path, help="also write the searches as CSV to this file and the evaluations "
-                        "to FILE_evaluations.csv")
-    parser.add_argument("--top", type=int, help="rank the finished runs, show the best K (K >= 2), write the top-2 pair")
+    parser.add_argument(
+        "root", type=Path, help="directory holding search and evaluation run directories (at any depth)"
+    )
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        help="also write the searches as CSV to this file and the evaluations to FILE_evaluations.csv",
+    )
+    parser.add_argument(
+        "--top", type=int, help="rank the finished runs, show the best K (K >= 2), write the top-2 pair"
+    )
     parser.add_argument("--out", type=Path, help="with --top: the pair's genotype JSON")
     parser.add_argument("--nb301-models", type=Path, help="NAS-Bench-301 model directory: query every genotype")
     args = parser.parse_args(argv)
@@ -44,8 +52,9 @@ def main(argv=None) -> None:
         surrogate = Surrogate(args.nb301_models)
     collection = Collection(args.root, surrogate)
     if not collection.runs:
-        raise UserError(f"no run directories under {args.root}: expected search-<note>-<time>/ or "
-                        f"eval-<note>-<time>/ directories")
+        raise UserError(
+            f"no run directories under {args.root}: expected search-<note>-<time>/ or eval-<note>-<time>/ directories"
+        )
     rows, eval_rows = collection.rows(), collection.eval_rows()
     # Rank first, so a failing --top leaves no CSV behind either.
     pair = collection.top_pair() if args.top is not None else None
@@ -58,7 +67,10 @@ def main(argv=None) -> None:
     print("\n".join(tables), end="")
     if args.csv is not None:
         eval_csv = args.csv.with_name(f"{args.csv.stem}_evaluations.csv")
-        for path, text in ((args.csv, rows and csv_text(rows)), (eval_csv, eval_rows and csv_text(eval_rows, EVAL_COLUMNS))):
+        for path, text in (
+            (args.csv, rows and csv_text(rows)),
+            (eval_csv, eval_rows and csv_text(eval_rows, EVAL_COLUMNS)),
+        ):
             if text:
                 _write(path, lambda path=path, text=text: write_text(path, text))
                 print(f"\nwrote {path}")

@@ -1,14 +1,15 @@
 """NAS-Bench-301 configurations, the query script and the genotype tool's nb301 command."""
+
 import json
 import sys
 
 import pytest
 
-from nas.space import primitives as space
+from nas.analysis.nb301 import PREFIX, genotype_to_config
 from nas.core.errors import UserError
 from nas.genotype import Genotype, combine, library_names, load_genotype, save_genotype
+from nas.space import primitives as space
 from nas.tools.genotype import main as genotype_cli
-from nas.analysis.nb301 import PREFIX, genotype_to_config
 from tests.helpers import assert_one_line_error, run_script
 
 P = PREFIX
@@ -51,19 +52,21 @@ def test_nb301_best_evolutionary_by_hand():
     # reduce: (sep3,0)(max,1)  | (sep3,0)(sep5,2) | (max,0)(sep5,1)  | (sep3,0)(sep3,1)
     expected = {}
     for cell, first, third in (("normal", "skip_connect", "skip_connect"), ("reduce", "max_pool_3x3", "max_pool_3x3")):
-        expected.update({
-            f"{P}edge_{cell}_0": "sep_conv_3x3",
-            f"{P}edge_{cell}_1": first,
-            f"{P}edge_{cell}_2": "sep_conv_3x3",
-            f"{P}edge_{cell}_4": "sep_conv_5x5",
-            f"{P}inputs_node_{cell}_3": "0_2",
-            f"{P}edge_{cell}_5": third,
-            f"{P}edge_{cell}_6": "sep_conv_5x5",
-            f"{P}inputs_node_{cell}_4": "0_1",
-            f"{P}edge_{cell}_9": "sep_conv_3x3",
-            f"{P}edge_{cell}_10": "sep_conv_3x3",
-            f"{P}inputs_node_{cell}_5": "0_1",
-        })
+        expected.update(
+            {
+                f"{P}edge_{cell}_0": "sep_conv_3x3",
+                f"{P}edge_{cell}_1": first,
+                f"{P}edge_{cell}_2": "sep_conv_3x3",
+                f"{P}edge_{cell}_4": "sep_conv_5x5",
+                f"{P}inputs_node_{cell}_3": "0_2",
+                f"{P}edge_{cell}_5": third,
+                f"{P}edge_{cell}_6": "sep_conv_5x5",
+                f"{P}inputs_node_{cell}_4": "0_1",
+                f"{P}edge_{cell}_9": "sep_conv_3x3",
+                f"{P}edge_{cell}_10": "sep_conv_3x3",
+                f"{P}inputs_node_{cell}_5": "0_1",
+            }
+        )
     assert genotype_to_config(load_genotype("EVAL_BEST_EVOLUTIONARY")) == expected
 
 
@@ -87,7 +90,9 @@ def test_nb301_every_library_genotype(name):
     edge_keys = [k for k in config if "edge_" in k]
     assert len(config) == 22 and len(edge_keys) == 16
     assert all(k.startswith(P) for k in config)
-    assert set(config.values()) - {"0_1", "0_2", "0_3", "0_4", "1_2", "1_3", "1_4", "2_3", "2_4", "3_4"} <= set(space.PRIMITIVES)
+    assert set(config.values()) - {"0_1", "0_2", "0_3", "0_4", "1_2", "1_3", "1_4", "2_3", "2_4", "3_4"} <= set(
+        space.PRIMITIVES
+    )
     for cell in ("normal", "reduce"):
         assert f"{P}inputs_node_{cell}_2" not in config
         assert sum(k.startswith(f"{P}edge_{cell}_") for k in config) == 8
@@ -102,10 +107,14 @@ def test_nb301_refusals():
     g = load_genotype("DARTS_V2")
     same = list(g.normal)
     same[2:4] = [("sep_conv_3x3", 0), ("skip_connect", 0)]
-    with pytest.raises(UserError, match="node 1 of the normal cell takes both inputs from node 0 .*two different inputs"):
+    with pytest.raises(
+        UserError, match="node 1 of the normal cell takes both inputs from node 0 .*two different inputs"
+    ):
         genotype_to_config(Genotype(tuple(same), g.normal_concat, g.reduce, g.reduce_concat))
     seven = (("sep_conv_7x7", 0),) + g.reduce[1:]
-    with pytest.raises(UserError, match="operation 'sep_conv_7x7' in the reduce cell, node 0: NAS-Bench-301 knows only max_pool_3x3"):
+    with pytest.raises(
+        UserError, match="operation 'sep_conv_7x7' in the reduce cell, node 0: NAS-Bench-301 knows only max_pool_3x3"
+    ):
         genotype_to_config(Genotype(g.normal, g.normal_concat, seven, g.reduce_concat))
     with pytest.raises(UserError, match=r"normal_concat=\[2, 3, 5\]: NAS-Bench-301 always concatenates"):
         genotype_to_config(Genotype(g.normal, (2, 3, 5), g.reduce, g.reduce_concat))
@@ -116,9 +125,13 @@ def test_nb301_cli(capsys):
     assert json.loads(capsys.readouterr().out) == genotype_to_config(load_genotype("DARTS_V2"))
     genotype_cli(["nb301", "EVAL_BEST_EVOLUTIONARY", "--one-cell"])
     g = load_genotype("EVAL_BEST_EVOLUTIONARY")
-    assert json.loads(capsys.readouterr().out) == genotype_to_config(Genotype(g.normal, g.normal_concat, g.normal, g.normal_concat))
+    assert json.loads(capsys.readouterr().out) == genotype_to_config(
+        Genotype(g.normal, g.normal_concat, g.normal, g.normal_concat)
+    )
     genotype_cli(["nb301", "DARTS_V2", "--reduce", "PDARTS"])
-    assert json.loads(capsys.readouterr().out) == genotype_to_config(combine(load_genotype("DARTS_V2"), load_genotype("PDARTS")))
+    assert json.loads(capsys.readouterr().out) == genotype_to_config(
+        combine(load_genotype("DARTS_V2"), load_genotype("PDARTS"))
+    )
 
 
 def test_nb301_query_with_surrogate(fake_nb301):
@@ -135,7 +148,12 @@ def test_nb301_query_without_package(tmp_path):
     result = run_script(sys.executable, "scripts/nb301_query.py", "DARTS_V2", "--models-dir", tmp_path)
     assert_one_line_error(result, "install the nasbench301 package")
     g = load_genotype("DARTS_V2")
-    same = Genotype(g.normal[:2] + (("sep_conv_3x3", 0), ("skip_connect", 0)) + g.normal[4:], g.normal_concat, g.reduce, g.reduce_concat)
+    same = Genotype(
+        g.normal[:2] + (("sep_conv_3x3", 0), ("skip_connect", 0)) + g.normal[4:],
+        g.normal_concat,
+        g.reduce,
+        g.reduce_concat,
+    )
     save_genotype(tmp_path / "same.json", same)
     result = run_script(sys.executable, "scripts/nb301_query.py", tmp_path / "same.json", "--models-dir", tmp_path)
     assert_one_line_error(result, "node 1 of the normal cell takes both inputs from node 0")

@@ -1,5 +1,6 @@
 """Compiled and captured training steps (nas.core.compile): the same numerics as eager, a
 capture per network structure, and the modes a device cannot run refused."""
+
 import random
 
 import pytest
@@ -98,8 +99,15 @@ def test_capture_leaves_bn_statistics_and_random_numbers_as_eager():
     p = Precision()
     for m, net in ((eager_net, eager_net), (model, captured_net)):
         torch.manual_seed(1)
-        train(m, data, torch.optim.SGD(net.parameters(), 0.1, momentum=0.9), nn.CrossEntropyLoss(), p,
-              p.make_scaler(), progress=False)
+        train(
+            m,
+            data,
+            torch.optim.SGD(net.parameters(), 0.1, momentum=0.9),
+            nn.CrossEntropyLoss(),
+            p,
+            p.make_scaler(),
+            progress=False,
+        )
         net.after = torch.rand(1)  # the random stream continues where eager's does
     for a, b in zip(eager_net.state_dict().values(), captured_net.state_dict().values()):
         assert torch.equal(a, b)

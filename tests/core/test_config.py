@@ -39,14 +39,17 @@ def test_preset_is_a_named_yaml():
     assert cfg.init_channels < 16
 
 
-@pytest.mark.parametrize("text, message", [
-    ("nopop: 3\n", "unknown key 'nopop'"),
-    ("npop: three\n", "config key 'npop' = 'three' has type str: expected int"),
-    ("learning_rate: true\n", "expected float"),
-    ("val_protocol: test-set\n", "expected one of"),
-    ("- 1\n", "must hold a mapping"),
-    ("npop: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("nopop: 3\n", "unknown key 'nopop'"),
+        ("npop: three\n", "config key 'npop' = 'three' has type str: expected int"),
+        ("learning_rate: true\n", "expected float"),
+        ("val_protocol: test-set\n", "expected one of"),
+        ("- 1\n", "must hold a mapping"),
+        ("npop: [\n", "not valid YAML"),
+    ],
+)
 def test_bad_yaml(tmp_path, text, message):
     f = tmp_path / "c.yaml"
     f.write_text(text)
@@ -79,19 +82,22 @@ def test_method_sections_apply_to_their_own_search_only(tmp_path):
         parse(SupernetConfig, ["--config", str(f)])
 
 
-@pytest.mark.parametrize("cls, argv, message", [
-    (EvolutionaryConfig, ["--init_channels", "0"], "--init_channels 0: expected 1 or more"),
-    (EvolutionaryConfig, ["--learning_rate", "-1"], "--learning_rate -1.0: expected more than 0"),
-    (EvolutionaryConfig, ["--learning_rate", "nan"], "--learning_rate nan: expected more than 0"),
-    (EvolutionaryConfig, ["--stage_epochs", "0"], "--stage_epochs 0: expected 1 or more"),
-    (EvolutionaryConfig, ["--layers", "1"], "--layers 1: expected 3 or more"),
-    (EvolutionaryConfig, ["--finetune_extra", "5", "-1", "3"], "--finetune_extra 5 -1 3: expected 0 or more"),
-    (SupernetConfig, ["--pretrain_epochs", "-1"], "--pretrain_epochs -1: expected 0 or more"),
-    (SupernetConfig, ["--momentum", "1.5"], "--momentum 1.5: expected a number from 0 to 1"),
-    (CifarEvalConfig, ["--label_smooth", "2"], "--label_smooth 2.0: expected a number from 0 to 1"),
-    (CifarEvalConfig, ["--drop_path_prob", "-0.1"], "--drop_path_prob -0.1: expected a number from 0 to 1"),
-    (ImageNetEvalConfig, ["--epochs", "0"], "--epochs 0: expected 1 or more"),
-])
+@pytest.mark.parametrize(
+    "cls, argv, message",
+    [
+        (EvolutionaryConfig, ["--init_channels", "0"], "--init_channels 0: expected 1 or more"),
+        (EvolutionaryConfig, ["--learning_rate", "-1"], "--learning_rate -1.0: expected more than 0"),
+        (EvolutionaryConfig, ["--learning_rate", "nan"], "--learning_rate nan: expected more than 0"),
+        (EvolutionaryConfig, ["--stage_epochs", "0"], "--stage_epochs 0: expected 1 or more"),
+        (EvolutionaryConfig, ["--layers", "1"], "--layers 1: expected 3 or more"),
+        (EvolutionaryConfig, ["--finetune_extra", "5", "-1", "3"], "--finetune_extra 5 -1 3: expected 0 or more"),
+        (SupernetConfig, ["--pretrain_epochs", "-1"], "--pretrain_epochs -1: expected 0 or more"),
+        (SupernetConfig, ["--momentum", "1.5"], "--momentum 1.5: expected a number from 0 to 1"),
+        (CifarEvalConfig, ["--label_smooth", "2"], "--label_smooth 2.0: expected a number from 0 to 1"),
+        (CifarEvalConfig, ["--drop_path_prob", "-0.1"], "--drop_path_prob -0.1: expected a number from 0 to 1"),
+        (ImageNetEvalConfig, ["--epochs", "0"], "--epochs 0: expected 1 or more"),
+    ],
+)
 def test_values_out_of_range_are_refused_from_flags(cls, argv, message):
     with pytest.raises(UserError, match=re.escape(message)):
         parse(cls, argv)
@@ -106,8 +112,10 @@ def test_values_out_of_range_are_refused_from_yaml_too(tmp_path):
 
 def test_one_file_configures_every_script_through_its_sections(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("seed: 3\nsearch:\n  layers: 4\nevolutionary:\n  npop: 6\nevaluation:\n  epochs: 7\n"
-                 "cifar:\n  cutout_length: 8\nimagenet:\n  epochs: 9\n")
+    f.write_text(
+        "seed: 3\nsearch:\n  layers: 4\nevolutionary:\n  npop: 6\nevaluation:\n  epochs: 7\n"
+        "cifar:\n  cutout_length: 8\nimagenet:\n  epochs: 9\n"
+    )
     evo, _ = parse(EvolutionaryConfig, ["--config", str(f)])
     sup, _ = parse(SupernetConfig, ["--config", str(f)])
     cifar, _ = parse(CifarEvalConfig, ["--config", str(f)])
@@ -124,11 +132,23 @@ def test_given_counts_what_the_config_file_and_preset_set(tmp_path):
 
 
 # docs/method.md, "Where we deviate from the original": every row's paper value
-SEARCH_PAPER = {"val_protocol": "test", "perturb_restore": "accumulate", "perturb_batches": "fresh", "amp": "auto",
-                "op_set": "original", "topology_candidates": "all", "off_ops": "zero", "norm_constants": "original",
-                "decision_parallel": "replicate"}
-PAPER = {EvolutionaryConfig: SEARCH_PAPER, SupernetConfig: SEARCH_PAPER,
-         CifarEvalConfig: {"norm_constants": "original"}, ImageNetEvalConfig: {"amp": "off"}}
+SEARCH_PAPER = {
+    "val_protocol": "test",
+    "perturb_restore": "accumulate",
+    "perturb_batches": "fresh",
+    "amp": "auto",
+    "op_set": "original",
+    "topology_candidates": "all",
+    "off_ops": "zero",
+    "norm_constants": "original",
+    "decision_parallel": "replicate",
+}
+PAPER = {
+    EvolutionaryConfig: SEARCH_PAPER,
+    SupernetConfig: SEARCH_PAPER,
+    CifarEvalConfig: {"norm_constants": "original"},
+    ImageNetEvalConfig: {"amp": "off"},
+}
 
 
 @pytest.mark.parametrize("cls", list(PAPER))
@@ -150,10 +170,16 @@ def test_paper_precision_resolved_per_script():
     from nas.core.engine import Precision
 
     cuda = torch.device("cuda")
-    resolved = {cls.__name__: Precision.choose(cuda, parse(cls, ["--preset", "paper"])[0].amp).dtype
-                for cls in (EvolutionaryConfig, SupernetConfig, CifarEvalConfig, ImageNetEvalConfig)}
-    assert resolved == {"EvolutionaryConfig": torch.float16, "SupernetConfig": torch.float16,
-                        "CifarEvalConfig": None, "ImageNetEvalConfig": None}  # None: fp32, no autocast
+    resolved = {
+        cls.__name__: Precision.choose(cuda, parse(cls, ["--preset", "paper"])[0].amp).dtype
+        for cls in (EvolutionaryConfig, SupernetConfig, CifarEvalConfig, ImageNetEvalConfig)
+    }
+    assert resolved == {
+        "EvolutionaryConfig": torch.float16,
+        "SupernetConfig": torch.float16,
+        "CifarEvalConfig": None,
+        "ImageNetEvalConfig": None,
+    }  # None: fp32, no autocast
 
 
 def test_the_method_doc_lists_every_paper_deviation():
@@ -190,11 +216,20 @@ def test_an_old_runs_saved_config_resumes_through_the_alias():
     old = {k: v for k, v in to_dict(EvolutionaryConfig()).items() if k != "dataset"}
     cfg = resume_config(EvolutionaryConfig, {**old, "cifar100": True}, {}, what="--resume r", source="r/config.yaml")
     assert cfg.dataset == "cifar100"
-    assert resume_config(EvolutionaryConfig, {**old, "cifar100": False}, {}, what="--resume r",
-                         source="r/config.yaml").dataset == "cifar10"
+    assert (
+        resume_config(
+            EvolutionaryConfig, {**old, "cifar100": False}, {}, what="--resume r", source="r/config.yaml"
+        ).dataset
+        == "cifar10"
+    )
     with pytest.raises(UserError, match=r"--dataset cifar100 \(run has cifar10\)"):
-        resume_config(EvolutionaryConfig, {**old, "cifar100": False}, parse(EvolutionaryConfig, ["--cifar100"])[1],
-                      what="--resume r", source="r/config.yaml")
+        resume_config(
+            EvolutionaryConfig,
+            {**old, "cifar100": False},
+            parse(EvolutionaryConfig, ["--cifar100"])[1],
+            what="--resume r",
+            source="r/config.yaml",
+        )
 
 
 def test_every_script_takes_both_names_of_the_data_root():

@@ -35,12 +35,15 @@ def test_bad_rank_variable(monkeypatch):
         D.init_distributed("local", "cpu")
 
 
-@pytest.mark.parametrize("omp, cores, local, launcher, expected", [
-    (None, 16, 2, {}, 8),                       # two processes on the machine share its cores
-    (None, 16, 1, {"LOCAL_WORLD_SIZE": "4"}, 4),  # the launcher's count when it says more
-    (None, 3, 4, {}, 1),                        # never below one thread
-    ("2", 16, 2, {}, None),                     # the user's OMP_NUM_THREADS wins
-])
+@pytest.mark.parametrize(
+    "omp, cores, local, launcher, expected",
+    [
+        (None, 16, 2, {}, 8),  # two processes on the machine share its cores
+        (None, 16, 1, {"LOCAL_WORLD_SIZE": "4"}, 4),  # the launcher's count when it says more
+        (None, 3, 4, {}, 1),  # never below one thread
+        ("2", 16, 2, {}, None),  # the user's OMP_NUM_THREADS wins
+    ],
+)
 def test_threads_per_process(monkeypatch, omp, cores, local, launcher, expected):
     import torch
 
@@ -105,13 +108,48 @@ def test_a_killed_rank_ends_its_peer_with_one_line_and_the_resume_command(digits
 
     save, port = tmp_path / "runs", D._free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    args = ["--preset", "tiny", "--batch_size", "8", "--stage_epochs", "3", "--train_path", digits_root,
-            "--save", save, "--loader", "torch", "--no-progress"]
-    launchers = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank",
-                                   str(node), "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port",
-                                   str(port), str(ROOT / "search_evolutionary.py"), *map(str, args)],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for node in range(2)]
+    args = [
+        "--preset",
+        "tiny",
+        "--batch_size",
+        "8",
+        "--stage_epochs",
+        "3",
+        "--train_path",
+        digits_root,
+        "--save",
+        save,
+        "--loader",
+        "torch",
+        "--no-progress",
+    ]
+    launchers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--node_rank",
+                str(node),
+                "--nproc_per_node",
+                "1",
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                str(ROOT / "search_evolutionary.py"),
+                *map(str, args),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for node in range(2)
+    ]
     try:
         deadline = time.time() + 300
         while not list(save.glob("*/log_rank1.txt")):
@@ -129,6 +167,8 @@ def test_a_killed_rank_ends_its_peer_with_one_line_and_the_resume_command(digits
             launcher.wait()
     run_dir = next(save.iterdir())
     ours = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert ours == [f"error: lost rank 1 (no sign of life for {D.PeerWatchdog.STALE:.0f}s): this process stops too; "
-                    f"launch every process again with --resume {run_dir}"], err[-3000:]
+    assert ours == [
+        f"error: lost rank 1 (no sign of life for {D.PeerWatchdog.STALE:.0f}s): this process stops too; "
+        f"launch every process again with --resume {run_dir}"
+    ], err[-3000:]
     assert launchers[0].returncode != 0 and took < 3 * D.PeerWatchdog.STALE

@@ -62,8 +62,16 @@ def test_train_with_steps_cycles_over_epochs():
     loader = Loader(data(2))
     model = nn.Linear(5, 3)
     p = Precision()
-    res = train(model, cycle(loader, start_epoch=10), torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(),
-                p, p.make_scaler(), steps=5, progress=False)
+    res = train(
+        model,
+        cycle(loader, start_epoch=10),
+        torch.optim.SGD(model.parameters(), 0.1),
+        nn.CrossEntropyLoss(),
+        p,
+        p.make_scaler(),
+        steps=5,
+        progress=False,
+    )
     assert res["steps"] == 5
     assert loader.epochs == [10, 11, 12]
 
@@ -73,15 +81,30 @@ def test_nan_loss_stops_with_step_and_lr():
     p = Precision()
     batches = [(torch.full((4, 5), float("nan")), torch.zeros(4, dtype=torch.long))]
     with pytest.raises(UserError, match=r"^stage x ep1/1: training loss became nan at step 1 \(lr 0.1\)"):
-        train(model, batches, torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
-              progress=False, desc="stage x ep1/1")
+        train(
+            model,
+            batches,
+            torch.optim.SGD(model.parameters(), 0.1),
+            nn.CrossEntropyLoss(),
+            p,
+            p.make_scaler(),
+            progress=False,
+            desc="stage x ep1/1",
+        )
 
 
 def test_bf16_autocast_on_cpu_trains():
     model = nn.Linear(5, 3)
     p = Precision.choose(torch.device("cpu"), "bf16")
-    res = train(model, data(), torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
-                progress=False)
+    res = train(
+        model,
+        data(),
+        torch.optim.SGD(model.parameters(), 0.1),
+        nn.CrossEntropyLoss(),
+        p,
+        p.make_scaler(),
+        progress=False,
+    )
     assert res["steps"] == 3
 
 
@@ -104,8 +127,16 @@ def test_evaluation_model_output_tuple_is_handled():
 
     model = WithAux()
     p = Precision()
-    res = train(model, data(), torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
-                aux_weight=0.4, progress=False)
+    res = train(
+        model,
+        data(),
+        torch.optim.SGD(model.parameters(), 0.1),
+        nn.CrossEntropyLoss(),
+        p,
+        p.make_scaler(),
+        aux_weight=0.4,
+        progress=False,
+    )
     assert res["steps"] == 3
 
 
@@ -118,11 +149,14 @@ class Lines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-@pytest.mark.parametrize("tty,progress,expected", [
-    (False, True, ["ep1 step 2/5", "ep1 step 4/5"]),  # a file: lines with the ETA, none at the last step
-    (False, False, []),                              # --no-progress: none
-    (True, True, []),                                # a terminal: the bar instead
-])
+@pytest.mark.parametrize(
+    "tty,progress,expected",
+    [
+        (False, True, ["ep1 step 2/5", "ep1 step 4/5"]),  # a file: lines with the ETA, none at the last step
+        (False, False, []),  # --no-progress: none
+        (True, True, []),  # a terminal: the bar instead
+    ],
+)
 def test_progress_is_a_bar_on_a_terminal_and_eta_lines_in_a_file(monkeypatch, capsys, tty, progress, expected):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     handler = Lines()
@@ -132,8 +166,17 @@ def test_progress_is_a_bar_on_a_terminal_and_eta_lines_in_a_file(monkeypatch, ca
     try:
         model = nn.Linear(5, 3)
         p = Precision()
-        train(model, data(5), torch.optim.SGD(model.parameters(), 0.1), nn.CrossEntropyLoss(), p, p.make_scaler(),
-              log_every=2, desc="ep1", progress=progress)
+        train(
+            model,
+            data(5),
+            torch.optim.SGD(model.parameters(), 0.1),
+            nn.CrossEntropyLoss(),
+            p,
+            p.make_scaler(),
+            log_every=2,
+            desc="ep1",
+            progress=progress,
+        )
     finally:
         logger.removeHandler(handler)
     assert [line.split(" loss ")[0] for line in handler.lines] == expected

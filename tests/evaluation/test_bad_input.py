@@ -1,12 +1,13 @@
 """Bad input to the evaluation scripts is one line `error: ...`, exit status 2, and no run
 directory; a run stopped in its first epoch starts again on --resume."""
+
 import json
 import runpy
 import sys
 
 import pytest
 
-from tests.helpers import ROOT, plant_checkpoint
+from tests.helpers import BAD_NOTES, ROOT, plant_checkpoint
 
 SCRIPTS = ["train_eval_cifar.py", "train_eval_imagenet.py"]
 
@@ -19,9 +20,32 @@ def run_script(script, argv, monkeypatch, capsys):
 
 
 def small(data, save, *extra):
-    return ["--data", data, "--save", save, "--arch", "DARTS_V2", "--epochs", "1", "--init_channels", "4",
-            "--layers", "3", "--batch_size", "8", "--train_subset", "16", "--workers", "0", "--device", "cpu",
-            "--loader", "torch", "--no-progress", *extra]
+    return [
+        "--data",
+        data,
+        "--save",
+        save,
+        "--arch",
+        "DARTS_V2",
+        "--epochs",
+        "1",
+        "--init_channels",
+        "4",
+        "--layers",
+        "3",
+        "--batch_size",
+        "8",
+        "--train_subset",
+        "16",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--loader",
+        "torch",
+        "--no-progress",
+        *extra,
+    ]
 
 
 BAD_VALUES = [
@@ -40,13 +64,11 @@ BAD_VALUES = [
 ]
 
 
-BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]
-
-
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("note", BAD_NOTES, ids=repr)
-def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, note, digits_root, tmp_path,
-                                                                       monkeypatch, capsys):
+def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(
+    script, note, digits_root, tmp_path, monkeypatch, capsys
+):
     save = tmp_path / "deep" / "er" / "runs"
     code, err = run_script(script, small(digits_root, save, "--note", note), monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1, err
@@ -56,8 +78,9 @@ def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("flags, message", BAD_VALUES, ids=[" ".join(f) for f, _ in BAD_VALUES])
-def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, message, digits_root, tmp_path,
-                                                            monkeypatch, capsys):
+def test_bad_value_is_one_line_and_leaves_no_run_directory(
+    script, flags, message, digits_root, tmp_path, monkeypatch, capsys
+):
     save = tmp_path / "runs"
     code, err = run_script(script, small(digits_root, save, *flags), monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
@@ -103,8 +126,9 @@ def test_a_run_stopped_in_its_first_epoch_starts_again(digits_root, tmp_path, mo
     assert not (run_dir / "checkpoints" / "last.pt").exists()
     (run_dir / ".config.yaml.x.tmp").write_text("half written")
     monkeypatch.setattr(evaluation, "train", real_train)
-    monkeypatch.setattr(sys, "argv", ["train_eval_cifar.py", "--resume", str(run_dir), "--data", str(digits_root),
-                                      "--no-progress"])
+    monkeypatch.setattr(
+        sys, "argv", ["train_eval_cifar.py", "--resume", str(run_dir), "--data", str(digits_root), "--no-progress"]
+    )
     runpy.run_path(str(ROOT / "train_eval_cifar.py"), run_name="__main__")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs"] == 1 and summary["seed"] == 3 and summary["arch"] == "DARTS_V2"
@@ -112,14 +136,19 @@ def test_a_run_stopped_in_its_first_epoch_starts_again(digits_root, tmp_path, mo
     assert not list(run_dir.rglob("*.tmp"))
 
 
-@pytest.mark.parametrize("script, checkpoint", [("train_eval_cifar.py", "last.pt"),
-                                                ("train_eval_imagenet.py", "model_best.pt")])
+@pytest.mark.parametrize(
+    "script, checkpoint", [("train_eval_cifar.py", "last.pt"), ("train_eval_imagenet.py", "model_best.pt")]
+)
 def test_resume_of_a_planted_checkpoint_runs_no_code(script, checkpoint, digits_root, tmp_path, monkeypatch, capsys):
     path = tmp_path / "eval-try-20250101-000000" / "checkpoints" / checkpoint
     marker = tmp_path / "pwned"
     plant_checkpoint(path, marker, eval_task="cifar", epoch=1, optimizer={})
-    code, err = run_script(script, ["--resume", path if checkpoint != "last.pt" else path.parent.parent,
-                                    "--data", digits_root], monkeypatch, capsys)
+    code, err = run_script(
+        script,
+        ["--resume", path if checkpoint != "last.pt" else path.parent.parent, "--data", digits_root],
+        monkeypatch,
+        capsys,
+    )
     assert code == 2 and err.count("\n") == 1, err
     assert f"{path} holds a posix.system object, not only tensors and plain data: refused unread" in err
     assert not marker.exists()
@@ -156,7 +185,10 @@ def test_a_full_disk_stops_the_evaluation_with_one_line(digits_root, tmp_path, m
     run_dir = next(tmp_path.iterdir())
     assert code == 1, err
     warning, error = err.splitlines()
-    assert warning == f"warning: cannot write {run_dir / 'log_rank0.txt'}: No space left on device; it gets no more log lines"
+    assert (
+        warning
+        == f"warning: cannot write {run_dir / 'log_rank0.txt'}: No space left on device; it gets no more log lines"
+    )
     assert error == f"error: {run_dir / 'state.json'}: No space left on device"
     assert json.loads((run_dir / "genotype.json").read_text())["normal_concat"] == [2, 3, 4, 5]
     assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "state.json").exists()
@@ -183,7 +215,6 @@ def test_resume_of_a_read_only_run_directory_is_one_line(digits_root, tmp_path, 
         return real_mkstemp(*args, dir=dir, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    code, err = run_script("train_eval_cifar.py",
-                           ["--resume", run_dir, "--data", digits_root], monkeypatch, capsys)
+    code, err = run_script("train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root], monkeypatch, capsys)
     assert code == 2 and err == f"error: --resume {run_dir}: cannot write in {run_dir}: Read-only file system\n", err
     assert [p.name for p in run_dir.iterdir()] == ["config.yaml"]

@@ -2,9 +2,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from nas.evaluation.cost import count_macs, count_parameters_m
 from nas.evaluation.networks import NetworkCIFAR, NetworkImageNet
 from nas.genotype import load_genotype
-from nas.evaluation.cost import count_macs, count_parameters_m
 
 DARTS_V2 = load_genotype("DARTS_V2")
 
@@ -14,7 +14,9 @@ def test_parameters_exclude_the_auxiliary_head():
     without = NetworkCIFAR(8, 10, 5, False, DARTS_V2)
     assert count_parameters_m(with_aux) == count_parameters_m(without)
     aux = sum(p.numel() for p in with_aux.auxiliary_head.parameters())
-    assert sum(p.numel() for p in with_aux.parameters()) / 1e6 == pytest.approx(count_parameters_m(with_aux) + aux / 1e6)
+    assert sum(p.numel() for p in with_aux.parameters()) / 1e6 == pytest.approx(
+        count_parameters_m(with_aux) + aux / 1e6
+    )
 
 
 def test_parameters_of_a_wrapped_model_exclude_the_head_too():

@@ -3,10 +3,10 @@ import torch
 
 import nas.evaluation.networks as eval_model
 from nas.core.errors import UserError
+from nas.evaluation.cost import count_parameters_m
 from nas.evaluation.networks import Cell, NetworkCIFAR, NetworkImageNet, drop_path
 from nas.genotype import Genotype, combine, load_genotype
 from nas.space.operations import FactorizedReduce, Identity, ReLUConvBN
-from nas.evaluation.cost import count_parameters_m
 
 DARTS_V2 = load_genotype("DARTS_V2")
 
@@ -88,7 +88,10 @@ def test_imagenet_auxiliary_head_keeps_the_batchnorm_after_its_second_convolutio
     # C_aux = 768 at 48 channels: 1x1 conv + BN(128) + 2x2 conv + BN(768) + linear
     assert total(aux) - total(plain) == 768 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * 1000 + 1000
     cifar = NetworkCIFAR(36, 10, 20, True, DARTS_V2)
-    assert sum(p.numel() for p in cifar.auxiliary_head.parameters()) == 576 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 7690
+    assert (
+        sum(p.numel() for p in cifar.auxiliary_head.parameters())
+        == 576 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 7690
+    )
 
 
 @pytest.mark.parametrize("auxiliary", [False, True])

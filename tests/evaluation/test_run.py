@@ -3,6 +3,7 @@
 Runs go through nas.evaluation.run in-process (the scripts are two lines over it); bad input goes
 through the scripts themselves, to see the one-line error and exit status 2.
 """
+
 import hashlib
 import json
 import os
@@ -19,29 +20,75 @@ import pytest
 import torch
 
 import nas.evaluation.run as evaluation
-from tests.helpers import ROOT
 from nas.core.config import parse
 from nas.data.writer import ffcv_missing_reason
 from nas.evaluation.config import CifarEvalConfig, ImageNetEvalConfig
 from nas.evaluation.run import CIFAR, IMAGENET, make_criteria, resolve_genotype, run_evaluation
 from nas.genotype import combine, genotype_to_dict, library_names, load_genotype
+from tests.helpers import ROOT
 
-LOADERS = ["torch", pytest.param("ffcv", marks=pytest.mark.skipif(bool(ffcv_missing_reason()),
-                                                                   reason="FFCV does not import"))]
+LOADERS = [
+    "torch",
+    pytest.param("ffcv", marks=pytest.mark.skipif(bool(ffcv_missing_reason()), reason="FFCV does not import")),
+]
 
 
 def cifar_args(data, save, *extra):
-    return ["--data", str(data), "--save", str(save), "--arch", "DARTS_V2", "--epochs", "1", "--init_channels", "4",
-            "--layers", "3", "--batch_size", "32", "--train_subset", "64", "--workers", "0", "--device", "cpu",
-            "--loader", "torch", "--no-progress", *extra]
+    return [
+        "--data",
+        str(data),
+        "--save",
+        str(save),
+        "--arch",
+        "DARTS_V2",
+        "--epochs",
+        "1",
+        "--init_channels",
+        "4",
+        "--layers",
+        "3",
+        "--batch_size",
+        "32",
+        "--train_subset",
+        "64",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--loader",
+        "torch",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def imagenet_args(data, save, *extra):
     # 16 channels: torch 2.14's oneDNN corrupts the heap in the backward pass of channels-last
     # strided 1x1 convolutions with fewer input channels at 56 px (the first FactorizedReduce).
-    return ["--data", str(data), "--save", str(save), "--arch", "DARTS_V2", "--epochs", "6", "--init_channels", "16",
-            "--layers", "3", "--batch_size", "4", "--workers", "0", "--device", "cpu", "--loader", "torch",
-            "--no-progress", *extra]
+    return [
+        "--data",
+        str(data),
+        "--save",
+        str(save),
+        "--arch",
+        "DARTS_V2",
+        "--epochs",
+        "6",
+        "--init_channels",
+        "16",
+        "--layers",
+        "3",
+        "--batch_size",
+        "4",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--loader",
+        "torch",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def run(task, argv):
@@ -109,13 +156,34 @@ def test_label_smoothing_is_for_training_only():
 
 def test_published_defaults():
     cifar, imagenet = CifarEvalConfig(), ImageNetEvalConfig()
-    assert (cifar.epochs, cifar.batch_size, cifar.learning_rate, cifar.lr_scheduler, cifar.weight_decay,
-            cifar.init_channels, cifar.layers, cifar.auxiliary, cifar.auxiliary_weight, cifar.cutout_length,
-            cifar.drop_path_prob, cifar.grad_clip, cifar.label_smooth) == \
-        (600, 128, 0.025, "cosine", 3e-4, 36, 20, True, 0.4, 16, 0.3, 5.0, 0.0)
-    assert (imagenet.epochs, imagenet.batch_size, imagenet.learning_rate, imagenet.lr_scheduler, imagenet.weight_decay,
-            imagenet.init_channels, imagenet.layers, imagenet.auxiliary, imagenet.drop_path_prob, imagenet.grad_clip,
-            imagenet.label_smooth) == (300, 128, 0.1, "linear", 3e-5, 48, 14, False, 0.0, 5.0, 0.1)
+    assert (
+        cifar.epochs,
+        cifar.batch_size,
+        cifar.learning_rate,
+        cifar.lr_scheduler,
+        cifar.weight_decay,
+        cifar.init_channels,
+        cifar.layers,
+        cifar.auxiliary,
+        cifar.auxiliary_weight,
+        cifar.cutout_length,
+        cifar.drop_path_prob,
+        cifar.grad_clip,
+        cifar.label_smooth,
+    ) == (600, 128, 0.025, "cosine", 3e-4, 36, 20, True, 0.4, 16, 0.3, 5.0, 0.0)
+    assert (
+        imagenet.epochs,
+        imagenet.batch_size,
+        imagenet.learning_rate,
+        imagenet.lr_scheduler,
+        imagenet.weight_decay,
+        imagenet.init_channels,
+        imagenet.layers,
+        imagenet.auxiliary,
+        imagenet.drop_path_prob,
+        imagenet.grad_clip,
+        imagenet.label_smooth,
+    ) == (300, 128, 0.1, "linear", 3e-5, 48, 14, False, 0.0, 5.0, 0.1)
 
 
 # ------------------------------------------------------------------------------ runs
@@ -123,12 +191,20 @@ def test_published_defaults():
 @pytest.mark.parametrize("loader", LOADERS)
 def test_cifar_smoke_run_writes_checkpoints_log_and_summary(digits_root, tmp_path, loader):
     save = tmp_path / "runs"
-    summary = run(CIFAR, cifar_args(digits_root, save, "--loader", loader, "--arch", "EVAL_BEST_SUPERNET",
-                                    "--reduce_arch", "DARTS_V2"))
+    summary = run(
+        CIFAR,
+        cifar_args(digits_root, save, "--loader", loader, "--arch", "EVAL_BEST_SUPERNET", "--reduce_arch", "DARTS_V2"),
+    )
     run_dir = only_run_dir(save)
     assert run_dir.name.startswith("eval-cifar-")
-    for name in ("config.yaml", "genotype.json", "log_rank0.txt", "summary.json", "checkpoints/last.pt",
-                 "checkpoints/model_best.pt"):
+    for name in (
+        "config.yaml",
+        "genotype.json",
+        "log_rank0.txt",
+        "summary.json",
+        "checkpoints/last.pt",
+        "checkpoints/model_best.pt",
+    ):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "tb" / "rank0").glob("events.out.tfevents.*"))
     on_disk = json.loads((run_dir / "summary.json").read_text())
@@ -157,10 +233,16 @@ def test_cifar_smoke_run_writes_checkpoints_log_and_summary(digits_root, tmp_pat
 def test_imagenet_smoke_run_smooths_labels_in_training_only(imagenet_root, tmp_path, loader, monkeypatch):
     criteria = {}
     real_train, real_evaluate = evaluation.train, evaluation.evaluate
-    monkeypatch.setattr(evaluation, "train", lambda m, b, o, crit, *a, **k: criteria.setdefault("train", crit)
-                        and real_train(m, b, o, crit, *a, **k))
-    monkeypatch.setattr(evaluation, "evaluate", lambda m, b, crit, *a, **k: criteria.setdefault("val", crit)
-                        and real_evaluate(m, b, crit, *a, **k))
+    monkeypatch.setattr(
+        evaluation,
+        "train",
+        lambda m, b, o, crit, *a, **k: criteria.setdefault("train", crit) and real_train(m, b, o, crit, *a, **k),
+    )
+    monkeypatch.setattr(
+        evaluation,
+        "evaluate",
+        lambda m, b, crit, *a, **k: criteria.setdefault("val", crit) and real_evaluate(m, b, crit, *a, **k),
+    )
     save = tmp_path / "runs"
     # 6 epochs is the shortest "linear" schedule; a train subset of 4 keeps it to one step each.
     summary = run(IMAGENET, imagenet_args(imagenet_root, save, "--loader", loader, "--train_subset", "4"))
@@ -241,8 +323,14 @@ def test_resume_with_loader_workers_gives_the_weights_of_any_uninterrupted_run(d
 def start_script(argv, save, signum, ready, env=None):
     """train_eval_cifar.py in a subprocess, sent `signum` once `ready(run_dir)`; (exit status, stderr, run dir)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train_eval_cifar.py"), *map(str, argv)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train_eval_cifar.py"), *map(str, argv)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while not (save.is_dir() and any(save.iterdir()) and ready(only_run_dir(save))):
         assert proc.poll() is None and time.time() < deadline, "the run ended before the moment to signal it"
@@ -260,11 +348,15 @@ def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrup
     straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
 
     save = tmp_path / "b"
-    code, err, run_dir = start_script(cifar_args(digits_root, save, *extra), save, signal.SIGTERM,
-                                      lambda d: (d / "log_rank0.txt").is_file())
+    code, err, run_dir = start_script(
+        cifar_args(digits_root, save, *extra), save, signal.SIGTERM, lambda d: (d / "log_rank0.txt").is_file()
+    )
     line = err.strip().splitlines()[-1]
-    stopped = re.fullmatch(rf"stopped by SIGTERM after epoch ([123])/4; to continue: \S*train_eval_cifar.py "
-                           rf"--resume {re.escape(str(run_dir))}", line)
+    stopped = re.fullmatch(
+        rf"stopped by SIGTERM after epoch ([123])/4; to continue: \S*train_eval_cifar.py "
+        rf"--resume {re.escape(str(run_dir))}",
+        line,
+    )
     assert code == 143 and stopped, err
     assert torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["epoch"] == int(stopped[1])
     assert not (run_dir / "summary.json").exists()
@@ -277,14 +369,24 @@ def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrup
     slurm = {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     resume = ["--resume", run_dir, "--data", digits_root, "--workers", "0", "--no-progress"]
     if int(stopped[1]) < 3:
-        code, err, _ = start_script([*resume, "--requeue"], save, signal.SIGUSR1,
-                                    lambda d: "resumed after epoch" in (d / "log_rank0.txt").read_text(), env=slurm)
+        code, err, _ = start_script(
+            [*resume, "--requeue"],
+            save,
+            signal.SIGUSR1,
+            lambda d: "resumed after epoch" in (d / "log_rank0.txt").read_text(),
+            env=slurm,
+        )
         stopped, requeued = err.strip().splitlines()[-2:]
         assert code == 138 and re.fullmatch(r"stopped by SIGUSR1 after epoch [23]/4; to continue: .*", stopped), err
         assert requeued == "SLURM job 4242 requeued"
         assert (tmp_path / "scontrol.txt").read_text() == "requeue 4242\n"
-    done = subprocess.run([sys.executable, str(ROOT / "train_eval_cifar.py"), *map(str, resume)], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train_eval_cifar.py"), *map(str, resume)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr
     resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
     assert resumed["epoch"] == straight["epoch"] == 4
@@ -307,10 +409,23 @@ def worker_of_rank(launcher: int, rank: int) -> int:
 @pytest.mark.slow
 def test_torchrun_a_signal_to_one_rank_stops_both_at_the_same_epoch(digits_root, tmp_path):
     save = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "train_eval_cifar.py"), *cifar_args(digits_root, save, "--epochs", "4")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(ROOT / "train_eval_cifar.py"),
+        *cifar_args(digits_root, save, "--epochs", "4"),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while not list(save.glob("*/log_rank1.txt")):
         assert proc.poll() is None and time.time() < deadline, "the run ended before the moment to signal it"
@@ -318,8 +433,11 @@ def test_torchrun_a_signal_to_one_rank_stops_both_at_the_same_epoch(digits_root,
     run_dir = only_run_dir(save)
     os.kill(worker_of_rank(proc.pid, 1), signal.SIGTERM)  # rank 1 alone
     _, err = proc.communicate(timeout=600)
-    stopped = re.search(r"stopped by SIGTERM after epoch ([123])/4; to continue: \S*train_eval_cifar.py --resume "
-                        + re.escape(str(run_dir)), err)  # said by rank 0, which agreed
+    stopped = re.search(
+        r"stopped by SIGTERM after epoch ([123])/4; to continue: \S*train_eval_cifar.py --resume "
+        + re.escape(str(run_dir)),
+        err,
+    )  # said by rank 0, which agreed
     assert proc.returncode != 0 and stopped, err
     ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
     assert ckpt["epoch"] == int(stopped[1]) and not (run_dir / "summary.json").exists()
@@ -331,10 +449,18 @@ def test_torchrun_two_processes(digits_root, tmp_path):
     import subprocess
 
     save = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "train_eval_cifar.py"), *cifar_args(digits_root, save, "--drop_path_prob", "0.2")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(ROOT / "train_eval_cifar.py"),
+        *cifar_args(digits_root, save, "--drop_path_prob", "0.2"),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(save)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -360,17 +486,23 @@ BAD_ARCH = {
     "unknown library name": (lambda tmp: "NOPE", "unknown genotype 'NOPE'"),
     "malformed JSON": (lambda tmp: bad_json(tmp, '{"normal": ['), "malformed JSON"),
     "op the network cannot build": (
-        lambda tmp: bad_json(tmp, json.dumps({**genotype_to_dict(load_genotype("DARTS_V2")),
-                                              "normal": [["conv_9x9", 0]] + [["sep_conv_3x3", 1]] * 7})),
-        "unknown operation 'conv_9x9'"),
+        lambda tmp: bad_json(
+            tmp,
+            json.dumps(
+                {**genotype_to_dict(load_genotype("DARTS_V2")), "normal": [["conv_9x9", 0]] + [["sep_conv_3x3", 1]] * 7}
+            ),
+        ),
+        "unknown operation 'conv_9x9'",
+    ),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_ARCH))
 @pytest.mark.parametrize("script", ["train_eval_cifar.py", "train_eval_imagenet.py"])
-def test_bad_architecture_is_one_line_exit_2_and_writes_nothing(case, script, digits_root, tmp_path,
-                                                                monkeypatch, capsys):
+def test_bad_architecture_is_one_line_exit_2_and_writes_nothing(
+    case, script, digits_root, tmp_path, monkeypatch, capsys
+):
     make_spec, message = BAD_ARCH[case]
     save = tmp_path / "runs"
     code, err = run_script(script, cifar_args(digits_root, save, "--arch", make_spec(tmp_path)), monkeypatch, capsys)
@@ -405,38 +537,47 @@ def test_imagenet_script_on_cifar_data_is_refused(digits_root, tmp_path, monkeyp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra, message", [
-    (("--arch", "PDARTS"), "another architecture"),
-    (("--reduce_arch", "PDARTS"), "another architecture"),
-    (("--cifar100",), "--dataset cifar100 (run has cifar10)"),
-    (("--dataset", "digits"), "--dataset digits (run has cifar10)"),
-    (("--epochs", "5"), "--epochs 5 (run has 1)"),
-])
-def test_resume_with_another_architecture_or_data_set_is_refused(finished_cifar_run, digits_root, extra, message,
-                                                                 monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--arch", "PDARTS"), "another architecture"),
+        (("--reduce_arch", "PDARTS"), "another architecture"),
+        (("--cifar100",), "--dataset cifar100 (run has cifar10)"),
+        (("--dataset", "digits"), "--dataset digits (run has cifar10)"),
+        (("--epochs", "5"), "--epochs 5 (run has 1)"),
+    ],
+)
+def test_resume_with_another_architecture_or_data_set_is_refused(
+    finished_cifar_run, digits_root, extra, message, monkeypatch, capsys
+):
     run_dir = finished_cifar_run
     before = {p.name: digest(p) for p in (run_dir / "checkpoints").iterdir()}
-    code, err = run_script("train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, *extra],
-                           monkeypatch, capsys)
+    code, err = run_script(
+        "train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, *extra], monkeypatch, capsys
+    )
     assert code == 2 and err.count("\n") == 1 and message in err
     assert {p.name: digest(p) for p in (run_dir / "checkpoints").iterdir()} == before
 
 
 @pytest.mark.slow
-def test_resume_with_the_same_genotype_spelled_differently_is_accepted(finished_cifar_run, digits_root, tmp_path,
-                                                                       monkeypatch, capsys):
+def test_resume_with_the_same_genotype_spelled_differently_is_accepted(
+    finished_cifar_run, digits_root, tmp_path, monkeypatch, capsys
+):
     # A finished run refuses to resume for that reason, after the architecture check passed.
     run_dir = finished_cifar_run
     spec = ROOT / "genotypes" / "DARTS_V2.json"
-    code, err = run_script("train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, "--arch", spec],
-                           monkeypatch, capsys)
+    code, err = run_script(
+        "train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, "--arch", spec], monkeypatch, capsys
+    )
     assert code == 2 and "already finished its 1 epochs" in err
 
 
 @pytest.mark.slow
 def test_resume_of_imagenet_data_with_other_classes_is_refused(imagenet_root, tmp_path, monkeypatch, capsys):
     save = tmp_path / "runs"
-    run(IMAGENET, imagenet_args(imagenet_root, save, "--train_subset", "4", "--epochs", "2", "--lr_scheduler", "cosine"))
+    run(
+        IMAGENET, imagenet_args(imagenet_root, save, "--train_subset", "4", "--epochs", "2", "--lr_scheduler", "cosine")
+    )
     run_dir = only_run_dir(save)
     ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     ckpt["epoch"] = 1  # as if stopped after the first epoch
@@ -448,18 +589,24 @@ def test_resume_of_imagenet_data_with_other_classes_is_refused(imagenet_root, tm
             (other / split / c).mkdir(parents=True)
             for f in sorted((imagenet_root / split / c).iterdir())[:2]:
                 (other / split / c / f.name).symlink_to(f.resolve())
-    code, err = run_script("train_eval_imagenet.py", ["--resume", run_dir, "--data", other, "--loader", "torch",
-                                                      "--workers", "0", "--device", "cpu"], monkeypatch, capsys)
+    code, err = run_script(
+        "train_eval_imagenet.py",
+        ["--resume", run_dir, "--data", other, "--loader", "torch", "--workers", "0", "--device", "cpu"],
+        monkeypatch,
+        capsys,
+    )
     assert code == 2 and err.count("\n") == 1 and "trained on imagenet (3 classes" in err and "2 classes" in err
     assert digest(run_dir / "checkpoints/last.pt") == before
 
 
 @pytest.mark.slow
-def test_resume_across_scripts_or_of_a_non_run_is_refused(finished_cifar_run, imagenet_root, tmp_path,
-                                                          monkeypatch, capsys):
+def test_resume_across_scripts_or_of_a_non_run_is_refused(
+    finished_cifar_run, imagenet_root, tmp_path, monkeypatch, capsys
+):
     run_dir = finished_cifar_run
-    code, err = run_script("train_eval_imagenet.py", ["--resume", run_dir, "--data", imagenet_root],
-                           monkeypatch, capsys)
+    code, err = run_script(
+        "train_eval_imagenet.py", ["--resume", run_dir, "--data", imagenet_root], monkeypatch, capsys
+    )
     assert code == 2 and "it is a cifar evaluation run, not imagenet" in err
     code, err = run_script("train_eval_cifar.py", ["--resume", tmp_path], monkeypatch, capsys)
     assert code == 2 and "no checkpoint" in err

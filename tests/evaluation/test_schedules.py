@@ -46,7 +46,9 @@ def test_cosine_schedule_steps_at_the_start_of_each_epoch():
     assert lr[1] == pytest.approx(0.025 * (1 + math.cos(2 * math.pi / E)) / 2, rel=1e-12)
     assert lr[299] == pytest.approx(0.0125)
     assert lr[E - 1] == pytest.approx(0.0, abs=1e-18)
-    assert lrs("cosine", 20, 1024, base=0.025)[0] == pytest.approx(0.025 * (1 + math.cos(math.pi / 20)) / 2)  # no warm-up
+    assert lrs("cosine", 20, 1024, base=0.025)[0] == pytest.approx(
+        0.025 * (1 + math.cos(math.pi / 20)) / 2
+    )  # no warm-up
 
 
 def test_scheduler_state_restores_the_schedule():
@@ -67,7 +69,9 @@ def test_scheduler_state_restores_the_schedule():
 
 
 def test_drop_path_ramps_linearly_with_the_epoch():
-    assert [drop_path_prob(0.3, e, 600) for e in (0, 150, 300, 599)] == pytest.approx([0.0, 0.075, 0.15, 0.3 * 599 / 600])
+    assert [drop_path_prob(0.3, e, 600) for e in (0, 150, 300, 599)] == pytest.approx(
+        [0.0, 0.075, 0.15, 0.3 * 599 / 600]
+    )
 
 
 def test_bad_schedule_arguments():

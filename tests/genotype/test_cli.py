@@ -1,4 +1,5 @@
 """The genotype tool: plots, show, convert and its errors."""
+
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -7,9 +8,9 @@ import pytest
 
 from nas.core.errors import UserError
 from nas.genotype import genotype_to_dict, library_names, load_genotype
-from nas.tools.genotype import cells_text, main as genotype_cli
+from nas.tools.genotype import cells_text
+from nas.tools.genotype import main as genotype_cli
 from tests.helpers import assert_one_line_error, run_script
-
 
 # --- plots, show, convert -----------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """python -m nas.genotype export: a standalone torch-only file of the evaluation network whose
 load() reads this toolkit's checkpoints, and the ONNX graph of a trained network. Nothing is
 trained: the toolkit's network and the exported one are built from the same weights."""
+
 import ast
 import importlib.util
 
@@ -44,11 +45,28 @@ def eval_run(tmp_path):
             m.running_var.uniform_(0.5, 1.5)
     run = tmp_path / "eval-x-20240101-000000"
     write_yaml(run / "config.yaml", {"eval_task": "cifar", "arch": "DARTS_V2"})
-    torch_save(run / "checkpoints" / "model_best.pt", {
-        "eval_task": "cifar", "config": {"init_channels": 8, "layers": 5, "auxiliary": True, "arch": "DARTS_V2",
-                                         "drop_path_prob": 0.3, "reduce_arch": None},
-        "genotype": genotype_to_dict(g), "dataset": {"name": "cifar10", "num_classes": 10, "image_size": 32},
-        "model": net.state_dict(), "epoch": 3, "best_top1": 50.0, "best_epoch": 3, "history": [], "elapsed_s": 1.0})
+    torch_save(
+        run / "checkpoints" / "model_best.pt",
+        {
+            "eval_task": "cifar",
+            "config": {
+                "init_channels": 8,
+                "layers": 5,
+                "auxiliary": True,
+                "arch": "DARTS_V2",
+                "drop_path_prob": 0.3,
+                "reduce_arch": None,
+            },
+            "genotype": genotype_to_dict(g),
+            "dataset": {"name": "cifar10", "num_classes": 10, "image_size": 32},
+            "model": net.state_dict(),
+            "epoch": 3,
+            "best_top1": 50.0,
+            "best_epoch": 3,
+            "history": [],
+            "elapsed_s": 1.0,
+        },
+    )
     return run, net.eval()
 
 
@@ -70,11 +88,31 @@ def test_exported_file_loads_a_checkpoint_and_computes_the_same_logits(eval_run,
 
 
 def test_exported_imagenet_network_of_a_genotype_takes_the_toolkit_weights(tmp_path):
-    genotype_cli(["export", "PDARTS", "--network", "imagenet", "--init_channels", "8", "--layers", "5",
-                  "--classes", "7", "--out", str(tmp_path / "inet.py")])
+    genotype_cli(
+        [
+            "export",
+            "PDARTS",
+            "--network",
+            "imagenet",
+            "--init_channels",
+            "8",
+            "--layers",
+            "5",
+            "--classes",
+            "7",
+            "--out",
+            str(tmp_path / "inet.py"),
+        ]
+    )
     cell = import_file(tmp_path / "inet.py")
-    assert cell.SETTINGS == {"network": "imagenet", "C": 8, "num_classes": 7, "layers": 5, "auxiliary": False,
-                             "image_size": 224}
+    assert cell.SETTINGS == {
+        "network": "imagenet",
+        "C": 8,
+        "num_classes": 7,
+        "layers": 5,
+        "auxiliary": False,
+        "image_size": 224,
+    }
     torch.manual_seed(1)
     net = NetworkImageNet(8, 7, 5, False, load_genotype("PDARTS"), image_size=64).eval()
     model = cell.build(image_size=64).eval()

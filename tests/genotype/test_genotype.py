@@ -3,9 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.helpers import ROOT, SHARED
 
-from nas.space import primitives as space
 from nas.core.errors import UserError
 from nas.genotype import (
     Genotype,
@@ -21,13 +19,19 @@ from nas.genotype import (
     save_genotype,
     validate_genotype,
 )
+from nas.space import primitives as space
+from tests.helpers import ROOT, SHARED
 
 LIBRARY = ["DARTS_V1", "DARTS_V2", "EVAL_BEST_EVOLUTIONARY", "EVAL_BEST_SUPERNET", "PCDARTS_CIFAR", "PDARTS"]
 CELL = (
-    ("sep_conv_3x3", 0), ("skip_connect", 1),
-    ("sep_conv_3x3", 0), ("sep_conv_5x5", 2),
-    ("skip_connect", 0), ("sep_conv_5x5", 1),
-    ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+    ("sep_conv_3x3", 0),
+    ("skip_connect", 1),
+    ("sep_conv_3x3", 0),
+    ("sep_conv_5x5", 2),
+    ("skip_connect", 0),
+    ("sep_conv_5x5", 1),
+    ("sep_conv_3x3", 0),
+    ("sep_conv_3x3", 1),
 )
 G = Genotype(CELL, (2, 3, 4, 5), CELL, (2, 3, 4, 5))
 LITERAL = (
@@ -63,7 +67,9 @@ def test_literal_forms():
     assert parse_literal("X = " + LITERAL) == G
     listed = LITERAL.replace("range(2, 6)", "[2, 3, 4, 5]")
     assert parse_literal(listed) == G
-    positional = listed.replace("normal=", "").replace("normal_concat=", "").replace("reduce=", "").replace("reduce_concat=", "")
+    positional = (
+        listed.replace("normal=", "").replace("normal_concat=", "").replace("reduce=", "").replace("reduce_concat=", "")
+    )
     assert parse_literal(positional) == G
     g = parse_literal(LITERAL.replace("normal_concat=range(2, 6)", "normal_concat=[2, 3, 5]"))
     assert g.normal_concat == (2, 3, 5)
@@ -107,13 +113,25 @@ def test_library_file_is_canonical_json():
 @pytest.mark.parametrize(
     "cell, message",
     [
-        ([("conv_9x9", 0)] + list(CELL[1:]), "unknown operation 'conv_9x9' in normal cell, node 0: expected one of max_pool_3x3"),
+        (
+            [("conv_9x9", 0)] + list(CELL[1:]),
+            "unknown operation 'conv_9x9' in normal cell, node 0: expected one of max_pool_3x3",
+        ),
         ([("none", 0)] + list(CELL[1:]), "operation 'none' in normal cell, node 0"),
-        (list(CELL[:2]) + [("sep_conv_3x3", 3)] + list(CELL[3:]), "input 3 of 'sep_conv_3x3' in normal cell, node 1: expected an int in 0..2"),
-        (list(CELL[:7]) + [("sep_conv_3x3", -1)], "input -1 of 'sep_conv_3x3' in normal cell, node 3: expected an int in 0..4"),
+        (
+            list(CELL[:2]) + [("sep_conv_3x3", 3)] + list(CELL[3:]),
+            "input 3 of 'sep_conv_3x3' in normal cell, node 1: expected an int in 0..2",
+        ),
+        (
+            list(CELL[:7]) + [("sep_conv_3x3", -1)],
+            "input -1 of 'sep_conv_3x3' in normal cell, node 3: expected an int in 0..4",
+        ),
         (list(CELL[:7]) + [("sep_conv_3x3", True)], "input True"),
         (list(CELL[:1]) + list(CELL[2:]), "normal cell has 7 (op, input) pairs: expected 8"),  # node 0 with 1 input
-        (list(CELL[:2]) + [("skip_connect", 0)] + list(CELL[2:]), "normal cell has 9 (op, input) pairs: expected 8"),  # 3 inputs
+        (
+            list(CELL[:2]) + [("skip_connect", 0)] + list(CELL[2:]),
+            "normal cell has 9 (op, input) pairs: expected 8",
+        ),  # 3 inputs
     ],
 )
 def test_bad_cells(cell, message):
@@ -132,7 +150,11 @@ def test_extra_ops_behind_option():
 
 @pytest.mark.parametrize(
     "concat, message",
-    [((), "normal_concat is empty"), ((1, 2), "normal_concat entry 1: expected an int in 2..5"), ((2, 2), "expected each node once")],
+    [
+        ((), "normal_concat is empty"),
+        ((1, 2), "normal_concat entry 1: expected an int in 2..5"),
+        ((2, 2), "expected each node once"),
+    ],
 )
 def test_bad_concat(concat, message):
     with pytest.raises(UserError, match=message):
@@ -162,9 +184,14 @@ def test_bad_json(d, message):
         (LITERAL.replace(", reduce_concat=range(2, 6)", ""), "lacks field\\(s\\) reduce_concat"),
         (LITERAL.replace("range(2, 6)", "list(range(2, 6))", 1), "expected a list of ints or range"),
         # refused from its bounds, before a tuple of 10**11 nodes is built (a MemoryError before)
-        (LITERAL.replace("range(2, 6)", "range(2, 100000000000)", 1),
-         "normal_concat='range\\(2, 100000000000\\)': expected node indices in 2..5"),
-        (LITERAL.replace("range(2, 6)", "range(-1000000000000000000000000000000, 6)", 1), "expected node indices in 2..5"),
+        (
+            LITERAL.replace("range(2, 6)", "range(2, 100000000000)", 1),
+            "normal_concat='range\\(2, 100000000000\\)': expected node indices in 2..5",
+        ),
+        (
+            LITERAL.replace("range(2, 6)", "range(-1000000000000000000000000000000, 6)", 1),
+            "expected node indices in 2..5",
+        ),
         (LITERAL.replace("range(2, 6)", "range(30000000)", 1), "expected node indices in 2..5"),
         (LITERAL.replace("('skip_connect', 1)", "'skip_connect'", 1), "expected an \\(op, input\\) pair"),
         (LITERAL.replace("Genotype(", "Genome(", 1), "expected a call `Genotype"),
@@ -249,7 +276,7 @@ def test_load_missing_and_malformed_files(tmp_path):
     with pytest.raises(UserError, match=f"{tmp_path}/absent.json does not exist"):
         load_genotype(tmp_path / "absent.json")
     bad = tmp_path / "bad.json"
-    bad.write_text("{\"normal\": [")
+    bad.write_text('{"normal": [')
     with pytest.raises(UserError, match=f"{bad}: malformed JSON at line 1"):
         load_genotype(bad)
     wrong = tmp_path / "g.yaml"
@@ -294,7 +321,9 @@ def test_load_run_directory(tmp_path):
 
 def test_load_unfinished_run(tmp_path):
     run = make_run(tmp_path, "search-x-1", {"status": "running", "phase": "coarse"})
-    with pytest.raises(UserError, match=f"run directory {run} has no genotype.json: the search is unfinished .*phase coarse"):
+    with pytest.raises(
+        UserError, match=f"run directory {run} has no genotype.json: the search is unfinished .*phase coarse"
+    ):
         load_genotype(run)
     broken = make_run(tmp_path, "search-x-2", {"status": "finished", "phase": "done"})
     with pytest.raises(UserError, match="state.json says finished: the run is broken"):
@@ -311,9 +340,13 @@ def test_import_script_regenerates_library(tmp_path):
     src = tmp_path / "cells.txt"
     src.write_text("# header\nBEST = " + LITERAL + "\n")
     out = tmp_path / "lib"
-    run = subprocess.run([sys.executable, ROOT / "scripts" / "import_genotypes.py", src, "--out", out], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "import_genotypes.py", src, "--out", out], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     assert load_genotype(out / "BEST.json") == G
     src.write_text("BEST = Genotype(normal=[('bad_op', 0)])\n")
-    run = subprocess.run([sys.executable, ROOT / "scripts" / "import_genotypes.py", src, "--out", out], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "import_genotypes.py", src, "--out", out], capture_output=True, text=True
+    )
     assert run.returncode == 2 and run.stderr.startswith("error: ") and run.stderr.count("\n") == 1

@@ -1,5 +1,6 @@
 """What every report must be: well-formed HTML, every picture embedded (a data: URI holding a
 PNG), every section present."""
+
 import base64
 from html.parser import HTMLParser
 
@@ -7,9 +8,11 @@ VOID = {"meta", "img", "br", "hr", "input", "link"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # marks the page when every image has loaded with a size (a broken image has naturalWidth 0)
-IMAGE_CHECK = ("<script>window.addEventListener('load', () => { const bad = [...document.images].filter("
-               "i => !i.complete || i.naturalWidth === 0).length; document.body.setAttribute('data-images', "
-               "document.images.length + ' ' + bad); });</script>")
+IMAGE_CHECK = (
+    "<script>window.addEventListener('load', () => { const bad = [...document.images].filter("
+    "i => !i.complete || i.naturalWidth === 0).length; document.body.setAttribute('data-images', "
+    "document.images.length + ' ' + bad); });</script>"
+)
 
 
 class Page(HTMLParser):
@@ -48,5 +51,5 @@ def check_page(text: str, sections) -> Page:
     for src in page.images:
         assert src.startswith("data:image/png;base64,"), src[:60]
         assert base64.b64decode(src.split(",", 1)[1], validate=True).startswith(PNG_MAGIC)
-    assert "src=\"http" not in text and "<script" not in text  # opens offline, no server
+    assert 'src="http' not in text and "<script" not in text  # opens offline, no server
     return page

@@ -1,5 +1,6 @@
 """Fabricated search run directories, in the layout the searches write (decisions made by the
 real selection rules on made-up scores), finished or cut off after some decisions."""
+
 import json
 import random
 
@@ -19,18 +20,27 @@ def fabricate(run, *, seed=3, decisions=18, finished=True, stages=True, world_si
     rng = random.Random(seed)
     prims = list(PRIMITIVES)
     run.mkdir(parents=True)
-    (run / "config.yaml").write_text(f"method: evolutionary\nseed: {seed}\nnpop: {NPOP}\nstage_epochs: 2\nextra_ops: false\n")
+    (run / "config.yaml").write_text(
+        f"method: evolutionary\nseed: {seed}\nnpop: {NPOP}\nstage_epochs: 2\nextra_ops: false\n"
+    )
     (run / "valuation").mkdir()
     matrices = []
     for m in range(NPOP):
         matrix = [[round(rng.uniform(-4, 3), 4) for _ in prims] for _ in range(NUM_EDGES)]
         matrices.append(matrix)
-        record = {"model": m, "primitives": prims, "initial_switches": to_lists(random_switches(1, rng, prims)),
-                  "matrix": matrix, "steps": 140 + m, "seconds": 61.5 + m}
+        record = {
+            "model": m,
+            "primitives": prims,
+            "initial_switches": to_lists(random_switches(1, rng, prims)),
+            "matrix": matrix,
+            "steps": 140 + m,
+            "seconds": 61.5 + m,
+        }
         (run / "valuation" / f"model{m}.json").write_text(json.dumps(record))
     average = np.round(np.mean(np.array(matrices), axis=0), 4)
-    (run / "valuation" / "average.json").write_text(json.dumps({"primitives": prims, "npop": NPOP,
-                                                               "matrix": average.tolist()}))
+    (run / "valuation" / "average.json").write_text(
+        json.dumps({"primitives": prims, "npop": NPOP, "matrix": average.tolist()})
+    )
     history, switches, lines = [], None, []
     for d in plan("coarse", seed)[:decisions]:
         entry = {"decision": d.number, "decisions": 18, "name": d.name}
@@ -51,23 +61,50 @@ def fabricate(run, *, seed=3, decisions=18, finished=True, stages=True, world_si
         entry["seconds"] = round(rng.uniform(5, 20), 2)
         history.append(entry)
         for rank in range(world_size):
-            lines += [{"tag": d.name, "epoch": ep, "epochs": 2, "rank": rank, "lr": 0.05, "loss": round(rng.uniform(1, 2), 4),
-                       "top1": round(rng.uniform(20, 50), 2)} for ep in (1, 2)]
+            lines += [
+                {
+                    "tag": d.name,
+                    "epoch": ep,
+                    "epochs": 2,
+                    "rank": rank,
+                    "lr": 0.05,
+                    "loss": round(rng.uniform(1, 2), 4),
+                    "top1": round(rng.uniform(20, 50), 2),
+                }
+                for ep in (1, 2)
+            ]
     (run / "decisions.json").write_text(json.dumps(history, indent=2))
     if stages:
         (run / "stages.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     if finished:
         g = genotype_from_switches(switches)
         save_genotype(run / "genotype.json", g)
-        summary = {"status": "finished", "method": "evolutionary", "seed": seed, "world_size": world_size, "device": "cuda:0",
-                   "gpu_model": "NVIDIA H100", "wall_time_s": 1234.5, "time_phase1_s": 400.25, "time_phases2_4_s": 830.75,
-                   "gpu_hours": 0.6858, "peak_memory_mb": [2048.5, 2050.0][:world_size],
-                   "steps": {"phase1": [281, 0][:world_size], "phases2_4": [950, 950][:world_size]},
-                   "val_acc": history[-1]["acc_before"], "val_protocol": "holdout", "genotype": genotype_to_dict(g)}
+        summary = {
+            "status": "finished",
+            "method": "evolutionary",
+            "seed": seed,
+            "world_size": world_size,
+            "device": "cuda:0",
+            "gpu_model": "NVIDIA H100",
+            "wall_time_s": 1234.5,
+            "time_phase1_s": 400.25,
+            "time_phases2_4_s": 830.75,
+            "gpu_hours": 0.6858,
+            "peak_memory_mb": [2048.5, 2050.0][:world_size],
+            "steps": {"phase1": [281, 0][:world_size], "phases2_4": [950, 950][:world_size]},
+            "val_acc": history[-1]["acc_before"],
+            "val_protocol": "holdout",
+            "genotype": genotype_to_dict(g),
+        }
         (run / "summary.json").write_text(json.dumps(summary, indent=2))
         state = {"status": "finished", "method": "evolutionary", "phase": "done"}
     else:
-        state = {"status": "running", "method": "evolutionary", "phase": "fine_edge8", "decision": decisions,
-                 "decisions": 18}
+        state = {
+            "status": "running",
+            "method": "evolutionary",
+            "phase": "fine_edge8",
+            "decision": decisions,
+            "decisions": 18,
+        }
     (run / "state.json").write_text(json.dumps(state))
     return run

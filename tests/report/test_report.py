@@ -1,4 +1,5 @@
 """Reports of fabricated runs and sweeps (python -m nas.report): finished, unfinished, broken."""
+
 import json
 import sys
 
@@ -8,9 +9,9 @@ from nas.core.errors import UserError
 from nas.genotype import format_literal, load_genotype_file
 from nas.report import run as run_page
 from nas.report import sweep as sweep_page
-from nas.tools.report import main
 from nas.report.page import esc
 from nas.search.decisions import plan
+from nas.tools.report import main
 from tests.helpers import assert_one_line_error, run_script
 from tests.report.checks import check_page
 from tests.report.fabricate import fabricate
@@ -31,8 +32,17 @@ def finished(tmp_path_factory):
 def test_finished_run_has_every_section_and_embedded_figure(finished):
     run, text = finished
     page = check_page(text, run_page.SECTIONS)
-    figures = {"fig-cell", "fig-phase1_average", "fig-phase1_models", "fig-fine_selection", "fig-topology_selection",
-               "fig-training", "fig-val_acc", "fig-time", "fig-ranks"}
+    figures = {
+        "fig-cell",
+        "fig-phase1_average",
+        "fig-phase1_models",
+        "fig-fine_selection",
+        "fig-topology_selection",
+        "fig-training",
+        "fig-val_acc",
+        "fig-time",
+        "fig-ranks",
+    }
     assert figures <= page.ids
     assert len(page.images) == len(figures)
     assert 'class="banner finished"' in text and 'id="problems"' not in text
@@ -70,7 +80,8 @@ def test_unfinished_run_stops_at_its_last_decision_and_reads_old_logs(tmp_path):
     (run / "log_rank0.txt").write_text(
         "01/01 00:00:01 [rank 0] model0 edge0 epoch 1/2 lr 0.05 train loss 2.3000 top1 11.00\n"
         "01/01 00:00:02 [rank 0] model0 edge0 epoch 2/2 lr 0.001 train loss 2.1000 top1 19.50\n"
-        "01/01 00:00:03 [rank 0] coarse epoch 1/2 lr 0.05 train loss 2.0000 top1 25.00\n")
+        "01/01 00:00:03 [rank 0] coarse epoch 1/2 lr 0.05 train loss 2.0000 top1 25.00\n"
+    )
     text = report(run)
     check_page(text, run_page.SECTIONS)
     last = plan("coarse", 3)[5].name
@@ -86,7 +97,9 @@ def test_broken_run_says_what_is_missing(tmp_path):
     for name in ("summary.json", "decisions.json", "valuation/model1.json"):
         path = run / name
         path.write_text(path.read_text()[:40])  # truncated by a full disk or a kill
-    (run / "stages.jsonl").write_text('{"tag": "coarse", "epoch": 1, "epochs": 2, "rank": 0, "lr": 0.1, "loss": 2.0, "top1": 9.0}\n{"tag": "fi')
+    (run / "stages.jsonl").write_text(
+        '{"tag": "coarse", "epoch": 1, "epochs": 2, "rank": 0, "lr": 0.1, "loss": 2.0, "top1": 9.0}\n{"tag": "fi'
+    )
     text = report(run)
     check_page(text, run_page.SECTIONS)
     assert 'class="banner broken"' in text
@@ -98,8 +111,9 @@ def test_broken_run_says_what_is_missing(tmp_path):
 
 
 def test_bad_paths_are_one_line_errors(tmp_path):
-    assert_one_line_error(run_script(sys.executable, "-m", "nas.report", tmp_path / "nope"),
-                          f"{tmp_path / 'nope'} is not a directory")
+    assert_one_line_error(
+        run_script(sys.executable, "-m", "nas.report", tmp_path / "nope"), f"{tmp_path / 'nope'} is not a directory"
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="is not a search run directory and holds none"):
         main([str(tmp_path / "empty")])
@@ -122,12 +136,24 @@ def test_sweep_report_links_runs_counts_operations_and_writes_figures(tmp_path):
     page = check_page(text, sweep_page.SECTIONS)
     assert "3 runs: 2 finished, 1 unfinished, 0 broken" in text
     # each run's report is linked from the table and from its section
-    assert sorted(page.links) == sorted(2 * [f"sweep/seed{s}/search-s{s}-20240101-000000/report.html" for s in (1, 2, 3)])
+    assert sorted(page.links) == sorted(
+        2 * [f"sweep/seed{s}/search-s{s}-20240101-000000/report.html" for s in (1, 2, 3)]
+    )
     for link in set(page.links):
         check_page((tmp_path / link).read_text(), run_page.SECTIONS)
     genotypes = [load_genotype_file(r / "genotype.json") for r in runs]
-    freq = sweep_page.operation_frequency(genotypes, ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
-                                                      "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"))
+    freq = sweep_page.operation_frequency(
+        genotypes,
+        (
+            "max_pool_3x3",
+            "avg_pool_3x3",
+            "skip_connect",
+            "sep_conv_3x3",
+            "sep_conv_5x5",
+            "dil_conv_3x3",
+            "dil_conv_5x5",
+        ),
+    )
     assert freq.sum() == 8  # every final cell has 8 edges
     table = text.split('<table class="frequency">', 1)[1].split("</table>", 1)[0]
     for e, row in enumerate(freq):
@@ -135,8 +161,13 @@ def test_sweep_report_links_runs_counts_operations_and_writes_figures(tmp_path):
     accs = [json.loads((r / "summary.json").read_text())["val_acc"] for r in runs]
     assert f'<td>val_acc</td><td>2</td><td class="num">{sum(accs) / 2:.4f}</td>' in text
     written = {p.name for p in (tmp_path / "figs").iterdir()}
-    assert {"operation_frequency.png", "operation_frequency.svg", "spread.svg",
-            "seed1_search-s1-20240101-000000_fine_selection.svg", "seed1_search-s1-20240101-000000_cell.png"} <= written
+    assert {
+        "operation_frequency.png",
+        "operation_frequency.svg",
+        "spread.svg",
+        "seed1_search-s1-20240101-000000_fine_selection.svg",
+        "seed1_search-s1-20240101-000000_cell.png",
+    } <= written
 
 
 def test_one_rank_run_has_no_one_bar_charts_and_marks_its_changed_configuration(tmp_path):
@@ -146,6 +177,6 @@ def test_one_rank_run_has_no_one_bar_charts_and_marks_its_changed_configuration(
     assert "fig-ranks" not in page.ids  # one rank: the numbers are in the table
     assert "<td>steps phases 2-4 per rank</td>" in text and "phases2 4" not in text
     config = text.split('<table class="config">', 1)[1].split("</table>", 1)[0]
-    assert "<tr><td>stage_epochs</td><td class=\"changed\">2</td><td>5</td></tr>" in config
+    assert '<tr><td>stage_epochs</td><td class="changed">2</td><td>5</td></tr>' in config
     assert "<tr><td>extra_ops</td><td>False</td><td>False</td></tr>" in config
     assert "3 value(s) differ from the defaults" in text  # seed, npop, stage_epochs

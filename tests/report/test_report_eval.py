@@ -1,5 +1,6 @@
 """The report of an evaluation run (python -m nas.report EVAL_RUN): fabricated runs, finished,
 resumed, unfinished and older than epochs.jsonl, and the page opened in headless Chromium."""
+
 import json
 import shutil
 import subprocess
@@ -17,9 +18,17 @@ from tests.report.fabricate import fabricate
 
 
 def epoch(e, top1, *, seconds=10.0):
-    return {"epoch": e, "lr": 0.025 * (1 - e / 6), "drop_path_prob": 0.3 * (e - 1) / 6, "train_loss": 2.0 - 0.1 * e,
-            "train_top1": 20.0 + e, "val_loss": 2.1 - 0.1 * e, "val_top1": top1, "val_top5": 60.0 + e,
-            "seconds": seconds}
+    return {
+        "epoch": e,
+        "lr": 0.025 * (1 - e / 6),
+        "drop_path_prob": 0.3 * (e - 1) / 6,
+        "train_loss": 2.0 - 0.1 * e,
+        "train_top1": 20.0 + e,
+        "val_loss": 2.1 - 0.1 * e,
+        "val_top1": top1,
+        "val_top5": 60.0 + e,
+        "seconds": seconds,
+    }
 
 
 def fabricate_eval(run, *, finished=True):
@@ -28,20 +37,49 @@ def fabricate_eval(run, *, finished=True):
     cfg = to_dict(CifarEvalConfig(epochs=6, layers=5, init_channels=8, arch="DARTS_V2"))
     (run / "config.yaml").write_text(json.dumps({"eval_task": "cifar", **cfg}))  # JSON is YAML
     save_genotype(run / "genotype.json", load_genotype("DARTS_V2"))
-    lines = [epoch(1, 30.0), epoch(2, 41.5), epoch(3, 45.25), epoch(4, 11.0), {"resumed_after": 3},
-             epoch(4, 47.75, seconds=12.5), epoch(5, 52.5), epoch(6, 51.0)]
+    lines = [
+        epoch(1, 30.0),
+        epoch(2, 41.5),
+        epoch(3, 45.25),
+        epoch(4, 11.0),
+        {"resumed_after": 3},
+        epoch(4, 47.75, seconds=12.5),
+        epoch(5, 52.5),
+        epoch(6, 51.0),
+    ]
     if not finished:
         lines = lines[:2]
     (run / "epochs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"epoch": 7, "lr"')
     figures = {"dataset": "cifar10", "params_m": 0.067330, "macs_m": 11.27}
-    best = {"best_top1": 52.5, "best_epoch": 5, "final_top1": 51.0, "final_top5": 66.0} if finished else \
-        {"best_top1": 41.5, "best_epoch": 2, "final_top1": 41.5, "final_top5": 62.0}
-    state = {"status": "finished" if finished else "running", "eval_task": "cifar", "epoch": 6 if finished else 2,
-             "epochs": 6, "elapsed_s": 65.5, **figures, **best}
+    best = (
+        {"best_top1": 52.5, "best_epoch": 5, "final_top1": 51.0, "final_top5": 66.0}
+        if finished
+        else {"best_top1": 41.5, "best_epoch": 2, "final_top1": 41.5, "final_top5": 62.0}
+    )
+    state = {
+        "status": "finished" if finished else "running",
+        "eval_task": "cifar",
+        "epoch": 6 if finished else 2,
+        "epochs": 6,
+        "elapsed_s": 65.5,
+        **figures,
+        **best,
+    }
     (run / "state.json").write_text(json.dumps(state))
     if finished:
-        summary = {"status": "finished", "eval_task": "cifar", "arch": "DARTS_V2", "epochs": 6, "wall_time_s": 65.5,
-                   "gpu_hours": 0.0, "seed": 0, "world_size": 1, "device": "cpu", **figures, **best}
+        summary = {
+            "status": "finished",
+            "eval_task": "cifar",
+            "arch": "DARTS_V2",
+            "epochs": 6,
+            "wall_time_s": 65.5,
+            "gpu_hours": 0.0,
+            "seed": 0,
+            "world_size": 1,
+            "device": "cpu",
+            **figures,
+            **best,
+        }
         (run / "summary.json").write_text(json.dumps(summary))
     return run
 
@@ -89,7 +127,8 @@ def test_unfinished_and_old_evaluation_runs(tmp_path):
         "top1 12.50 top5 50.00 | best top1 12.50 (epoch 1) | 9.5s\n"
         "01/01 00:00:09 [rank 0] cifar evaluation in runs/x (resumed after epoch 1, world size 1, device cpu)\n"
         "01/01 00:00:19 [rank 0] epoch 2/6 lr 0.02 drop_path 0.050 | train loss 2.1000 top1 19.50 | val loss 2.0000 "
-        "top1 21.25 top5 60.00 | best top1 21.25 (epoch 2) | 9.0s\n")
+        "top1 21.25 top5 60.00 | best top1 21.25 (epoch 2) | 9.0s\n"
+    )
     text = report(run).read_text()
     assert "from log_rank0.txt (this run predates epochs.jsonl); 2 epochs" in text and ">21.25<" in text
     assert "<tr><td>resumed after epoch</td><td>1</td></tr>" in text

@@ -1,4 +1,5 @@
 """The report of a real tiny search, checked against its JSON files and opened in headless Chromium."""
+
 import json
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ def test_report_renders_in_headless_chromium(search, tmp_path):
     dom = subprocess.run(chromium + ["--dump-dom", checked.as_uri()], capture_output=True, text=True, timeout=180)
     assert 'data-images="8 0"' in dom.stdout, dom.stderr[-2000:]
     shot = tmp_path / "report.png"
-    subprocess.run(chromium + [f"--screenshot={shot}", "--window-size=1400,3000", out.as_uri()], capture_output=True,
-                   timeout=180)
+    subprocess.run(
+        chromium + [f"--screenshot={shot}", "--window-size=1400,3000", out.as_uri()], capture_output=True, timeout=180
+    )
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000

@@ -1,4 +1,5 @@
 """The tool scripts' bad input is one line `error: ...` with exit status 2."""
+
 import sys
 
 from tests.helpers import ROOT, assert_one_line_error, run_script
@@ -11,11 +12,15 @@ def test_write_datasets_out_that_cannot_be_created(tmp_path):
 
 def test_write_datasets_out_under_a_file(tmp_path):
     (tmp_path / "file").write_text("")
-    result = run_script(sys.executable, ROOT / "scripts" / "write_datasets.py", "digits", "--out", tmp_path / "file" / "x")
+    result = run_script(
+        sys.executable, ROOT / "scripts" / "write_datasets.py", "digits", "--out", tmp_path / "file" / "x"
+    )
     assert_one_line_error(result, "cannot create the data root (Not a directory)")
 
 
 def test_bench_phase1_bad_process_counts(tmp_path):
     for procs in ("1,x", "0,2"):
-        result = run_script(sys.executable, ROOT / "benchmarks" / "bench_phase1.py", "--data", tmp_path, "--procs", procs)
+        result = run_script(
+            sys.executable, ROOT / "benchmarks" / "bench_phase1.py", "--data", tmp_path, "--procs", procs
+        )
         assert_one_line_error(result, f"--procs '{procs}': expected comma-separated process counts")

@@ -1,5 +1,6 @@
 """The set-up's pre-flight (scripts/setup_system.sh): where `make setup` cannot succeed, one line
 names what is missing and the command that installs it, with a non-zero exit."""
+
 import os
 import shutil
 import subprocess
@@ -51,8 +52,9 @@ def test_nothing_missing_passes(tmp_path):
 @needs_dpkg
 def test_a_missing_system_package_is_named_with_its_install_command(tmp_path):
     proc = run(fake_bin(tmp_path), "bash", "pertnas-no-such-package")
-    assert_one_line_failure(proc, "missing system packages: pertnas-no-such-package",
-                            "sudo apt-get install pertnas-no-such-package")
+    assert_one_line_failure(
+        proc, "missing system packages: pertnas-no-such-package", "sudo apt-get install pertnas-no-such-package"
+    )
 
 
 @needs_dpkg
@@ -76,8 +78,13 @@ def test_a_missing_python_is_refused(tmp_path):
 
 def test_the_installed_venv_imports_everything_a_command_needs():
     """What `make setup` checks last (and CI with it): the venv's own python imports them."""
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_install.py")], capture_output=True,
-                          text=True, timeout=300, env={**os.environ})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_install.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("setup: ok (python ")
 

@@ -1,4 +1,5 @@
 """Seed sweeps (scripts/sweep_seeds.sh)."""
+
 import json
 import shutil
 import sys
@@ -7,7 +8,6 @@ import pytest
 
 from nas.genotype import load_genotype
 from tests.helpers import ROOT, assert_one_line_error, plant_checkpoint, run_script
-
 
 # --- seed sweeps --------------------------------------------------------------------------
 
@@ -40,7 +40,18 @@ def test_sweep_skips_finished_and_resumes_unfinished(tmp_path):
     script = tmp_path / "fake_search.py"
     script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
     root = tmp_path / "sweep"
-    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 2", "--root", root, "--script", script, "--", "--npop", "2"]
+    sweep = [
+        ROOT / "scripts" / "sweep_seeds.sh",
+        "--seeds",
+        "1 2",
+        "--root",
+        root,
+        "--script",
+        script,
+        "--",
+        "--npop",
+        "2",
+    ]
     env = {"PYTHON": sys.executable, "FAIL_SEEDS": "2"}
 
     first = run_script(*sweep, env=env)
@@ -63,8 +74,16 @@ def test_sweep_skips_finished_and_resumes_unfinished(tmp_path):
 def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
     script = tmp_path / "s.py"
     script.write_text("")
-    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "4", "--root", tmp_path / "r", "--script", script,
-                        env={"PYTHON": sys.executable})
+    result = run_script(
+        ROOT / "scripts" / "sweep_seeds.sh",
+        "--seeds",
+        "4",
+        "--root",
+        tmp_path / "r",
+        "--script",
+        script,
+        env={"PYTHON": sys.executable},
+    )
     assert result.returncode == 1
     assert f"== seed 4: the search exited without writing genotype.json under {tmp_path}/r/seed4" in result.stderr
 
@@ -74,8 +93,10 @@ def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
     [
         ("--root {root} --script {script}", "--seeds is required"),
         ("--seeds 1,b --root {root} --script {script}", "seed '1,b' in --seeds"),
-        ("--seeds 99999999999999999999 --root {root} --script {script}",
-         "seed '99999999999999999999' in --seeds: expected integers from 0 to 2147483647 without leading zeros"),
+        (
+            "--seeds 99999999999999999999 --root {root} --script {script}",
+            "seed '99999999999999999999' in --seeds: expected integers from 0 to 2147483647 without leading zeros",
+        ),
         ("--seeds 2147483648 --root {root} --script {script}", "seed '2147483648' in --seeds: expected integers"),
         ("--seeds 007 --root {root} --script {script}", "seed '007' in --seeds: expected integers"),
         ("--seeds 1 --root {root} --script {script} --nproc 0", "--nproc 0"),
@@ -98,9 +119,28 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
     root = tmp_path / "sweep"
     # seed 3 finished before (the session's shared tiny search, moved in as a user would): skipped
     shutil.copytree(finished_search[0], root / "seed3" / finished_search[0].name)
-    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 3", "--root", root, "--",
-             "--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", digits_root, "--loader", "torch",
-             "--no-progress", "--note", "tiny", "--npop", "1"]
+    sweep = [
+        ROOT / "scripts" / "sweep_seeds.sh",
+        "--seeds",
+        "1 3",
+        "--root",
+        root,
+        "--",
+        "--preset",
+        "tiny",
+        "--fast",
+        "--batch_size",
+        "8",
+        "--train_path",
+        digits_root,
+        "--loader",
+        "torch",
+        "--no-progress",
+        "--note",
+        "tiny",
+        "--npop",
+        "1",
+    ]
     env = {"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = run_script(*sweep, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -127,8 +167,16 @@ def test_sweep_refuses_a_seed_folder_holding_another_seeds_run(tmp_path, state):
     (other / "state.json").write_text(json.dumps({"status": state}))
     if state == "finished":
         (other / "genotype.json").write_text("{}")
-    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1 5", "--root", tmp_path / "sweep",
-                        "--script", script, env={"PYTHON": sys.executable})
+    result = run_script(
+        ROOT / "scripts" / "sweep_seeds.sh",
+        "--seeds",
+        "1 5",
+        "--root",
+        tmp_path / "sweep",
+        "--script",
+        script,
+        env={"PYTHON": sys.executable},
+    )
     assert_one_line_error(result, f"{other} holds a run of seed 7, not 5: move it out of seed5/")
     assert not (tmp_path / "sweep" / "seed1").exists() and not (other / "calls.jsonl").exists()
 
@@ -145,9 +193,20 @@ def test_sweep_rerun_of_a_planted_checkpoint_runs_no_code(tmp_path, digits_root)
     write_json(run_dir / "state.json", {"status": "running"})
     marker = tmp_path / "pwned"
     plant_checkpoint(run_dir / "checkpoints" / "last.pt", marker, done=0, history=[])
-    result = run_script(ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1", "--root", tmp_path / "sweep", "--",
-                        "--train_path", digits_root, "--loader", "torch", "--no-progress",
-                        env={"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"})
+    result = run_script(
+        ROOT / "scripts" / "sweep_seeds.sh",
+        "--seeds",
+        "1",
+        "--root",
+        tmp_path / "sweep",
+        "--",
+        "--train_path",
+        digits_root,
+        "--loader",
+        "torch",
+        "--no-progress",
+        env={"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 1 and f"== seed 1: resuming {run_dir}" in result.stdout, result.stderr
     refusals = [line for line in result.stderr.splitlines() if line.startswith("error: --resume")]
     assert len(refusals) == 1 and "last.pt holds a posix.system object" in refusals[0], result.stderr

@@ -1,5 +1,6 @@
 """Every class of bad input to the search scripts is one line `error: ...`, exit status 2, and
 leaves no run directory; damaged run directories are refused on --resume the same way."""
+
 import os
 import runpy
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import ROOT, plant_checkpoint
+from tests.helpers import BAD_NOTES, ROOT, plant_checkpoint
 
 SCRIPTS = ["search_evolutionary.py", "search_supernet.py"]
 
@@ -21,8 +22,21 @@ def run_script(script, argv, monkeypatch, capsys):
 
 
 def tiny(data, save, *extra):
-    return ["--preset", "tiny", "--fast", "--batch_size", "8", "--train_path", data, "--save", save,
-            "--loader", "torch", "--no-progress", *extra]
+    return [
+        "--preset",
+        "tiny",
+        "--fast",
+        "--batch_size",
+        "8",
+        "--train_path",
+        data,
+        "--save",
+        save,
+        "--loader",
+        "torch",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def assert_refused(code, err, fragment):
@@ -53,13 +67,11 @@ BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of rang
 ]
 
 
-BAD_NOTES = ["../../../x", "a/b", "a\\b", "a\nb", "tab\there", "", " ", "..", "x..y", "n" * 201]
-
-
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("note", BAD_NOTES, ids=repr)
-def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, note, digits_root, tmp_path,
-                                                                       monkeypatch, capsys):
+def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(
+    script, note, digits_root, tmp_path, monkeypatch, capsys
+):
     save = tmp_path / "deep" / "er" / "runs"
     code, err = run_script(script, tiny(digits_root, save, "--note", note), monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1, err
@@ -69,8 +81,9 @@ def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(script, 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("flags, message", BAD_VALUES, ids=[" ".join(f) for f, _ in BAD_VALUES])
-def test_bad_value_is_one_line_and_leaves_no_run_directory(script, flags, message, digits_root, tmp_path,
-                                                            monkeypatch, capsys):
+def test_bad_value_is_one_line_and_leaves_no_run_directory(
+    script, flags, message, digits_root, tmp_path, monkeypatch, capsys
+):
     save = tmp_path / "runs"
     code, err = run_script(script, tiny(digits_root, save, *flags), monkeypatch, capsys)
     assert_refused(code, err, message)
@@ -86,17 +99,23 @@ def test_requeue_outside_a_slurm_job_is_refused(script, digits_root, tmp_path, m
     assert not save.exists() or not any(save.iterdir())
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--op_cap", "9"], "--op_cap 9: expected at most the 7 operations of the search space (8 with --extra_ops)"),
-    (["--op_cap", "8"], "--op_cap 8: expected at most the 7 operations"),
-    (["--op_cap", "9", "--extra_ops"], "--op_cap 9: expected at most the 8 operations"),
-    (["--npop", "0"], "--npop 0: expected 1 or more"),
-    (["--phase1_procs", "3"], "--phase1_procs 3: expected at most the 2 population model(s) of each process "
-                              "(--npop 2 over 1)"),
-    (["--phase1_procs", "-1"], "--phase1_procs -1: expected 0 or more"),
-])
-def test_evolutionary_flags_are_refused_before_a_run_directory(flags, message, digits_root, tmp_path, monkeypatch,
-                                                                capsys):
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--op_cap", "9"], "--op_cap 9: expected at most the 7 operations of the search space (8 with --extra_ops)"),
+        (["--op_cap", "8"], "--op_cap 8: expected at most the 7 operations"),
+        (["--op_cap", "9", "--extra_ops"], "--op_cap 9: expected at most the 8 operations"),
+        (["--npop", "0"], "--npop 0: expected 1 or more"),
+        (
+            ["--phase1_procs", "3"],
+            "--phase1_procs 3: expected at most the 2 population model(s) of each process (--npop 2 over 1)",
+        ),
+        (["--phase1_procs", "-1"], "--phase1_procs -1: expected 0 or more"),
+    ],
+)
+def test_evolutionary_flags_are_refused_before_a_run_directory(
+    flags, message, digits_root, tmp_path, monkeypatch, capsys
+):
     save = tmp_path / "runs"
     code, err = run_script("search_evolutionary.py", tiny(digits_root, save, *flags), monkeypatch, capsys)
     assert_refused(code, err, message)
@@ -105,8 +124,9 @@ def test_evolutionary_flags_are_refused_before_a_run_directory(flags, message, d
 
 def test_wrong_type_in_a_config_file(digits_root, tmp_path, monkeypatch, capsys):
     (tmp_path / "c.yaml").write_text("layers: three\n")
-    code, err = run_script("search_supernet.py", tiny(digits_root, tmp_path / "runs", "--config", tmp_path / "c.yaml"),
-                           monkeypatch, capsys)
+    code, err = run_script(
+        "search_supernet.py", tiny(digits_root, tmp_path / "runs", "--config", tmp_path / "c.yaml"), monkeypatch, capsys
+    )
     assert_refused(code, err, "config key 'layers' = 'three' has type str: expected int")
 
 
@@ -119,7 +139,10 @@ def unfinished_run(tmp_path, method="evolutionary"):
     from nas.core.files import write_json, write_yaml
     from nas.search.config import EvolutionaryConfig, SupernetConfig
 
-    cfg, _ = parse(EvolutionaryConfig if method == "evolutionary" else SupernetConfig, ["--preset", "tiny", "--fast", "--loader", "torch"])
+    cfg, _ = parse(
+        EvolutionaryConfig if method == "evolutionary" else SupernetConfig,
+        ["--preset", "tiny", "--fast", "--loader", "torch"],
+    )
     write_yaml(run_dir / "config.yaml", {"method": method, **to_dict(cfg)})
     write_json(run_dir / "state.json", {"status": "running"})
     return run_dir
@@ -157,7 +180,9 @@ def damage_valuation(run_dir):
 
 def damage_valuation_shape(run_dir):
     (run_dir / "valuation").mkdir()
-    (run_dir / "valuation" / "model0.json").write_text('{"matrix": [], "steps": 0, "seconds": 0, "initial_switches": []}')
+    (run_dir / "valuation" / "model0.json").write_text(
+        '{"matrix": [], "steps": 0, "seconds": 0, "initial_switches": []}'
+    )
 
 
 CONFIG_DAMAGE = [
@@ -181,8 +206,12 @@ def test_resume_of_a_damaged_run_is_one_line(damage, message, digits_root, tmp_p
     run_dir = unfinished_run(tmp_path)
     damage(run_dir)
     before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
-    code, err = run_script("search_evolutionary.py", ["--resume", run_dir, "--train_path", digits_root,
-                                                      "--loader", "torch", "--no-progress"], monkeypatch, capsys)
+    code, err = run_script(
+        "search_evolutionary.py",
+        ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch", "--no-progress"],
+        monkeypatch,
+        capsys,
+    )
     assert_refused(code, err, message)
     after = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if not p.name.startswith("log_rank"))
     assert [p for p in after if p not in before and p.parts[0] != "tb"] == []
@@ -193,46 +222,68 @@ def test_resume_of_a_damaged_run_is_one_line(damage, message, digits_root, tmp_p
 def test_supernet_resume_of_a_damaged_run_is_one_line(damage, message, digits_root, tmp_path, monkeypatch, capsys):
     run_dir = unfinished_run(tmp_path, "supernet")
     damage(run_dir)
-    code, err = run_script("search_supernet.py", ["--resume", run_dir, "--train_path", digits_root,
-                                                  "--loader", "torch", "--no-progress"], monkeypatch, capsys)
+    code, err = run_script(
+        "search_supernet.py",
+        ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch", "--no-progress"],
+        monkeypatch,
+        capsys,
+    )
     assert_refused(code, err, message)
 
 
-@pytest.mark.parametrize("script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")])
+@pytest.mark.parametrize(
+    "script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")]
+)
 def test_resume_of_a_planted_checkpoint_runs_no_code(script, method, digits_root, tmp_path, monkeypatch, capsys):
     run_dir = unfinished_run(tmp_path, method)
     marker = tmp_path / "pwned"
-    plant_checkpoint(run_dir / "checkpoints" / "last.pt", marker, done=0, switches=[], model={}, optimizer={},
-                     history=[], steps_phases2_4=[0], time_phases2_4=0.0)
-    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch",
-                                    "--no-progress"], monkeypatch, capsys)
+    plant_checkpoint(
+        run_dir / "checkpoints" / "last.pt",
+        marker,
+        done=0,
+        switches=[],
+        model={},
+        optimizer={},
+        history=[],
+        steps_phases2_4=[0],
+        time_phases2_4=0.0,
+    )
+    code, err = run_script(
+        script,
+        ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch", "--no-progress"],
+        monkeypatch,
+        capsys,
+    )
     assert_refused(code, err, "last.pt holds a posix.system object, not only tensors and plain data: refused unread")
     assert not marker.exists()
 
 
 # ------------------------------------------------------------------------------ faults of the system
-def test_a_full_disk_stops_the_search_with_one_line_and_leaves_valid_json(digits_root, tmp_path, monkeypatch,
-                                                                           capsys):
+def test_a_full_disk_stops_the_search_with_one_line_and_leaves_valid_json(digits_root, tmp_path, monkeypatch, capsys):
     import json
 
     from tests.helpers import fill_disk_after
 
     save = tmp_path / "runs"
     fill_disk_after(monkeypatch, writes=2)  # config.yaml and state.json fit; phase 1's first record does not
-    code, err = run_script("search_evolutionary.py", tiny(digits_root, save, "--npop", "1", "--phase1_procs", "1"),
-                           monkeypatch, capsys)
+    code, err = run_script(
+        "search_evolutionary.py", tiny(digits_root, save, "--npop", "1", "--phase1_procs", "1"), monkeypatch, capsys
+    )
     run_dir = next(save.iterdir())
     assert code == 1, err
     assert err.splitlines() == [
         f"warning: cannot write {run_dir / 'log_rank0.txt'}: No space left on device; it gets no more log lines",
-        f"error: {run_dir / 'valuation' / 'model0.json'}: No space left on device"], err
+        f"error: {run_dir / 'valuation' / 'model0.json'}: No space left on device",
+    ], err
     for path in run_dir.rglob("*.json"):
         json.loads(path.read_text())  # every JSON file whole: the old version or none
     assert json.loads((run_dir / "state.json").read_text())["status"] == "running"
     assert not list(run_dir.rglob("*.tmp"))
 
 
-@pytest.mark.parametrize("script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")])
+@pytest.mark.parametrize(
+    "script, method", [("search_evolutionary.py", "evolutionary"), ("search_supernet.py", "supernet")]
+)
 def test_resume_of_a_read_only_run_directory_is_one_line(script, method, digits_root, tmp_path, monkeypatch, capsys):
     import errno
     import tempfile
@@ -246,7 +297,11 @@ def test_resume_of_a_read_only_run_directory_is_one_line(script, method, digits_
         return real_mkstemp(*args, dir=dir, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch",
-                                    "--no-progress"], monkeypatch, capsys)
+    code, err = run_script(
+        script,
+        ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch", "--no-progress"],
+        monkeypatch,
+        capsys,
+    )
     assert_refused(code, err, f"--resume {run_dir}: cannot write in {run_dir}: Read-only file system")
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "state.json"]

@@ -1,4 +1,5 @@
 """The search driver's pieces that need no training (the end-to-end runs are in test_search_e2e.py)."""
+
 import pytest
 
 from nas.core.config import mismatched_keys, to_dict
@@ -7,13 +8,21 @@ from nas.core.files import write_json, write_yaml
 from nas.search.checkpoints import find_resumable
 from nas.search.config import EvolutionaryConfig
 from nas.search.decisions import FINE, START, TOPOLOGY, plan, renumber
+
+
 def test_an_elastic_restart_finds_its_unfinished_run(tmp_path):
     """torchrun restarts workers with the original flags: they must find the run they were in."""
     cfg = EvolutionaryConfig(save=str(tmp_path), note="x", npop=2)
-    for name, status, npop in (("search-x-1", "finished", 2), ("search-x-2", "running", 4), ("search-x-3", "running", 2)):
+    for name, status, npop in (
+        ("search-x-1", "finished", 2),
+        ("search-x-2", "running", 4),
+        ("search-x-3", "running", 2),
+    ):
         run = tmp_path / name
-        write_yaml(run / "config.yaml", {"method": "evolutionary", **to_dict(EvolutionaryConfig(save="elsewhere",
-                                                                                                note="x", npop=npop))})
+        write_yaml(
+            run / "config.yaml",
+            {"method": "evolutionary", **to_dict(EvolutionaryConfig(save="elsewhere", note="x", npop=npop))},
+        )
         write_json(run / "state.json", {"status": status})
     assert find_resumable(cfg, "evolutionary") == str(tmp_path / "search-x-3")
     assert find_resumable(cfg, "supernet") is None
@@ -34,8 +43,10 @@ def test_decision_sequence_follows_the_method():
 
 def test_a_resumed_old_history_is_renumbered_from_one():
     old = [{"decision": 0, "name": "coarse"}, {"decision": 1, "name": "fine_edge13"}]  # before 1-based numbering
-    assert renumber(old) == [{"decision": 1, "decisions": 18, "name": "coarse"},
-                             {"decision": 2, "decisions": 18, "name": "fine_edge13"}]
+    assert renumber(old) == [
+        {"decision": 1, "decisions": 18, "name": "coarse"},
+        {"decision": 2, "decisions": 18, "name": "fine_edge13"},
+    ]
     assert renumber(renumber(old)) == renumber(old)  # a history already counted from 1 stays as it is
 
 
@@ -52,6 +63,7 @@ def test_a_chained_restore_is_refused_over_split_ranks():
     check_decision_parallel(chained, 1)  # one process: the chain is whole
     check_decision_parallel(EvolutionaryConfig(perturb_restore="accumulate", decision_parallel="replicate"), 2)
     check_decision_parallel(EvolutionaryConfig(), 2)  # exact: candidates independent, split freely
-    with pytest.raises(UserError, match="--perturb_restore accumulate with 2 processes: expected --decision_parallel "
-                                        "replicate"):
+    with pytest.raises(
+        UserError, match="--perturb_restore accumulate with 2 processes: expected --decision_parallel replicate"
+    ):
         check_decision_parallel(chained, 2)

@@ -1,4 +1,5 @@
 """End-to-end searches on the embedded data set (tiny preset, CPU)."""
+
 import json
 import os
 import signal
@@ -18,8 +19,13 @@ PY = sys.executable
 def kill_after_decisions(script, args, save: Path, decisions: int) -> Path:
     """Start a search, SIGKILL it once `decisions` decisions are checkpointed; its run directory."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([PY, str(ROOT / script), *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [PY, str(ROOT / script), *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         deadline = time.time() + 400
         while time.time() < deadline:
@@ -45,8 +51,9 @@ def torchrun_search(script, args, save: Path) -> tuple[Path, list]:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(save)
     logs = [(run_dir / f"log_rank{r}.txt").read_text() for r in range(2)]
-    return run_dir, [[line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line]
-                     for log in logs]
+    return run_dir, [
+        [line.split("genotype = ", 1)[1] for line in log.splitlines() if "genotype = " in line] for log in logs
+    ]
 
 
 def test_evolutionary_search_writes_a_complete_run_directory(finished_search):
@@ -78,6 +85,7 @@ def test_evolutionary_search_writes_a_complete_run_directory(finished_search):
     assert "genotype = Genotype(" in (run_dir / "log_rank0.txt").read_text()
     # tensors and plain data only: a resume loads it with weights_only (a planted file runs no code)
     from nas.search.checkpoints import CHECKPOINT_KEYS, load_checkpoint
+
     assert set(CHECKPOINT_KEYS) <= set(load_checkpoint(run_dir, "cpu"))
 
 
@@ -100,14 +108,19 @@ def test_torchrun_two_ranks_agree_and_share_the_work(digits_root, tmp_path):
     assert min(p24) > 0 and max(p24) / sum(p24) <= 0.6  # phases 2-4 shared, nobody idles
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--npop", "0"], "--npop 0: expected 1 or more"),
-    (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
-    (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "model0 edge0 ep1/1: training loss became"),
-    # finite but far above an untrained network's loss: its scores would rank noise
-    (["--learning_rate", "1e6", "--no-fast", "--train_subset", "64"],
-     "the search diverged: stage model0 edge0 ended with training loss"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--npop", "0"], "--npop 0: expected 1 or more"),
+        (["--train_path", "/nonexistent/data"], "/nonexistent/data"),
+        (["--learning_rate", "1e12", "--no-fast", "--train_subset", "64"], "model0 edge0 ep1/1: training loss became"),
+        # finite but far above an untrained network's loss: its scores would rank noise
+        (
+            ["--learning_rate", "1e6", "--no-fast", "--train_subset", "64"],
+            "the search diverged: stage model0 edge0 ended with training loss",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(digits_root, tmp_path, extra, message):
     save = tmp_path / "runs"
     proc = run_search("search_evolutionary.py", *tiny_args(digits_root, save, *extra), check=False)
@@ -129,6 +142,7 @@ def test_resume_with_a_different_search_flag_is_refused(finished_search, digits_
     run_dir, _ = finished_search
     # fabricate an unfinished copy's state to reach the configuration check
     import shutil
+
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
     (copy / "state.json").write_text('{"status": "running"}')
@@ -167,7 +181,6 @@ def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
     assert proc.returncode == 2 and "--pretrain_epochs -1: expected 0 or more" in proc.stderr
 
 
-
 def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(finished_search):
     log = (finished_search[0] / "log_rank0.txt").read_text()
     assert "lr 0.04688 for batch 8" in log  # tiny preset: learning_rate 1.5, scaled to batch 8
@@ -194,8 +207,16 @@ def test_the_paper_protocol_runs_end_to_end_with_one_and_two_processes_alike(dig
     runs = [paper_search(digits_root, tmp_path / f"paper{procs}", procs) for procs in (1, 2)]
     run_dir = runs[0]
     config = (run_dir / "config.yaml").read_text()
-    for line in ("val_protocol: test", "perturb_restore: accumulate", "perturb_batches: fresh", "amp: auto",
-                 "op_set: original", "topology_candidates: all", "off_ops: zero", "decision_parallel: replicate"):
+    for line in (
+        "val_protocol: test",
+        "perturb_restore: accumulate",
+        "perturb_batches: fresh",
+        "amp: auto",
+        "op_set: original",
+        "topology_candidates: all",
+        "off_ops: zero",
+        "decision_parallel: replicate",
+    ):
         assert line in config
     assert json.loads((run_dir / "summary.json").read_text())["val_protocol"] == "test"
     average = json.loads((run_dir / "valuation" / "average.json").read_text())
@@ -207,26 +228,34 @@ def test_the_paper_protocol_runs_end_to_end_with_one_and_two_processes_alike(dig
     genotype = json.loads((run_dir / "genotype.json").read_text())
     assert all(op in average["primitives"][:8] for op, _ in genotype["normal"])  # the duplicate named dil_conv_5x5
     from nas.report.load import read_run_data
+
     assert len(read_run_data(run_dir).primitives) == 9  # the report's heatmaps: 9 columns
     two = json.loads((runs[1] / "decisions.json").read_text())
-    assert [{k: v for k, v in d.items() if k != "seconds"} for d in two] == \
-        [{k: v for k, v in d.items() if k != "seconds"} for d in decisions]
+    assert [{k: v for k, v in d.items() if k != "seconds"} for d in two] == [
+        {k: v for k, v in d.items() if k != "seconds"} for d in decisions
+    ]
     assert (runs[1] / "genotype.json").read_text() == (run_dir / "genotype.json").read_text()
 
 
-def test_phase1_procs_value_the_population_in_helper_processes_with_the_same_scores(finished_search, digits_root, tmp_path):
+def test_phase1_procs_value_the_population_in_helper_processes_with_the_same_scores(
+    finished_search, digits_root, tmp_path
+):
     """The shared search's command again on the default loader (FFCV), phase 1 in two processes:
     every score, decision and the genotype are the same (one seed, one result)."""
     run_dir, _ = finished_search
     save = tmp_path / "procs"
-    run_search("search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv",
-                                                    "--phase1_procs", "2"))
+    run_search(
+        "search_evolutionary.py",
+        *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv", "--phase1_procs", "2"),
+    )
     procs_dir = only_run_dir(save)
     for m in range(2):  # model 1 was valued by the helper process
         one, two = (json.loads((d / "valuation" / f"model{m}.json").read_text()) for d in (run_dir, procs_dir))
         assert two["matrix"] == one["matrix"] and two["steps"] == one["steps"]
-    timeless = [[{k: v for k, v in d.items() if k != "seconds"} for d in json.loads((r / "decisions.json").read_text())]
-                for r in (run_dir, procs_dir)]
+    timeless = [
+        [{k: v for k, v in d.items() if k != "seconds"} for d in json.loads((r / "decisions.json").read_text())]
+        for r in (run_dir, procs_dir)
+    ]
     assert timeless[0] == timeless[1]
     assert (procs_dir / "genotype.json").read_text() == (run_dir / "genotype.json").read_text()
     assert "model 1 edge 13 scores" in (procs_dir / "log_rank0_proc1.txt").read_text()

@@ -1,6 +1,7 @@
 """A search SIGKILLed at several moments (phase 1, the decisions, half-written files), or
 stopped by SIGTERM and SIGUSR1, and resumed each time ends with complete, consistent files
 and the uninterrupted genotype, on the default loader (FFCV)."""
+
 import json
 import os
 import re
@@ -21,8 +22,9 @@ pytestmark = pytest.mark.slow
 def start_and_kill(argv, ready) -> None:
     """Run a search script with `argv`; SIGKILL it as soon as `ready()` is true."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([PY, *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PY, *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 400
         while not ready():
@@ -47,8 +49,10 @@ def test_killed_at_several_moments_then_resumed(finished_search, digits_root, tm
 
     save = tmp_path / "killed"
     script = ROOT / "search_evolutionary.py"
-    start_and_kill([script, *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv")],
-                   lambda: any(save.glob("*/valuation/model0.json")))  # phase 1: one model's edge done
+    start_and_kill(
+        [script, *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv")],
+        lambda: any(save.glob("*/valuation/model0.json")),
+    )  # phase 1: one model's edge done
     run_dir = only_run_dir(save)
     resume = [script, "--resume", run_dir, "--no-progress"]
     start_and_kill(resume, lambda: decisions_done(run_dir) >= 1)  # right after the coarse selection's files
@@ -73,8 +77,9 @@ def test_killed_at_several_moments_then_resumed(finished_search, digits_root, tm
 def start_and_signal(argv, ready, signum, env=None) -> tuple[int, str]:
     """Run a search script with `argv`; send `signum` once `ready()`; (exit status, stderr)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    proc = subprocess.Popen([PY, *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 400
     while not ready():
         assert proc.poll() is None, "the search ended before the moment to signal it"
@@ -85,17 +90,23 @@ def start_and_signal(argv, ready, signum, env=None) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def test_sigterm_and_sigusr1_stop_at_a_safe_point_then_resume_to_the_uninterrupted_run(finished_search, digits_root,
-                                                                                         tmp_path):
+def test_sigterm_and_sigusr1_stop_at_a_safe_point_then_resume_to_the_uninterrupted_run(
+    finished_search, digits_root, tmp_path
+):
     straight, _ = finished_search  # the same search (seed 3), uninterrupted
     save = tmp_path / "stopped"
     script = ROOT / "search_evolutionary.py"
-    code, err = start_and_signal([script, *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv")],
-                                 lambda: any(save.glob("*/valuation/model0.json")), signal.SIGTERM)
+    code, err = start_and_signal(
+        [script, *tiny_args(digits_root, save, "--seed", "3", "--loader", "ffcv")],
+        lambda: any(save.glob("*/valuation/model0.json")),
+        signal.SIGTERM,
+    )
     run_dir = only_run_dir(save)
     resume_hint = rf"to continue: \S*search_evolutionary.py --resume {re.escape(str(run_dir))}"
     line = err.strip().splitlines()[-1]
-    assert code == 143 and re.fullmatch(rf"stopped by SIGTERM after phase 1, model \d edge \d+; {resume_hint}", line), err
+    assert code == 143 and re.fullmatch(rf"stopped by SIGTERM after phase 1, model \d edge \d+; {resume_hint}", line), (
+        err
+    )
     assert decisions_done(run_dir) == 0
 
     # resumed in a SLURM job that asks to be requeued, stopped by SIGUSR1 (sbatch --signal) among the decisions
@@ -105,7 +116,9 @@ def test_sigterm_and_sigusr1_stop_at_a_safe_point_then_resume_to_the_uninterrupt
     (bin_dir / "scontrol").chmod(0o755)
     slurm = {"SLURM_JOB_ID": "777", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     resume = [script, "--resume", run_dir, "--no-progress"]
-    code, err = start_and_signal([*resume, "--requeue"], lambda: decisions_done(run_dir) >= 1, signal.SIGUSR1, env=slurm)
+    code, err = start_and_signal(
+        [*resume, "--requeue"], lambda: decisions_done(run_dir) >= 1, signal.SIGUSR1, env=slurm
+    )
     stopped, requeued = err.strip().splitlines()[-2:]
     assert code == 138, err
     assert re.fullmatch(rf"stopped by SIGUSR1 after decision \d+/18 \(\w+\); {resume_hint}", stopped), err

@@ -108,7 +108,7 @@ def test_node_with_no_edges_outputs_zeros():
     s = net.stem(torch.randn(1, 3, 8, 8))
     out = cell(s, s)
     C = cell.C
-    assert torch.count_nonzero(out[:, 2 * C:3 * C]) == 0
+    assert torch.count_nonzero(out[:, 2 * C : 3 * C]) == 0
 
 
 def test_the_stem_brings_larger_images_to_about_32_px_and_leaves_32_px_networks_as_they_were():

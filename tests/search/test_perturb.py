@@ -2,8 +2,8 @@ import torch
 import torch.nn as nn
 
 from nas.core.engine import Precision, train
-from nas.search.perturb import PerturbData, Snapshot, perturb_val
 from nas.search.network import SearchNetwork
+from nas.search.perturb import PerturbData, Snapshot, perturb_val
 from nas.space.switches import make_switches
 
 
@@ -36,8 +36,10 @@ def setup(off_ops="skip"):
 
 
 def state(net, opt):
-    return ({k: v.clone() for k, v in net.state_dict().items()},
-            {k: {n: t.clone() for n, t in s.items()} for k, s in opt.state_dict()["state"].items()})
+    return (
+        {k: v.clone() for k, v in net.state_dict().items()},
+        {k: {n: t.clone() for n, t in s.items()} for k, s in opt.state_dict()["state"].items()},
+    )
 
 
 def test_perturb_val_restores_weights_and_optimizer_exactly():
@@ -159,6 +161,7 @@ def test_zero_off_ops_compute_the_switched_off_operation_and_still_move_it():
 def test_fresh_batches_give_each_candidate_the_start_of_a_new_seeded_shuffle():
     """The original re-entered its loader for every candidate: a new epoch, a new shuffle, and
     the candidate fine-tunes on its first F + 1 batches. `fresh` does that, seeded."""
+
     class Shuffled(Batches):
         """Yields its batches in an order fixed by the epoch, like the project's loaders."""
 
@@ -175,7 +178,7 @@ def test_fresh_batches_give_each_candidate_the_start_of_a_new_seeded_shuffle():
         data.train = Shuffled(n=6, seed=4)
         seen = []
         perturb_val(net, opt, cands, data, finetune_steps=2, data_epoch=5, seed=3, batches=batches)
-        per_candidate = [seen[i:i + 2] for i in range(0, len(seen), 2)]
+        per_candidate = [seen[i : i + 2] for i in range(0, len(seen), 2)]
         epochs = [c[0][0] for c in per_candidate]
         if batches == "shared":
             assert epochs == [5, 5, 5] and per_candidate[0] == per_candidate[1] == per_candidate[2]
@@ -192,6 +195,8 @@ def test_perturb_val_logs_the_finetuning_lr_and_takes_the_steps_it_is_given(capl
     net, opt, data = setup()
     steps = []
     with caplog.at_level("INFO", logger="nas"):
-        perturb_val(net, opt, [(3, "sep_conv_3x3")], data, finetune_steps=4, data_epoch=0, seed=1, on_steps=steps.append)
+        perturb_val(
+            net, opt, [(3, "sep_conv_3x3")], data, finetune_steps=4, data_epoch=0, seed=1, on_steps=steps.append
+        )
     assert steps == [4]
     assert "fine-tune 4 steps at lr 0.05," in caplog.text

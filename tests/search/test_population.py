@@ -1,4 +1,5 @@
 """Phase 1's processes: how many value a rank's models, and what a failing helper does."""
+
 import dataclasses
 import logging
 
@@ -13,13 +14,16 @@ from nas.search.evolutionary import phase1_procs
 from nas.search.population import HelperProcesses
 
 
-@pytest.mark.parametrize("given, npop, world, device, threads, expected", [
-    (0, 4, 1, "cpu", 2, 2),     # auto on the CPU: a process per thread...
-    (0, 4, 2, "cpu", 8, 2),     # ...up to the process's models
-    (0, 4, 1, "cuda", 8, 1),    # auto on a GPU: one, until measured there
-    (3, 4, 1, "cpu", 1, 3),     # given: as given, up to the cores (4 here)
-    (8, 8, 1, "cuda", 1, 4),    # more than the cores: as many as the cores, with a warning
-])
+@pytest.mark.parametrize(
+    "given, npop, world, device, threads, expected",
+    [
+        (0, 4, 1, "cpu", 2, 2),  # auto on the CPU: a process per thread...
+        (0, 4, 2, "cpu", 8, 2),  # ...up to the process's models
+        (0, 4, 1, "cuda", 8, 1),  # auto on a GPU: one, until measured there
+        (3, 4, 1, "cpu", 1, 3),  # given: as given, up to the cores (4 here)
+        (8, 8, 1, "cuda", 1, 4),  # more than the cores: as many as the cores, with a warning
+    ],
+)
 def test_phase1_procs_auto_and_given(given, npop, world, device, threads, expected, monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     monkeypatch.setattr("nas.core.distributed.available_cores", lambda: 4)
@@ -50,8 +54,10 @@ def test_a_failing_helper_stops_its_rank_with_one_line_naming_its_log(tmp_path):
 def test_a_helper_that_cannot_write_says_so_in_one_line(digits_root, tmp_path, capfd):
     from nas.core.config import parse
 
-    cfg, _ = parse(EvolutionaryConfig, ["--preset", "tiny", "--fast", "--train_path", str(digits_root),
-                                        "--loader", "torch", "--no-progress"])
+    cfg, _ = parse(
+        EvolutionaryConfig,
+        ["--preset", "tiny", "--fast", "--train_path", str(digits_root), "--loader", "torch", "--no-progress"],
+    )
     (tmp_path / "valuation").write_text("a file where the records' folder goes")  # the write fails (EEXIST)
     with pytest.raises(UserError, match="phase-1 helper process 1 of rank 0 \\(models 0\\) exited with code 1"):
         with HelperProcesses(cfg, DistEnv(), Precision(), tmp_path, [[0]], op_cap=1) as helpers:

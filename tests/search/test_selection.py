@@ -17,9 +17,9 @@ def test_coarse_keeps_the_two_lowest_scores_per_edge():
 
 def test_coarse_hand_made_matrix():
     valuation = np.zeros((14, 7))
-    valuation[:, 3] = -5.0   # sep_conv_3x3 matters most everywhere
-    valuation[:, 6] = -1.0   # then dil_conv_5x5
-    valuation[0, 0] = -9.0   # except edge 0, where max_pool_3x3 matters most
+    valuation[:, 3] = -5.0  # sep_conv_3x3 matters most everywhere
+    valuation[:, 6] = -1.0  # then dil_conv_5x5
+    valuation[0, 0] = -9.0  # except edge 0, where max_pool_3x3 matters most
     sw = coarse_select(valuation, PRIMITIVES)
     assert sw[0] == ("max_pool_3x3", "sep_conv_3x3")
     assert all(sw[e] == ("sep_conv_3x3", "dil_conv_5x5") for e in range(1, 14))
@@ -61,6 +61,7 @@ def test_topology_node_order_is_seeded_and_never_includes_node_0():
 
 def test_topology_needs_fine_selection_first():
     from nas.search.selection import check_topology_ready
+
     sw = make_switches([["sep_conv_3x3"]] * 14)
     check_topology_ready(sw, 2)
     check_topology_ready(topology_select(sw, 3, {e: float(e) for e in edges_of_node(3)}, PRIMITIVES), 1)

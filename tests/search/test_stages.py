@@ -1,4 +1,5 @@
 """The search's training stages and decisions on a stand-in data set: how perturb-val is fed."""
+
 from types import SimpleNamespace
 
 from nas.core.distributed import DistEnv
@@ -18,8 +19,9 @@ class Board:
 
 def make_trainer(**overrides):
     cfg = EvolutionaryConfig(init_channels=4, layers=3, batch_size=64, **overrides)
-    data = SimpleNamespace(train_full=Batches(), train_shard=Batches(), val=Batches(seed=1), num_classes=10,
-                           image_size=32)
+    data = SimpleNamespace(
+        train_full=Batches(), train_shard=Batches(), val=Batches(seed=1), num_classes=10, image_size=32
+    )
     return Trainer(cfg, DistEnv(), data, Precision(), Board())
 
 
@@ -37,9 +39,13 @@ def test_topology_candidates_finetune_from_a_fresh_optimizer_at_lr_over_2_5(monk
     seen = {}
 
     def fake_perturb_val(net, optimizer, candidates, data, *, finetune_steps, **kwargs):
-        seen.update(lr=optimizer.param_groups[0]["lr"], momentum=optimizer.param_groups[0]["momentum"],
-                    state=dict(optimizer.state), steps=finetune_steps,
-                    params=[p for g in optimizer.param_groups for p in g["params"]])
+        seen.update(
+            lr=optimizer.param_groups[0]["lr"],
+            momentum=optimizer.param_groups[0]["momentum"],
+            state=dict(optimizer.state),
+            steps=finetune_steps,
+            params=[p for g in optimizer.param_groups for p in g["params"]],
+        )
         return PerturbResult({c: -float(c[0]) for c in candidates}, 50.0)
 
     monkeypatch.setattr("nas.search.stages.perturb_val", fake_perturb_val)
@@ -67,8 +73,13 @@ def test_topology_candidates_all_perturbs_every_edge_in_index_order(monkeypatch)
     for mode, perturbed in (("node", [5, 6, 7, 8]), ("all", list(range(14)))):
         trainer = make_trainer(topology_candidates=mode)
         entry = {}
-        switches = topology_decision(trainer, decided, trainer.build(decided, seed=0),
-                                     Decision(index=15, kind=TOPOLOGY, target=2, name="topology_node2"), entry)
+        switches = topology_decision(
+            trainer,
+            decided,
+            trainer.build(decided, seed=0),
+            Decision(index=15, kind=TOPOLOGY, target=2, name="topology_node2"),
+            entry,
+        )
         assert seen.pop() == [(e, None) for e in perturbed]
         assert list(entry["scores"]) == [str(e) for e in perturbed]  # decisions.json: in the order perturbed
         # scores 5:2 6:0 7:1 8:2 -> edges 6 and 7, whatever the other edges scored

@@ -4,8 +4,15 @@ from nas.space import primitives as space
 
 
 def test_primitives_are_the_seven_darts_ops_in_spec_order_without_duplicates():
-    assert space.PRIMITIVES == ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-                                "dil_conv_3x3", "dil_conv_5x5")
+    assert space.PRIMITIVES == (
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "skip_connect",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+    )
     assert len(set(space.PRIMITIVES)) == 7
     assert "none" not in space.PRIMITIVES
     assert space.primitives(extra_ops=True)[-1] == "sep_conv_7x7"
@@ -47,9 +54,17 @@ def test_original_op_set_is_the_originals_nine_slots_with_a_real_duplicate():
     from nas.space.switches import random_switches, with_edge
 
     slots = space.primitives(op_set="original")
-    assert [space.slot_op(s) for s in slots] == ["skip_connect", "max_pool_3x3", "avg_pool_3x3", "sep_conv_3x3",
-                                                  "sep_conv_5x5", "sep_conv_7x7", "dil_conv_3x3", "dil_conv_5x5",
-                                                  "dil_conv_5x5"]
+    assert [space.slot_op(s) for s in slots] == [
+        "skip_connect",
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "sep_conv_7x7",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+        "dil_conv_5x5",
+    ]
     assert len(set(slots)) == 9
     # phase-1 draws over the 9 slots: dil_conv_5x5 about twice as likely as another operation
     rng = random.Random(0)

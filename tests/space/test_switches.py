@@ -26,10 +26,13 @@ def test_with_edge_replaces_one_edge_only():
     assert sw[2] == PRIMITIVES
 
 
-@pytest.mark.parametrize("edges, message", [
-    ([[]] * 13, "switches have 13 edges"),
-    ([["conv_9x9"]] + [[]] * 13, "edge 0 has unknown operation"),
-])
+@pytest.mark.parametrize(
+    "edges, message",
+    [
+        ([[]] * 13, "switches have 13 edges"),
+        ([["conv_9x9"]] + [[]] * 13, "edge 0 has unknown operation"),
+    ],
+)
 def test_bad_switches(edges, message):
     with pytest.raises(UserError, match=message):
         make_switches(edges)

@@ -1,8 +1,8 @@
 """`pertnas`: one command that lists every tool and hands each its arguments."""
+
 import subprocess
 import sys
 from pathlib import Path
-
 
 from nas.tools import cli
 from tests.helpers import ROOT
@@ -35,7 +35,8 @@ def test_an_unknown_tool_is_one_line_and_exit_2():
     proc = pertnas("nope")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown tool 'nope': expected one of " + ", ".join(cli.TOOLS) + " (pertnas --help)"]
+        "error: unknown tool 'nope': expected one of " + ", ".join(cli.TOOLS) + " (pertnas --help)"
+    ]
 
 
 def test_a_launcher_tool_names_its_choices():
@@ -47,7 +48,9 @@ def test_a_launcher_tool_names_its_choices():
 def test_a_tool_gets_its_arguments(tmp_path):
     src = tmp_path / "g.txt"
     cell = repr([("sep_conv_3x3", 0), ("skip_connect", 1)] * 4)
-    src.write_text(f"MINE = Genotype(normal={cell}, normal_concat=range(2, 6), reduce={cell}, reduce_concat=range(2, 6))\n")
+    src.write_text(
+        f"MINE = Genotype(normal={cell}, normal_concat=range(2, 6), reduce={cell}, reduce_concat=range(2, 6))\n"
+    )
     proc = pertnas("import-genotypes", src, "--out", tmp_path / "lib")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "lib" / "MINE.json").is_file()
