@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import BAD_NOTES, ROOT, plant_checkpoint
+from tests.helpers import BAD_NOTES, ROOT, plant_checkpoint, tiny_args
 
 SCRIPTS = ["search_evolutionary.py", "search_supernet.py"]
 
@@ -19,24 +19,6 @@ def run_script(script, argv, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exc:
         runpy.run_path(str(ROOT / script), run_name="__main__")
     return exc.value.code, capsys.readouterr().err
-
-
-def tiny(data, save, *extra):
-    return [
-        "--preset",
-        "tiny",
-        "--fast",
-        "--batch_size",
-        "8",
-        "--train_path",
-        data,
-        "--save",
-        save,
-        "--loader",
-        "torch",
-        "--no-progress",
-        *extra,
-    ]
 
 
 def assert_refused(code, err, fragment):
@@ -73,7 +55,7 @@ def test_a_note_that_is_not_one_name_is_refused_before_anything_is_made(
     script, note, digits_root, tmp_path, monkeypatch, capsys
 ):
     save = tmp_path / "deep" / "er" / "runs"
-    code, err = run_script(script, tiny(digits_root, save, "--note", note), monkeypatch, capsys)
+    code, err = run_script(script, tiny_args(digits_root, save, "--note", note), monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert f"error: --note {note!r}: expected a name of 1 to 200 bytes without path separators" in err
     assert list(tmp_path.rglob("*")) == []
@@ -85,7 +67,7 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(
     script, flags, message, digits_root, tmp_path, monkeypatch, capsys
 ):
     save = tmp_path / "runs"
-    code, err = run_script(script, tiny(digits_root, save, *flags), monkeypatch, capsys)
+    code, err = run_script(script, tiny_args(digits_root, save, *flags), monkeypatch, capsys)
     assert_refused(code, err, message)
     assert not save.exists() or not any(save.iterdir())
 
@@ -94,7 +76,7 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(
 def test_requeue_outside_a_slurm_job_is_refused(script, digits_root, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     save = tmp_path / "runs"
-    code, err = run_script(script, tiny(digits_root, save, "--requeue"), monkeypatch, capsys)
+    code, err = run_script(script, tiny_args(digits_root, save, "--requeue"), monkeypatch, capsys)
     assert_refused(code, err, "--requeue: SLURM_JOB_ID is not set")
     assert not save.exists() or not any(save.iterdir())
 
@@ -117,7 +99,7 @@ def test_evolutionary_flags_are_refused_before_a_run_directory(
     flags, message, digits_root, tmp_path, monkeypatch, capsys
 ):
     save = tmp_path / "runs"
-    code, err = run_script("search_evolutionary.py", tiny(digits_root, save, *flags), monkeypatch, capsys)
+    code, err = run_script("search_evolutionary.py", tiny_args(digits_root, save, *flags), monkeypatch, capsys)
     assert_refused(code, err, message)
     assert not save.exists()
 
@@ -125,7 +107,10 @@ def test_evolutionary_flags_are_refused_before_a_run_directory(
 def test_wrong_type_in_a_config_file(digits_root, tmp_path, monkeypatch, capsys):
     (tmp_path / "c.yaml").write_text("layers: three\n")
     code, err = run_script(
-        "search_supernet.py", tiny(digits_root, tmp_path / "runs", "--config", tmp_path / "c.yaml"), monkeypatch, capsys
+        "search_supernet.py",
+        tiny_args(digits_root, tmp_path / "runs", "--config", tmp_path / "c.yaml"),
+        monkeypatch,
+        capsys,
     )
     assert_refused(code, err, "config key 'layers' = 'three' has type str: expected int")
 
@@ -267,7 +252,10 @@ def test_a_full_disk_stops_the_search_with_one_line_and_leaves_valid_json(digits
     save = tmp_path / "runs"
     fill_disk_after(monkeypatch, writes=2)  # config.yaml and state.json fit; phase 1's first record does not
     code, err = run_script(
-        "search_evolutionary.py", tiny(digits_root, save, "--npop", "1", "--phase1_procs", "1"), monkeypatch, capsys
+        "search_evolutionary.py",
+        tiny_args(digits_root, save, "--npop", "1", "--phase1_procs", "1"),
+        monkeypatch,
+        capsys,
     )
     run_dir = next(save.iterdir())
     assert code == 1, err
