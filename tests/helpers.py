@@ -51,11 +51,13 @@ def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None)
 
 
 def tiny_args(data, save, *extra):
-    """The tiny preset at its cheapest: one batch of 8 per epoch, one fine-tuning step."""
+    """The tiny preset at its cheapest: one epoch of one batch of 8 a stage, one fine-tuning step."""
     return [
         "--preset",
         "tiny",
         "--fast",
+        "--stage_epochs",
+        "1",
         "--batch_size",
         "8",
         "--train_path",

@@ -61,7 +61,7 @@ def test_a_registered_five_class_data_set_is_searched_end_to_end(tmp_path):
     run_dir = only_run_dir(save)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
     assert "dataset: digits5" in (run_dir / "config.yaml").read_text()
-    model = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
+    model = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert model["classifier.weight"].shape[0] == 5
     log = (run_dir / "log_rank0.txt").read_text()
     assert ("ffcv loader" in log) == (root / "digits5_train.beton").is_file()

@@ -345,7 +345,7 @@ def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrup
     loader = "torch" if ffcv_missing_reason() else "ffcv"  # the default loader where FFCV imports
     extra = ("--epochs", "4", "--seed", "5", "--drop_path_prob", "0.3", "--loader", loader)
     run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
-    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=False)
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=True)
 
     save = tmp_path / "b"
     code, err, run_dir = start_script(
@@ -358,7 +358,7 @@ def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrup
         line,
     )
     assert code == 143 and stopped, err
-    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["epoch"] == int(stopped[1])
+    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["epoch"] == int(stopped[1])
     assert not (run_dir / "summary.json").exists()
 
     # resumed as a SLURM job that asks to be requeued, stopped again by SIGUSR1 (sbatch --signal)
@@ -388,7 +388,7 @@ def test_sigterm_and_sigusr1_stop_after_an_epoch_and_resume_gives_the_uninterrup
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert done.returncode == 0, done.stderr
-    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert resumed["epoch"] == straight["epoch"] == 4
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
 
@@ -439,7 +439,7 @@ def test_torchrun_a_signal_to_one_rank_stops_both_at_the_same_epoch(digits_root,
         err,
     )  # said by rank 0, which agreed
     assert proc.returncode != 0 and stopped, err
-    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert ckpt["epoch"] == int(stopped[1]) and not (run_dir / "summary.json").exists()
 
 

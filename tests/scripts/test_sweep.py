@@ -129,6 +129,8 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
         "--preset",
         "tiny",
         "--fast",
+        "--stage_epochs",
+        "1",
         "--batch_size",
         "8",
         "--train_path",

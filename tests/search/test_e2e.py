@@ -183,11 +183,11 @@ def test_supernet_negative_pretrain_epochs(digits_root, tmp_path):
 
 def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(finished_search):
     log = (finished_search[0] / "log_rank0.txt").read_text()
-    assert "lr 0.04688 for batch 8" in log  # tiny preset: learning_rate 1.5, scaled to batch 8
+    assert "lr 0.03125 for batch 8" in log  # tiny preset: learning_rate 1.0, scaled to batch 8
     finetune = [line for line in log.splitlines() if "perturb edge" in line]
     assert finetune and all("fine-tune 1 steps at lr " in line for line in finetune)
     # topology candidates fine-tune at lr/2.5 of a fresh optimizer, not at the stage's floor
-    assert any("(whole edge): fine-tune 1 steps at lr 0.01875," in line for line in finetune)
+    assert any("(whole edge): fine-tune 1 steps at lr 0.0125," in line for line in finetune)
 
 
 def paper_search(digits_root, save: Path, procs: int) -> Path:
