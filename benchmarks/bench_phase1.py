@@ -13,7 +13,8 @@ network's outputs, and a flipped prediction moves a score by one validation imag
   python benchmarks/bench_phase1.py --data data/digits [--procs 1,2] [--device cpu|cuda]
       [--json out.json] [-- extra search flags]
 
-The search defaults to the tiny preset on the torch loader; flags after `--` are added.
+The search defaults to the tiny preset with one-epoch stages at lr 1.5 (the workload of the
+README's figures) on the torch loader; flags after `--` are added.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ def run(data: str, procs: int, device: str, extra: list, save: Path) -> dict:
         str(ROOT / "search_evolutionary.py"),
         "--preset",
         "tiny",
+        # the stages of the README's figures (one epoch, lr 1.5), whatever the demo's preset
+        # becomes; flags after `--` still override them
+        "--stage_epochs",
+        "1",
+        "--learning_rate",
+        "1.5",
         "--train_path",
         data,
         "--loader",
