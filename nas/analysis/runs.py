@@ -29,11 +29,11 @@ class RunInfo:
     wall_time_s: float | None = None
     gpu_hours: float | None = None
     val_acc: float | None = None
+    dataset: str | None = None  # the data set the run read (its root's own name where it has one)
     summary: dict = field(default_factory=dict)
     kind: str = "search"  # search | evaluation
     # evaluations: what the run really trains and how far it got (summary.json, else state.json)
     arch: str | None = None
-    dataset: str | None = None
     best_top1: float | None = None
     best_epoch: int | None = None
     final_top1: float | None = None
@@ -79,6 +79,8 @@ def read_run(run_dir) -> RunInfo:
     info.wall_time_s = _typed(summary.get("wall_time_s"), float)
     info.gpu_hours = _typed(summary.get("gpu_hours"), float)
     info.val_acc = _typed(summary.get("val_acc"), float)
+    # what the run read (runs before data_label was written: what its configuration named)
+    info.dataset = summary.get("data_label", config.get("dataset"))
 
     has_genotype = (run_dir / "genotype.json").is_file()
     if has_genotype:

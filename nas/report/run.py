@@ -71,6 +71,7 @@ def _summary(data: RunData, renderer) -> str:
     s = data.info.summary
     rows = [
         ("method", data.method or "-"),
+        ("data set", data.info.dataset or "-"),
         ("seed", data.info.seed if data.info.seed is not None else "-"),
         ("status", data.info.status),
         ("decisions done", f"{len(data.decisions)}/{DECISION_COUNT}"),

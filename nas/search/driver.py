@@ -115,10 +115,12 @@ class SearchRun:
             stage_log=self.run_dir / STAGES,
         )
         self.start_time = time.time()
+        # the data set as it is: a root's own dataset.yaml names it, whatever --dataset (or a preset) said
+        self.data_label = data_label(self.cfg.dataset, self.cfg.train_path)
         log.info(
             "%s search on %s in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)",
             method.name,
-            data_label(self.cfg.dataset, self.cfg.train_path),
+            self.data_label,
             self.run_dir,
             "resumed" if self.resumed else "new run",
             self.env.world_size,
@@ -257,6 +259,7 @@ class SearchRun:
                 # measurement before the last topology decision): ranks runs of one setting
                 "val_acc": round(measured[-1], 4) if measured else None,
                 "val_protocol": self.cfg.val_protocol,
+                "data_label": self.data_label,
                 "genotype": genotype_to_dict(genotype),
             }
             write_json(self.run_dir / SUMMARY, summary)

@@ -33,6 +33,7 @@ def test_report_of_a_real_search_matches_its_files(search):
     summary = json.loads((run / "summary.json").read_text())
     decisions = json.loads((run / "decisions.json").read_text())
     assert f">{summary['val_acc']:.4f}<" in text and f">{summary['wall_time_s']:.2f}<" in text
+    assert "<tr><td>data set</td><td>digits</td></tr>" in text
     for d in decisions[1:]:
         row = text.split(f"<td>{d['name']}</td>", 1)[1].split("</tr>", 1)[0]
         assert f">{d['acc_before']:.4f}<" in row

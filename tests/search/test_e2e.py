@@ -64,6 +64,7 @@ def test_evolutionary_search_writes_a_complete_run_directory(finished_search):
     assert "genotype = Genotype(normal=[" in stdout
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["method"] == "evolutionary"
+    assert summary["data_label"] == "digits"  # the data set the run read, for the report and the run table
     assert summary["genotype"] == genotype
     assert summary["world_size"] == 1 and len(summary["peak_memory_mb"]) == 1
     assert summary["steps"]["phase1"][0] > 0 and summary["steps"]["phases2_4"][0] > 0

@@ -52,6 +52,9 @@ def test_write_search_evaluate_at_the_datas_size(tmp_path, size, evaluation):
     )
     run_dir = next((tmp_path / "search").iterdir())
     genotype = json.loads((run_dir / "genotype.json").read_text())
+    # the root's own name, not the preset's `dataset: digits` that config.yaml records
+    assert json.loads((run_dir / "summary.json").read_text())["data_label"] == "mine"
+    assert "dataset: digits" in (run_dir / "config.yaml").read_text()
     assert len(genotype["normal"]) == 8
     # the other evaluation is refused, in one line naming the right one
     other = "train_eval_imagenet.py" if size == 32 else "train_eval_cifar.py"
