@@ -51,7 +51,8 @@ def run_search(script, *args, cwd=ROOT, timeout=600, check=True, env_extra=None)
 
 
 def tiny_args(data, save, *extra):
-    """The tiny preset at its cheapest: one epoch of one batch of 8 a stage, one fine-tuning step."""
+    """The tiny preset at its cheapest: one epoch of one batch of 8 a stage, one fine-tuning step.
+    `save` None leaves --save to the caller (the seed sweep sets it per seed)."""
     return [
         "--preset",
         "tiny",
@@ -62,8 +63,7 @@ def tiny_args(data, save, *extra):
         "8",
         "--train_path",
         data,
-        "--save",
-        save,
+        *(["--save", save] if save is not None else []),
         "--loader",
         "torch",
         "--no-progress",

@@ -79,8 +79,6 @@ def read_run(run_dir) -> RunInfo:
     info.wall_time_s = _typed(summary.get("wall_time_s"), float)
     info.gpu_hours = _typed(summary.get("gpu_hours"), float)
     info.val_acc = _typed(summary.get("val_acc"), float)
-    # what the run read (runs before data_label was written: what its configuration named)
-    info.dataset = summary.get("data_label", config.get("dataset"))
 
     has_genotype = (run_dir / "genotype.json").is_file()
     if has_genotype:
@@ -92,6 +90,8 @@ def read_run(run_dir) -> RunInfo:
     state = read_state(run_dir)
     if is_evaluation(config, summary):
         return _evaluation(info, config, summary, state or {}, problems)
+    # what the search read (runs before data_label was written: what their configuration named)
+    info.dataset = summary.get("data_label", config.get("dataset"))
     if has_genotype or summary:
         if not has_genotype:
             problems.append("no genotype.json")

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from nas.genotype import load_genotype
-from tests.helpers import ROOT, assert_one_line_error, plant_checkpoint, run_script
+from tests.helpers import ROOT, assert_one_line_error, plant_checkpoint, run_script, tiny_args
 
 # --- seed sweeps --------------------------------------------------------------------------
 
@@ -126,22 +126,7 @@ def test_sweep_two_seeds_of_tiny_search(tmp_path, digits_root, finished_search):
         "--root",
         root,
         "--",
-        "--preset",
-        "tiny",
-        "--fast",
-        "--stage_epochs",
-        "1",
-        "--batch_size",
-        "8",
-        "--train_path",
-        digits_root,
-        "--loader",
-        "torch",
-        "--no-progress",
-        "--note",
-        "tiny",
-        "--npop",
-        "1",
+        *tiny_args(digits_root, None, "--note", "tiny", "--npop", "1"),
     ]
     env = {"PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = run_script(*sweep, env=env)
