@@ -56,14 +56,20 @@ class LoaderSpec:
     rank: int = 0
     world_size: int = 1
     seed: int = 0
+    # shards of equal size, so that every rank takes the same number of steps (training): cut
+    # to the ranks' equal share with drop_last, else padded with the epoch's first samples
+    # (torch's DistributedSampler does the same); otherwise every sample once, the shards
+    # differing by at most one (validation)
+    even: bool = False
     num_samples: int = field(init=False)  # samples this rank yields per epoch
 
     def __post_init__(self):
         n = len(self.indices)
         if self.world_size > 1:
-            # Training shards are cut to equal sizes (every rank takes the same number of steps);
-            # evaluation shards keep every sample and differ by at most one.
-            n = n // self.world_size if self.drop_last else len(range(self.rank, n, self.world_size))
+            if self.even:
+                n = n // self.world_size if self.drop_last else -(-n // self.world_size)
+            else:
+                n = len(range(self.rank, n, self.world_size))
         object.__setattr__(self, "num_samples", n)
 
     @property
@@ -85,9 +91,10 @@ class LoaderSpec:
             order = rng.permutation(order)
         seeds = rng.integers(0, 2**63 - 1, size=len(order), dtype=np.int64)
         if self.world_size > 1:
-            if self.drop_last:
-                keep = len(order) // self.world_size * self.world_size
-                order, seeds = order[:keep], seeds[:keep]
+            if self.even:
+                total = self.num_samples * self.world_size
+                # padded samples repeat their seeds too: the same augmentation on both backends
+                order, seeds = np.resize(order, total), np.resize(seeds, total)
             order, seeds = order[self.rank::self.world_size], seeds[self.rank::self.world_size]
         return order, seeds
 

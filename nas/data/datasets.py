@@ -179,7 +179,8 @@ CIFAR_BETONS = {"train": "cifar_train.beton", "test": "cifar_test.beton"}
 # fill int(mean) instead of round(mean) (docs/method.md, "Data").
 NORM_CONSTANTS = ("dataset", "original")
 
-# Evaluation: DARTS's constants. Search: the original's search loader's (docs/method.md, "Data").
+# Evaluation: CIFAR-10 DARTS's constants, CIFAR-100 DARTS-PT's (the original's, `original_norm`, are
+# P-DARTS's; DARTS had no CIFAR-100). Search: the original's search loader's (docs/method.md, "Data").
 CIFAR10_SEARCH_NORM = Normalisation((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
 register(DatasetInfo("cifar10", 10, CIFAR_SIZE,
                  Normalisation((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)),

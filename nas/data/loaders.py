@@ -207,7 +207,7 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size
     train_full = source.loader(LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=True, augment=aug,
                                           seed=seed))
     train_shard = source.loader(LoaderSpec(train_split, train_ids, batch_size // world_size, shuffle=True, drop_last=True,
-                                           augment=aug, rank=rank, world_size=world_size, seed=seed))
+                                           augment=aug, rank=rank, world_size=world_size, seed=seed, even=True))
     val = source.loader(LoaderSpec(val_split, val_ids, batch_size, shuffle=False, drop_last=False,
                                    augment=CifarAugment(), seed=seed))
     require_batches(train_full, "search-training split")
@@ -215,13 +215,29 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size
     return SearchLoaders(train_full, train_shard, val, source.num_classes, dataset.image_size, backend)
 
 
+def _keeps_last_batch(spec: LoaderSpec) -> bool:
+    """False where an epoch's last partial batch would hold a single image per rank: BatchNorm
+    in training mode cannot normalise one value per channel (the CIFAR auxiliary head's
+    BatchNorm after its 2x2 convolution raises on it; the original's DataParallel run would
+    have stopped there), and one image's statistics elsewhere are noise. That batch is dropped,
+    with a warning. At batch 128 neither CIFAR (50,000 = 390 x 128 + 80) nor ImageNet
+    (1,281,167 = 10,009 x 128 + 15) comes near it."""
+    if spec.num_samples % spec.batch_size != 1:
+        return True
+    log.warning("the last training batch of each epoch would hold 1 image per rank (%d images, batches of %d): "
+                "dropped, as BatchNorm cannot train on one image", spec.num_samples, spec.batch_size)
+    return False
+
+
 def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: int, device, *,
                        channels_last: bool = True, precision: Optional["Precision"] = None,
-                       seed: int = 0) -> EvalLoaders:
+                       seed: int = 0, drop_last: bool = True) -> EvalLoaders:
     """Evaluation data (docs/method.md, "Evaluation"), `batch_size` per rank. CIFAR layouts:
     random crop 32 pad 4 + flip + DARTS cutout `cfg.cutout` px; class folders (ImageNet):
     random-resized-crop + flip + colour jitter, validation resize + centre crop. Validation is
-    the record's validation split; val_size and val_protocol do not apply."""
+    the record's validation split; val_size and val_protocol do not apply. Without `drop_last`
+    each epoch ends with its partial training batch, as the original's loaders did, unless that
+    batch would hold one image per rank (see _keeps_last_batch)."""
     check_batching(batch_size, rank, world_size)
     if seed < 0:
         raise UserError(f"seed {seed}: expected a number >= 0")
@@ -238,8 +254,11 @@ def build_eval_loaders(cfg: DataConfig, batch_size: int, rank: int, world_size: 
         val_aug = ImageNetAugment(False, dataset.image_size, dataset.resize)
     train_split, val_split = dataset.splits
     train_ids = _subset(np.arange(source.sizes[train_split]), cfg.train_subset)
-    train = source.loader(LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=True,
-                                     augment=train_aug, rank=rank, world_size=world_size, seed=seed))
+    spec = LoaderSpec(train_split, train_ids, batch_size, shuffle=True, drop_last=drop_last, augment=train_aug,
+                      rank=rank, world_size=world_size, seed=seed, even=True)
+    if not drop_last and not _keeps_last_batch(spec):
+        spec = replace(spec, drop_last=True)
+    train = source.loader(spec)
     val = source.loader(LoaderSpec(val_split, np.arange(source.sizes[val_split]), batch_size, shuffle=False,
                                    drop_last=False, augment=val_aug, rank=rank, world_size=world_size, seed=seed))
     require_batches(train, "training shard")

@@ -46,6 +46,11 @@ class EvalConfig(RunOptions):
     )
     epochs: int = option(600, "training epochs", low=1)
     batch_size: int = option(128, "global batch size (split over the processes)", low=1)
+    drop_last: bool = option(
+        True,
+        "drop each epoch's last partial training batch; --no-drop_last keeps it, as the original's "
+        "loaders did (CIFAR at batch 128: 391 steps an epoch instead of 390)",
+    )
     learning_rate: float = option(0.025, "initial learning rate", above=0)
     lr_scheduler: str = option("cosine", "per-epoch learning-rate schedule", ("cosine", "linear"))
     weight_decay: float = option(3e-4, "SGD weight decay", low=0)
@@ -86,7 +91,8 @@ class CifarEvalConfig(EvalConfig):
     cutout_length: int = option(16, "cutout square side in pixels (0: off)", low=0)
     norm_constants: str = option(
         "dataset",
-        "normalisation: dataset (DARTS's constants) or original (the original's: other CIFAR-100 digits)",
+        "normalisation: dataset (CIFAR-10: DARTS's constants; CIFAR-100: DARTS-PT's) or original (the "
+        "original's CIFAR-100 constants, P-DARTS's)",
         NORM_CONSTANTS,
     )
     # fp32 (TF32 convolutions) measured faster than fp16 autocast for NetworkCIFAR on an H100

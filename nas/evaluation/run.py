@@ -293,6 +293,7 @@ class EvalRun:
             channels_last=cfg.channels_last,
             precision=self.precision,
             seed=cfg.seed,
+            drop_last=cfg.drop_last,
         )
         self.dataset = {"name": name, "num_classes": self.data.num_classes, "image_size": self.data.image_size}
         self.data_label = data_label(data_cfg.dataset, data_cfg.root)

@@ -69,17 +69,22 @@ class SearchConfig(RunOptions):
     layers: int = option(5, "cells in the search network", low=3)
     stage_epochs: int = option(5, "epochs of every 'train a network' stage", low=1)
     finetune_steps: int = option(50, "base fine-tuning steps of perturb-val", low=0)
-    finetune_extra: tuple = option((20, 80, 130), "steps added to --finetune_steps in phases 1, 2 and 3", low=0)
+    finetune_extra: tuple = option(
+        (20, 80, 130),
+        "steps added to --finetune_steps in phases 1, 3 and 4 (population valuation, fine and topology selection)",
+        low=0,
+    )
     perturb_restore: str = option(
         "exact",
         "perturb-val restore between candidates: exact (a copy of the trained "
-        "weights and optimizer) or accumulate (the original's, which did not restore)",
+        "weights and optimizer) or accumulate (the original's: weights and BN statistics "
+        "carry over from the previous candidate, the optimizer state is restored)",
         ("exact", "accumulate"),
     )
     perturb_batches: str = option(
         "shared",
         "perturb-val fine-tuning batches: shared (the same for every candidate) "
-        "or fresh (one stream continued across candidates, as the original)",
+        "or fresh (the first batches of a new seeded shuffle per candidate, as the original)",
         ("shared", "fresh"),
     )
     topology_candidates: str = option(
@@ -151,7 +156,7 @@ class SearchConfig(RunOptions):
         if len(self.finetune_extra) != 3:
             raise UserError(
                 f"--finetune_extra {' '.join(map(str, self.finetune_extra))}: expected 3 values "
-                f"(the steps added in phases 1, 2 and 3)"
+                f"(the steps added in phases 1, 3 and 4)"
             )
 
 
@@ -160,6 +165,13 @@ class EvolutionaryConfig(SearchConfig):
     SECTION: ClassVar[str] = "evolutionary"
     npop: int = option(4, "population size (a multiple of the number of processes)", low=1)
     op_cap: int = option(1, "operations per edge of each population model", low=1)
+    population_seed: str = option(
+        "independent",
+        "seeds of the population models' (model, edge) steps: independent (each model its own "
+        "weights, batches and fine-tuning) or shared (one seed per edge for every model, as the "
+        "original, whose ranks all seeded torch and NumPy with --seed); the initial switches differ either way",
+        ("independent", "shared"),
+    )
     # auto: on 2 CPU cores two one-thread processes valued the tiny population 1.7x faster than
     # one two-thread process (README, benchmarks); on a GPU one until bench_phase1.py measures it
     phase1_procs: int = option(

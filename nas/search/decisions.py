@@ -72,7 +72,7 @@ def fine_decision(
     edge = decision.target
     ops = switches[edge]
     if len(ops) > 1:
-        scores = _scores(trainer, net, optimizer, [(edge, op) for op in ops], phase=2, decision=decision, entry=entry)
+        scores = _scores(trainer, net, optimizer, [(edge, op) for op in ops], phase=3, decision=decision, entry=entry)
         entry["scores"] = {op: scores[(edge, op)] for op in ops}
         switches = fine_select(switches, edge, entry["scores"], trainer.primitives)
     entry["selected"] = switches[edge][0] if switches[edge] else None
@@ -95,7 +95,7 @@ def topology_decision(
     optimizer = trainer.make_optimizer(net, trainer.cfg.scaled_lr / 2.5)
     edges = list(edges_of_node(node))
     perturbed = list(range(NUM_EDGES)) if trainer.cfg.topology_candidates == "all" else edges
-    scores = _scores(trainer, net, optimizer, [(e, None) for e in perturbed], phase=3, decision=decision, entry=entry)
+    scores = _scores(trainer, net, optimizer, [(e, None) for e in perturbed], phase=4, decision=decision, entry=entry)
     edge_scores = {e: scores[(e, None)] for e in edges}
     switches = topology_select(switches, node, edge_scores, trainer.primitives)
     entry["scores"] = {str(e): scores[(e, None)] for e in perturbed}

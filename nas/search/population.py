@@ -45,6 +45,13 @@ def models_of_rank(npop: int, rank: int, world: int) -> range:
     return range(rank * per_rank, (rank + 1) * per_rank)
 
 
+def step_key(model: int, edge: int, population_seed: str) -> tuple:
+    """The seed key of a (model, edge) step: its network's weights, its training batches and
+    its perturb-val draw from it. `shared` leaves the model out, so every model's step of an
+    edge draws the same numbers (docs/method.md, "Population seeds")."""
+    return ("phase1", edge) if population_seed == "shared" else ("phase1", model, edge)
+
+
 def initial_switches(seed: int, model: int, op_cap: int, prims):
     return random_switches(op_cap, random.Random(derive_seed(seed, "initial-switches", model)), prims)
 
@@ -117,7 +124,8 @@ def value_models(
                 continue  # done before a restart
             tic, steps_before = time.time(), trainer.steps.phase1
             switches = with_edge(initial, edge, prims, prims)  # this edge expanded, the others as initialised
-            key = derive_seed(cfg.seed, "phase1", model, edge)
+            keys = step_key(model, edge, cfg.population_seed)
+            key = derive_seed(cfg.seed, *keys)
             net = trainer.build(switches, seed=key)
             optimizer = trainer.train_stage(
                 net,
@@ -128,7 +136,7 @@ def value_models(
                 parallel=False,
             )
             scores = trainer.perturb(
-                net, optimizer, [(edge, op) for op in prims], phase=1, key=("phase1", model, edge), parallel=False
+                net, optimizer, [(edge, op) for op in prims], phase=1, key=keys, parallel=False
             ).scores
             record["matrix"][edge] = [round(scores[(edge, op)], 4) for op in prims]
             record["steps"] += trainer.steps.phase1 - steps_before

@@ -35,6 +35,7 @@ from nas.space.primitives import primitives
 from nas.space.switches import Switches
 
 log = logging.getLogger("nas")
+PERTURB_PHASES = (1, 3, 4)  # the phases that run perturb-val, in the order of --finetune_extra
 DIVERGED = 10  # a stage ending above DIVERGED x ln(classes), the untrained loss, diverged
 
 
@@ -107,7 +108,7 @@ class Trainer:
         self, net: SearchNetwork, *, epochs: int, lr: float, data_key: int, tag: str, parallel: bool
     ) -> torch.optim.Optimizer:
         """Train `net` for `epochs` with cosine annealing from `lr` to the floor; returns the
-        stage's optimizer (perturb-val of phases 1 and 2 fine-tunes with it, at the floor)."""
+        stage's optimizer (perturb-val of phases 1 and 3 fine-tunes with it, at the floor)."""
         optimizer = self.make_optimizer(net, lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(epochs, 1), eta_min=self.cfg.learning_rate_min
@@ -193,11 +194,13 @@ class Trainer:
             )
 
     def finetune_steps(self, phase: int) -> int:
-        """F + 1 fine-tuning steps in phase 1, 2 or 3: the original tests its step counter after
-        the step, so it takes one more than F = finetune_steps + finetune_extra[phase - 1]."""
+        """F + 1 fine-tuning steps in phase 1, 3 or 4 (population valuation, fine selection,
+        topology selection; the coarse selection, phase 2, perturbs nothing): the original tests
+        its step counter after the step, so it takes one more than F = finetune_steps + the
+        phase's finetune_extra."""
         if self.cfg.fast:
             return 1
-        return self.cfg.finetune_steps + self.cfg.finetune_extra[phase - 1] + 1
+        return self.cfg.finetune_steps + self.cfg.finetune_extra[PERTURB_PHASES.index(phase)] + 1
 
     def perturb(
         self,

@@ -187,6 +187,57 @@ def test_uneven_evaluation_shards_keep_every_image_once(cifar_root):
     assert [len(s) for s in shards] == [8, 8, 7, 7] and sorted(sum(shards, [])) == list(range(TEST))
 
 
+# ---------------------------------------------------------------- the last partial training batch
+@pytest.mark.parametrize("images, batch, world, kept, dropped", [
+    (50_000, 128, 1, 391, 390),  # CIFAR at batch 128: the original's 391 steps an epoch
+    (50_000, 32, 4, 391, 390),  # the same global batch over 4 ranks
+    (1_281_167, 128, 1, 10_010, 10_009),  # ImageNet
+    (1_281_167, 32, 4, 10_010, 10_009),
+])
+def test_steps_per_epoch_with_and_without_the_last_partial_batch(images, batch, world, kept, dropped):
+    from nas.data.base import CifarAugment, LoaderSpec
+
+    def steps(drop_last):
+        specs = [LoaderSpec("train", np.arange(images), batch, shuffle=True, drop_last=drop_last,
+                            augment=CifarAugment(), rank=r, world_size=world, even=True) for r in range(world)]
+        counts = {s.num_batches() for s in specs}
+        assert len(counts) == 1  # every rank takes the same number of steps
+        return counts.pop()
+
+    assert (steps(False), steps(True)) == (kept, dropped)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_without_drop_last_an_epoch_ends_with_its_partial_batch(cifar_root, backend):
+    kept = D.build_eval_loaders(cfg(cifar_root, backend), 16, 0, 1, "cpu", drop_last=False).train
+    sizes = [len(y) for _, y in kept]
+    assert len(kept) == len(sizes) == 7 and sizes[-1] == 4 and sum(sizes) == TRAIN
+    assert sorted(labels(kept, 2)) == list(range(TRAIN))  # every image once
+    dropped = D.build_eval_loaders(cfg(cifar_root, backend), 16, 0, 1, "cpu").train
+    assert len(dropped) == len(list(dropped)) == 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kept_last_batches_pad_the_shards_to_one_step_count(cifar_root, backend):
+    """100 images over 3 ranks: 34 each (two images of the epoch's order repeated, with their
+    augmentation, as torch's DistributedSampler pads), so every rank takes 5 steps of 8."""
+    ranks = [D.build_eval_loaders(cfg(cifar_root, backend, cutout=8), 8, r, 3, "cpu", drop_last=False).train
+             for r in range(3)]
+    passes = [epoch(r, 1) for r in ranks]
+    assert [len(r) for r in ranks] == [5, 5, 5] and [len(y) for _, y in passes] == [34, 34, 34]
+    order = torch.stack([y for _, y in passes], 1).reshape(-1)  # the epoch's order, dealt round the ranks
+    assert sorted(order[:TRAIN].tolist()) == list(range(TRAIN)) and order[TRAIN:].tolist() == order[:2].tolist()
+    images = torch.stack([x for x, _ in passes], 1).reshape(-1, *passes[0][0].shape[1:])
+    assert torch.equal(images[TRAIN:], images[:2])  # a repeated image is augmented alike
+
+
+def test_a_last_batch_of_one_image_is_dropped_with_a_warning(cifar_root, caplog):
+    with caplog.at_level(logging.WARNING, logger="nas.data.loaders"):
+        train = D.build_eval_loaders(cfg(cifar_root), 33, 0, 1, "cpu", drop_last=False).train  # 100 = 3 x 33 + 1
+    assert len(train) == len(list(train)) == 3
+    assert "would hold 1 image per rank" in caplog.text
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_set_epoch_fixes_order_and_augmentation(cifar_root, backend):
     config = cfg(cifar_root, backend, val_size=20, cutout=8)

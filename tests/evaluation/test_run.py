@@ -186,6 +186,43 @@ def test_published_defaults():
     ) == (300, 128, 0.1, "linear", 3e-5, 48, 14, False, 0.0, 5.0, 0.1)
 
 
+@pytest.fixture(scope="module")
+def cifar10_size_root(tmp_path_factory):
+    """CIFAR-10's sizes (50,000 training, 10,000 test images), blank images, in both loaders' formats."""
+    from tests.fake_data import cifar10_dir
+
+    tmp = tmp_path_factory.mktemp("cifar10-size")
+    images, labels = np.zeros((50_000, 32, 32, 3), np.uint8), np.arange(50_000) % 10
+    src = cifar10_dir(tmp / "src" / "cifar-10-batches-py", images, labels, images[:10_000], labels[:10_000])
+    if ffcv_missing_reason():
+        (tmp / "root").mkdir()
+        (tmp / "root" / "cifar-10-batches-py").symlink_to(src)
+    else:
+        from nas.data.writer import write_cifar
+
+        write_cifar("cifar10", src, tmp / "root", workers=1)
+    return tmp / "root"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", LOADERS)
+def test_paper_evaluation_epochs_take_391_steps_on_50000_images_at_batch_128(cifar10_size_root, loader):
+    """The original's DataLoaders kept each epoch's last partial batch (80 images); the paper
+    preset does too (--no-drop_last), the default drops it."""
+    from nas.core.distributed import DistEnv
+
+    def training_batches(*flags):
+        argv = ["--data", str(cifar10_size_root), "--loader", loader, "--workers", "0" if loader == "torch" else "1"]
+        cfg, given = parse(CifarEvalConfig, [*argv, "--init_channels", "4", "--layers", "3", *flags])
+        assert cfg.batch_size == 128
+        return evaluation.EvalRun(cfg, given, CIFAR, DistEnv()).data.train  # what train_epoch trains on
+
+    paper = training_batches("--preset", "paper")
+    sizes = [len(labels) for _, labels in paper]
+    assert len(paper) == len(sizes) == 391 and sizes[-1] == 80 and sum(sizes) == 50_000
+    assert len(training_batches()) == 390  # the default drops the 80
+
+
 # ------------------------------------------------------------------------------ runs
 @pytest.mark.slow
 @pytest.mark.parametrize("loader", LOADERS)

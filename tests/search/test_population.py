@@ -65,3 +65,56 @@ def test_a_helper_that_cannot_write_says_so_in_one_line(digits_root, tmp_path, c
     err = capfd.readouterr().err
     assert f"error: phase-1 helper process 1 of rank 0: {tmp_path / 'valuation' / 'model0.json'}: File exists\n" in err
     assert "Traceback" not in err, err
+
+
+class _FirstStep(Exception):
+    pass
+
+
+def _first_step_of(model, cfg, data, monkeypatch, tmp_path):
+    """(first training batch, stem weights, initial switches) of `model`'s first phase-1 step, as
+    value_models builds and trains it (stopped at the first batch)."""
+    from nas.search import population, stages
+    from nas.search.stages import Trainer
+
+    seen = {}
+
+    def first_batch(net, loader, *args, **kwargs):
+        images, labels = next(iter(loader))
+        seen.update(images=images, labels=labels, stem=net.stem[0].weight.detach().clone())
+        raise _FirstStep
+
+    monkeypatch.setattr(stages, "train", first_batch)
+    trainer = Trainer(cfg, DistEnv(), data, Precision(), population._NoBoard())
+    with pytest.raises(_FirstStep):
+        population.value_models(trainer, tmp_path, [model], op_cap=cfg.op_cap)
+    seen["switches"] = population.initial_switches(cfg.seed, model, cfg.op_cap, trainer.primitives)
+    return seen
+
+
+@pytest.mark.parametrize("population_seed", ["shared", "independent"])
+def test_a_shared_population_seed_gives_every_model_the_same_batches_and_weights(
+    population_seed, digits_root, monkeypatch, tmp_path
+):
+    """The original seeded torch and NumPy with --seed on every rank: every model's first network
+    drew its weights from the same stream and read the same batches. `shared` does that."""
+    from nas.core.config import parse
+    from nas.search.driver import open_search_data
+
+    flags = ["--preset", "tiny", "--train_path", str(digits_root), "--loader", "torch", "--workers", "0"]
+    cfg, _ = parse(EvolutionaryConfig, [*flags, "--population_seed", population_seed])
+    data = open_search_data(cfg, DistEnv(), Precision())
+    first, second = (_first_step_of(m, cfg, data, monkeypatch, tmp_path) for m in (0, 1))
+    assert first["switches"] != second["switches"]  # the models themselves differ either way
+    same = [torch.equal(first[k], second[k]) for k in ("images", "labels", "stem")]
+    assert same == ([True] * 3 if population_seed == "shared" else [False] * 3)
+
+
+def test_the_paper_preset_shares_the_population_seed():
+    from nas.core.config import parse
+
+    assert parse(EvolutionaryConfig, [])[0].population_seed == "independent"
+    assert parse(EvolutionaryConfig, ["--preset", "paper"])[0].population_seed == "shared"
+    assert parse(EvolutionaryConfig, ["--preset", "paper", "--population_seed", "independent"])[0].population_seed == (
+        "independent"
+    )

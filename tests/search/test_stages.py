@@ -27,9 +27,10 @@ def make_trainer(**overrides):
 
 def test_finetuning_takes_f_plus_one_steps_in_every_phase():
     trainer = make_trainer()  # finetune_steps 50, extra 20 / 80 / 130
-    assert [trainer.finetune_steps(p) for p in (1, 2, 3)] == [71, 131, 181]
-    assert make_trainer(finetune_steps=2, finetune_extra=(1, 2, 3)).finetune_steps(3) == 6
-    assert make_trainer(fast=True).finetune_steps(2) == 1
+    # phases 1, 3 and 4 in docs/method.md's numbering: valuation, fine and topology selection
+    assert [trainer.finetune_steps(p) for p in (1, 3, 4)] == [71, 131, 181]
+    assert make_trainer(finetune_steps=2, finetune_extra=(1, 2, 3)).finetune_steps(4) == 6
+    assert make_trainer(fast=True).finetune_steps(3) == 1
 
 
 def test_topology_candidates_finetune_from_a_fresh_optimizer_at_lr_over_2_5(monkeypatch):
