@@ -217,6 +217,7 @@ def test_the_paper_protocol_runs_end_to_end_with_one_and_two_processes_alike(dig
         "topology_candidates: all",
         "off_ops: zero",
         "decision_parallel: replicate",
+        "population_seed: shared",
     ):
         assert line in config
     assert json.loads((run_dir / "summary.json").read_text())["val_protocol"] == "test"
