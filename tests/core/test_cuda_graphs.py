@@ -317,3 +317,15 @@ def test_set_determinism_on_cuda_settings(monkeypatch):
         assert calls == []
     finally:
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = benchmark, deterministic
+
+
+def test_inductor_resets_dynamo_for_every_network_and_says_so(monkeypatch, caplog):
+    """A search compiles a new network per stage with the same forward: without a reset dynamo
+    stops at its recompile limit (8) and runs the rest eagerly, silently."""
+    resets = []
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: resets.append(1))
+    with caplog.at_level("INFO", logger="nas"):
+        for _ in range(3):
+            prepare(nn.Linear(2, 2), "inductor")
+    assert len(resets) == 3
+    assert caplog.text.count("compiling Linear with inductor") == 3
