@@ -12,8 +12,8 @@
 # network (benchmarks/bench_compile.py: img/s, capture/compile time, peak memory, numerics);
 # a short CIFAR evaluation with --compile graphs; a supernet search under torchrun with two
 # ranks on the one device (NCCL on the GPU, gloo in the rehearsal) for the data-parallel
-# phases, with its stages and perturb-val captured, stopped by SIGTERM at a safe point and
-# resumed to the end; phase 1 of the tiny evolutionary search with one and two processes
+# phases, with its stages and perturb-val captured (eager in the rehearsal), stopped by
+# SIGTERM to its ranks at a safe point and resumed to the end; phase 1 of the tiny evolutionary search with one and two processes
 # (benchmarks/bench_phase1.py). Each part runs even if an earlier one failed, every child
 # has a timeout inside its part's, and each part's row and figures are written to $OUT as
 # soon as it ends (a killed run keeps what it measured). The last lines are one table
@@ -79,12 +79,17 @@ if [ $REHEARSE -eq 0 ]; then
   part bench_compile 210 $PY benchmarks/bench_compile.py --device cuda --modes off,graphs,inductor \
     --inductor_cases cifar_b128_fp32 --check --warmup 3 --reps 10 --child_timeout 140 --json "$OUT/compile.json"
   SIZES=(--epochs 2 --train_subset 1024 --batch_size 128 --workers 4)
-  SEARCH_SIZES=(--preset tiny --workers 4)
+  RESUME_LIMIT=150
+  SEARCH_SIZES=(--preset tiny --workers 4 --compile graphs --compile_perturb)
 else
   part bench_compile 150 $PY benchmarks/bench_compile.py --device cpu --tiny --modes off \
     --cases cifar_b128_fp32,phase1_b256_fp32 --warmup 1 --reps 2 --child_timeout 120 --json "$OUT/compile.json"
   SIZES=(--epochs 1 --train_subset 64 --batch_size 16 --init_channels 4 --layers 3 --workers 0)
-  SEARCH_SIZES=(--preset tiny --workers 0 --train_subset 128)
+  RESUME_LIMIT=300  # 17 decisions on two CPU processes
+  # eager: 18 captures through the stand-in would not fit the rehearsal's 10 minutes (the
+  # evaluation part and tests/core/test_cuda_graphs.py run the captured search paths)
+  SEARCH_SIZES=(--preset tiny --workers 0 --train_subset 64 --val_size 32 --batch_size 8 --stage_epochs 1
+    --pretrain_epochs 1)
 fi
 sed -n '/^training step, eager vs compiled/,$p' "$OUT/bench_compile.log" > "$OUT/bench_compile.txt"
 
@@ -94,9 +99,9 @@ cp "$RUNS"/eval/eval-*/summary.json "$OUT/eval_summary.json" 2>/dev/null
 
 # two ranks on the one device: the data-parallel phases, a SIGTERM that stops both at their
 # next safe point (after the first decision), and the resume that finishes the search
-SEARCH=(-m torch.distributed.run --standalone --nproc_per_node=2 --max_restarts 0 "${GRAPHED[@]:1}" search_supernet.py
+SEARCH=(-m torch.distributed.run --standalone --nproc_per_node=2 --max_restarts 0 search_supernet.py
   "${SEARCH_SIZES[@]}" --device $DEV --train_path "$DATA" --loader torch --no-progress --fast
-  --compile graphs --compile_perturb --distributed --save "$RUNS/sup")
+  --distributed --save "$RUNS/sup")
 stop_at_first_decision() {
   "$PY" "${SEARCH[@]}" &
   local pid=$! deadline=$((SECONDS + 100))
@@ -104,17 +109,20 @@ stop_at_first_decision() {
     if ! kill -0 $pid 2>/dev/null || [ $SECONDS -gt $deadline ]; then wait $pid; echo "no decision to stop after"; return 1; fi
     sleep 1
   done
-  kill -TERM $pid
+  # to the ranks themselves, as a cluster's time limit does (torchrun would kill them 30 s
+  # after forwarding a signal, maybe before their next safe point)
+  kill -TERM $(pgrep -P $pid)
   wait $pid
   local rc=$?
   echo "search exit $rc"
-  grep -q "stopped by SIGTERM after" "$RUNS"/sup/search-*/log_rank0.txt "$OUT/search_2ranks_stop.log" 2>/dev/null \
-    || { echo "no clean stop at a safe point"; return 1; }
-  grep -h "stopped by SIGTERM after" "$RUNS"/sup/search-*/log_rank0.txt | tail -n 1
+  local line
+  line=$(grep -a -h "^stopped by SIGTERM after" "$OUT/search_2ranks_stop.log" | head -n 1)  # this part's own log
+  [ -n "$line" ] || { echo "no clean stop at a safe point"; return 1; }
+  echo "$line"
 }
 part search_2ranks_stop 150 bash -c "$(declare -p SEARCH RUNS OUT PY); $(declare -f stop_at_first_decision); stop_at_first_decision"
 grep -q "Duplicate GPU" "$OUT/search_2ranks_stop.log" && row "| (search) | NCCL refused two ranks on one GPU (Duplicate GPU) |  |"
-part search_2ranks_resume 150 "$PY" "${SEARCH[@]}" --resume "$(ls -d "$RUNS"/sup/search-* 2>/dev/null | head -n 1)"
+part search_2ranks_resume $RESUME_LIMIT "$PY" "${SEARCH[@]}" --resume "$(ls -d "$RUNS"/sup/search-* 2>/dev/null | head -n 1)"
 cp "$RUNS"/sup/search-*/summary.json "$OUT/search_summary.json" 2>/dev/null
 
 if [ $REHEARSE -eq 0 ]; then
@@ -122,7 +130,7 @@ if [ $REHEARSE -eq 0 ]; then
     --json "$OUT/phase1.json" -- --train_subset 128
 else
   part phase1_procs 150 $PY benchmarks/bench_phase1.py --data "$DATA" --device cpu --procs 1,2 \
-    --json "$OUT/phase1.json" -- --train_subset 64 --fast
+    --json "$OUT/phase1.json" -- --train_subset 64 --val_size 32 --fast
 fi
 sed -n '/^phase 1, population models/,$p' "$OUT/phase1_procs.log" > "$OUT/phase1_procs.txt"
 

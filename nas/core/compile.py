@@ -66,7 +66,7 @@ def optimizer_options(device: torch.device, mode: str, *, scaler: bool) -> dict:
     remaining launches, so it runs as one fused kernel on CUDA; eager keeps PyTorch's default.
     Never fused with an enabled GradScaler (`scaler`): the fused kernel returns early on a
     step skipped for overflow, leaving momentum buffers made by `empty_like` uninitialised,
-    and the next step applies garbage (tests/core/test_compile.py reproduces it on the CPU)."""
+    and the next step applies garbage (tests/core/test_cuda_graphs.py reproduces it on the CPU)."""
     return {"fused": True} if mode != "off" and device.type == "cuda" and not scaler else {}
 
 
