@@ -126,11 +126,12 @@ part search_2ranks_resume $RESUME_LIMIT "$PY" "${SEARCH[@]}" --resume "$(ls -d "
 cp "$RUNS"/sup/search-*/summary.json "$OUT/search_summary.json" 2>/dev/null
 
 if [ $REHEARSE -eq 0 ]; then
-  part phase1_procs 140 $PY benchmarks/bench_phase1.py --data "$DATA" --device cuda --procs 1,2 \
+  part phase1_procs 140 $PY benchmarks/bench_phase1.py --data "$DATA" --device cuda --procs 1,2 --child_timeout 65 \
     --json "$OUT/phase1.json" -- --train_subset 128
 else
-  part phase1_procs 150 $PY benchmarks/bench_phase1.py --data "$DATA" --device cpu --procs 1,2 \
-    --json "$OUT/phase1.json" -- --train_subset 64 --val_size 32 --fast
+  # two processes only (the helper process's path): a second whole search would not fit
+  part phase1_procs 200 $PY benchmarks/bench_phase1.py --data "$DATA" --device cpu --procs 2 --child_timeout 190 \
+    --json "$OUT/phase1.json" -- --train_subset 64 --val_size 32 --batch_size 8 --fast
 fi
 sed -n '/^phase 1, population models/,$p' "$OUT/phase1_procs.log" > "$OUT/phase1_procs.txt"
 
