@@ -31,10 +31,14 @@ if [ $REHEARSE -eq 1 ]; then
   DEV=cpu; OUT=${OUT:-gpu_smoke_rehearsal}; RUNS=${RUNS:-/tmp/pertnas_rehearsal_runs}
   DATA=${DATA:-/tmp/pertnas_rehearsal_digits}
   GRAPHED=("$PY" tests/cpu_graphs_run.py)  # a script run with the CPU stand-in for CUDA graphs
+  # part timeouts (s); the resume runs 17 decisions on two CPU processes
+  DATA_LIMIT=120 EVAL_LIMIT=90 STOP_LIMIT=150 RESUME_LIMIT=300
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 else
   DEV=cuda; OUT=${OUT:-gpu_smoke}; RUNS=${RUNS:-/tmp/pertnas_runs}; DATA=${DATA:-/tmp/pertnas_digits}
   GRAPHED=("$PY")
+  # part timeouts (s); with bench_compile 170 and phase1_procs 100: 570 s, under 10 minutes
+  DATA_LIMIT=60 EVAL_LIMIT=60 STOP_LIMIT=90 RESUME_LIMIT=90
 fi
 rm -rf "$RUNS"  # runs of an earlier smoke would be found instead of this one's
 mkdir -p "$OUT" "$RUNS"
@@ -72,20 +76,18 @@ fi
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'date', __import__('time').strftime('%Y-%m-%d'))" \
   | tee -a "$OUT/gpu.txt"
 
-part data 120 $PY scripts/write_datasets.py digits --out "$DATA" --overwrite
+part data $DATA_LIMIT $PY scripts/write_datasets.py digits --out "$DATA" --overwrite
 
 if [ $REHEARSE -eq 0 ]; then
   # inductor on NetworkCIFAR batch 128 only (plus its numerics check): each compile takes minutes
-  part bench_compile 210 $PY benchmarks/bench_compile.py --device cuda --modes off,graphs,inductor \
-    --inductor_cases cifar_b128_fp32 --check --warmup 3 --reps 10 --child_timeout 140 --json "$OUT/compile.json"
+  part bench_compile 170 $PY benchmarks/bench_compile.py --device cuda --modes off,graphs,inductor \
+    --inductor_cases cifar_b128_fp32 --check --warmup 3 --reps 10 --child_timeout 110 --json "$OUT/compile.json"
   SIZES=(--epochs 2 --train_subset 1024 --batch_size 128 --workers 4)
-  RESUME_LIMIT=150
   SEARCH_SIZES=(--preset tiny --workers 4 --compile graphs --compile_perturb)
 else
   part bench_compile 150 $PY benchmarks/bench_compile.py --device cpu --tiny --modes off \
     --cases cifar_b128_fp32,phase1_b256_fp32 --warmup 1 --reps 2 --child_timeout 120 --json "$OUT/compile.json"
   SIZES=(--epochs 1 --train_subset 64 --batch_size 16 --init_channels 4 --layers 3 --workers 0)
-  RESUME_LIMIT=300  # 17 decisions on two CPU processes
   # eager: 18 captures through the stand-in would not fit the rehearsal's 10 minutes (the
   # evaluation part and tests/core/test_cuda_graphs.py run the captured search paths)
   SEARCH_SIZES=(--preset tiny --workers 0 --train_subset 64 --val_size 32 --batch_size 8 --stage_epochs 1
@@ -93,7 +95,7 @@ else
 fi
 sed -n '/^training step, eager vs compiled/,$p' "$OUT/bench_compile.log" > "$OUT/bench_compile.txt"
 
-part eval_cifar 90 "${GRAPHED[@]}" train_eval_cifar.py --data "$DATA" --save "$RUNS/eval" "${SIZES[@]}" \
+part eval_cifar $EVAL_LIMIT "${GRAPHED[@]}" train_eval_cifar.py --data "$DATA" --save "$RUNS/eval" "${SIZES[@]}" \
   --loader torch --device $DEV --compile graphs --no-progress
 cp "$RUNS"/eval/eval-*/summary.json "$OUT/eval_summary.json" 2>/dev/null
 
@@ -104,7 +106,7 @@ SEARCH=(-m torch.distributed.run --standalone --nproc_per_node=2 --max_restarts 
   --distributed --save "$RUNS/sup")
 stop_at_first_decision() {
   "$PY" "${SEARCH[@]}" &
-  local pid=$! deadline=$((SECONDS + 100))
+  local pid=$! deadline=$((SECONDS + STOP_LIMIT - 40))
   until compgen -G "$RUNS/sup/search-*/decisions.json" > /dev/null; do
     if ! kill -0 $pid 2>/dev/null || [ $SECONDS -gt $deadline ]; then wait $pid; echo "no decision to stop after"; return 1; fi
     sleep 1
@@ -120,13 +122,13 @@ stop_at_first_decision() {
   [ -n "$line" ] || { echo "no clean stop at a safe point"; return 1; }
   echo "$line"
 }
-part search_2ranks_stop 150 bash -c "$(declare -p SEARCH RUNS OUT PY); $(declare -f stop_at_first_decision); stop_at_first_decision"
+part search_2ranks_stop $STOP_LIMIT bash -c "$(declare -p SEARCH RUNS OUT PY STOP_LIMIT); $(declare -f stop_at_first_decision); stop_at_first_decision"
 grep -q "Duplicate GPU" "$OUT/search_2ranks_stop.log" && row "| (search) | NCCL refused two ranks on one GPU (Duplicate GPU) |  |"
 part search_2ranks_resume $RESUME_LIMIT "$PY" "${SEARCH[@]}" --resume "$(ls -d "$RUNS"/sup/search-* 2>/dev/null | head -n 1)"
 cp "$RUNS"/sup/search-*/summary.json "$OUT/search_summary.json" 2>/dev/null
 
 if [ $REHEARSE -eq 0 ]; then
-  part phase1_procs 140 $PY benchmarks/bench_phase1.py --data "$DATA" --device cuda --procs 1,2 --child_timeout 65 \
+  part phase1_procs 100 $PY benchmarks/bench_phase1.py --data "$DATA" --device cuda --procs 1,2 --child_timeout 45 \
     --json "$OUT/phase1.json" -- --train_subset 128
 else
   # two processes only (the helper process's path): a second whole search would not fit
