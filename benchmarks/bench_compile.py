@@ -114,7 +114,13 @@ def make_step(net, s: dict, mode: str, device):
         device, "off" if s["precision"] == "fp32" else ("fp16" if device.type == "cuda" else "bf16")
     )
     scaler = precision.make_scaler()
-    opt = torch.optim.SGD(net.parameters(), 0.01, momentum=0.9, weight_decay=3e-4, **optimizer_options(device, mode))
+    opt = torch.optim.SGD(
+        net.parameters(),
+        0.01,
+        momentum=0.9,
+        weight_decay=3e-4,
+        **optimizer_options(device, mode, scaler=precision.scaled),
+    )
     model = prepare(net, mode)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(s["batch"], 3, s["res"], s["res"], generator=g).to(device).contiguous(memory_format=fmt)

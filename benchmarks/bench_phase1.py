@@ -34,7 +34,7 @@ from nas.core.distributed import available_cores  # noqa: E402
 from nas.core.errors import UserError, run_cli  # noqa: E402
 
 
-def run(data: str, procs: int, device: str, extra: list, save: Path) -> dict:
+def run(data: str, procs: int, device: str, extra: list, save: Path, timeout: float | None = None) -> dict:
     cmd = [
         sys.executable,
         str(ROOT / "search_evolutionary.py"),
@@ -60,7 +60,10 @@ def run(data: str, procs: int, device: str, extra: list, save: Path) -> dict:
         *extra,
     ]
     tic = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"procs": procs, "error": f"timed out after {timeout:g} s (--child_timeout)"}
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
         return {"procs": procs, "error": f"exit {proc.returncode}: {tail}"}
@@ -91,6 +94,7 @@ def main() -> None:
     p.add_argument("--procs", default="1,2", help="process counts to compare; the first is the baseline")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--child_timeout", type=float, default=None, help="seconds for one search (default: no limit)")
     args = p.parse_args(argv)
     try:
         counts = [int(c) for c in args.procs.split(",")]
@@ -102,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             print(f"phase 1 with {n} process(es) per device ...", flush=True)
-            results.append(run(args.data, n, args.device, extra, Path(tmp) / f"procs{n}"))
+            results.append(run(args.data, n, args.device, extra, Path(tmp) / f"procs{n}", args.child_timeout))
     base = results[0]
     threads = torch_threads()
     for r in results:

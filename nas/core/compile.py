@@ -7,12 +7,17 @@ Python and in launching small kernels. Two ways out, picked by `--compile`:
 - `inductor`: `torch.compile` of the network (fused kernels; compiles once per network
   structure, for training and for evaluation mode).
 - `graphs`: the forward and backward of the network captured in CUDA graphs with
-  `torch.cuda.make_graphed_callables` and replayed every step; the loss, the fused SGD
-  step and the metrics stay outside the graph, so the learning rate is read anew every
-  step. A capture is cached by network structure (the switched-off operations of a search
-  network, drop-path on or off), so switching an operation off captures anew rather than
-  replaying a graph of the wrong network; a batch of another shape (the last, partial one
-  of an epoch) and evaluation run eagerly.
+  `torch.cuda.make_graphed_callables` and replayed every step; the loss, the SGD step
+  and the metrics stay outside the graph, so the learning rate is read anew every step.
+  A capture belongs to one network structure (the switched-off operations of a search
+  network, drop-path on or off): another structure captures anew (freeing the old
+  capture) rather than replaying a graph of the wrong network; a batch of another shape
+  (the last, partial one of an epoch) and evaluation run eagerly. Captures run in
+  thread-local mode, so a loader's pin-memory thread cannot invalidate them, and a
+  capture's private memory pool is freed when its stage or candidate ends (`release`).
+
+tests/cuda_graphs.py is a CPU stand-in for CUDA graphs with which the tests run this
+module's graphs mode on the CPU (recorded ops replayed, host syncs inside a capture flagged).
 
 The drop-path probability lives in a tensor buffer of the evaluation networks, so neither
 mode specialises on its value: a graph draws its masks from the CUDA generator at every
@@ -21,6 +26,7 @@ replay and reads the probability set for the epoch.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from typing import Callable, Optional
@@ -41,7 +47,7 @@ def check_compile(mode: str, device: torch.device, *, perturb: bool = False) -> 
     only, whose capture takes a few steps' time, not a compile's."""
     if mode not in MODES:
         raise UserError(f"--compile {mode!r}: expected one of {', '.join(MODES)}")
-    if mode == "graphs" and device.type != "cuda":
+    if mode == "graphs" and not graphs_available(device):
         raise UserError(f"--compile graphs needs CUDA (device {device}): use inductor or off on the CPU")
     if perturb and mode != "graphs":
         raise UserError(
@@ -50,10 +56,18 @@ def check_compile(mode: str, device: torch.device, *, perturb: bool = False) -> 
         )
 
 
-def optimizer_options(device: torch.device, mode: str) -> dict:
+def graphs_available(device: torch.device) -> bool:
+    """Whether `--compile graphs` can run on `device` (the tests' CPU stand-in says yes)."""
+    return device.type == "cuda"
+
+
+def optimizer_options(device: torch.device, mode: str, *, scaler: bool) -> dict:
     """SGD keyword arguments: with a compiled or captured step the optimizer is most of the
-    remaining launches, so it runs as one fused kernel on CUDA; eager keeps PyTorch's default."""
-    return {"fused": True} if mode != "off" and device.type == "cuda" else {}
+    remaining launches, so it runs as one fused kernel on CUDA; eager keeps PyTorch's default.
+    Never fused with an enabled GradScaler (`scaler`): the fused kernel returns early on a
+    step skipped for overflow, leaving momentum buffers made by `empty_like` uninitialised,
+    and the next step applies garbage (tests/core/test_cuda_graphs.py reproduces it on the CPU)."""
+    return {"fused": True} if mode != "off" and device.type == "cuda" and not scaler else {}
 
 
 def prepare(net: nn.Module, mode: str, *, wrap: Optional[Callable[[nn.Module], nn.Module]] = None) -> nn.Module:
@@ -65,6 +79,10 @@ def prepare(net: nn.Module, mode: str, *, wrap: Optional[Callable[[nn.Module], n
     if mode == "off":
         return wrap(net)
     if mode == "inductor":
+        # Every stage compiles a new network with the same `forward`: without a reset dynamo
+        # reaches its recompile limit (8) after a few stages and runs the rest eagerly, silently.
+        torch._dynamo.reset()
+        log.info("compiling %s with inductor (dynamo reset: a new network)", type(net).__name__)
         return torch.compile(wrap(net))
     if mode == "graphs":
         return wrap(CapturedModule(net))
@@ -78,17 +96,61 @@ def structure_key(net: nn.Module) -> tuple:
     return disabled, getattr(net, "drop_path_prob", 0.0) > 0.0
 
 
+def release(model: nn.Module) -> None:
+    """Free the captures of `model` (a prepared module, DDP-wrapped or not) now: the graphed
+    callables sit in reference cycles, so their private memory pools would wait for the
+    cyclic collector. A no-op for the other modes."""
+    captured = [m for m in model.modules() if isinstance(m, CapturedModule)]
+    for m in captured:
+        m.drop_capture()
+    if captured:
+        gc.collect()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+
+
+class _TensorOutputs(nn.Module):
+    """`net` whose forward returns only its output tensors, as a tuple: the graphed callable
+    must not see a None (the evaluation networks' `(logits, None)` without the auxiliary
+    head), which torch's pytree takes for a leaf. `rebuild` puts the Nones back."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.layout: Optional[tuple] = None  # None: a bare tensor; else a tuple's None positions
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        out = self.net(x)
+        if isinstance(out, tuple):
+            self.layout = tuple(o is None for o in out)
+            return tuple(o for o in out if o is not None)
+        self.layout = None
+        return (out,)
+
+    def rebuild(self, tensors: tuple):
+        if self.layout is None:
+            return tensors[0]
+        it = iter(tensors)
+        return tuple(None if none else next(it) for none in self.layout)
+
+
 def capture_cuda(net: nn.Module, sample: torch.Tensor) -> Callable:
     """The network's forward and backward as CUDA graphs (warm-up iterations on a side
-    stream, then capture). Under autocast the capture must not cache casts."""
+    stream, then capture). Under autocast the capture must not cache casts. Thread-local
+    capture mode: another thread's CUDA calls (a loader's pin-memory thread) neither
+    invalidate the capture nor are refused."""
     device_type = sample.device.type
     dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    tensors_only = _TensorOutputs(net)
     with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None, cache_enabled=False):
         # switched-off operations leave their parameters without gradients
-        torch.cuda.make_graphed_callables(net, (sample,), allow_unused_input=True)
-    # It replaced net.forward by the graphed one: take that back, so the network stays eager
-    # for everything else and another structure is captured from the real forward.
-    return net.__dict__.pop("forward")
+        torch.cuda.make_graphed_callables(
+            tensors_only, (sample,), allow_unused_input=True, capture_error_mode="thread_local"
+        )
+    # It replaced the wrapper's forward by the graphed one (the network stays eager for
+    # everything else, and another structure is captured from the real forward).
+    graphed = tensors_only.__dict__.pop("forward")
+    return lambda x: tensors_only.rebuild(graphed(x))
 
 
 class CapturedModule(nn.Module):
@@ -99,7 +161,8 @@ class CapturedModule(nn.Module):
         super().__init__()
         self.net = net
         self._capture = capture
-        self._graphs: dict = {}
+        self._key: Optional[tuple] = None
+        self._graphed: Optional[Callable] = None
         self._shape: Optional[tuple] = None
         self.capture_seconds = 0.0
         self.captures = 0
@@ -112,10 +175,14 @@ class CapturedModule(nn.Module):
         elif (tuple(x.shape), x.dtype, x.stride()) != self._shape:
             return self.net(x)  # the partial last batch: one eager step is cheaper than a capture
         key = (structure_key(self.net), torch.is_autocast_enabled(x.device.type))
-        graphed = self._graphs.get(key)
-        if graphed is None:
-            graphed = self._graphs[key] = self._capture_keeping_state(x)
-        return graphed(x)
+        if key != self._key:
+            self.drop_capture()  # the old structure's pool goes before the new one is captured
+            gc.collect()
+            self._graphed, self._key = self._capture_keeping_state(x), key
+        return self._graphed(x)
+
+    def drop_capture(self) -> None:
+        self._graphed = self._key = None
 
     def _capture_keeping_state(self, x: torch.Tensor) -> Callable:
         """Capture without a trace on the step's numerics: the warm-up and capture forwards

@@ -48,8 +48,13 @@ class Precision:
     def autocast(self):
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
+    @property
+    def scaled(self) -> bool:
+        """Whether the loss is scaled (fp16): a GradScaler is enabled."""
+        return self.dtype is torch.float16
+
     def make_scaler(self) -> torch.amp.GradScaler:
-        return torch.amp.GradScaler(self.device_type, enabled=self.dtype is torch.float16)
+        return torch.amp.GradScaler(self.device_type, enabled=self.scaled)
 
 
 def accuracy_counts(logits: torch.Tensor, target: torch.Tensor, topk=(1, 5)) -> list[torch.Tensor]:
@@ -61,30 +66,28 @@ def accuracy_counts(logits: torch.Tensor, target: torch.Tensor, topk=(1, 5)) -> 
 
 
 class Meter:
-    """Sums of loss, top-1 and top-5 hits and sample count, kept on the device."""
+    """Sums of loss and top-1 and top-5 hits, kept on the device (no host-device transfer
+    per step: a blocking copy would stall the GPU and break graph replay's overlap), and the
+    sample count, which the host knows, kept on the host."""
 
     def __init__(self, device: torch.device):
-        self.sums = torch.zeros(4, dtype=torch.float64, device=device)
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.n = 0
 
     def update(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
         n = target.size(0)
         c1, c5 = accuracy_counts(logits.detach(), target)
-        self.sums += torch.stack(
-            [
-                loss.detach().double() * n,
-                c1.double(),
-                c5.double(),
-                torch.tensor(n, device=self.sums.device, dtype=torch.float64),
-            ]
-        )
+        self.sums += torch.stack([loss.detach().double() * n, c1.double(), c5.double()])
+        self.n += n
 
     def result(self, reduce: bool = False) -> dict:
-        sums = self.sums.clone()
+        sums = torch.cat([self.sums, self.sums.new_tensor([self.n])])  # one transfer, at a log point
         if reduce:
             D.all_reduce_sum(sums)
         loss, c1, c5, n = sums.tolist()
+        samples = int(n)
         n = max(n, 1.0)
-        return {"loss": loss / n, "top1": 100.0 * c1 / n, "top5": 100.0 * c5 / n, "samples": int(sums[3].item())}
+        return {"loss": loss / n, "top1": 100.0 * c1 / n, "top5": 100.0 * c5 / n, "samples": samples}
 
 
 def split_output(out):

@@ -73,6 +73,12 @@ class EvalConfig(RunOptions):
         ("off", "graphs", "inductor"),
         runtime=True,
     )
+    deterministic: bool = option(
+        False,
+        "deterministic CUDA kernels (cuDNN autotuner off, deterministic algorithms): exact reruns and resumes "
+        "on a GPU, at some speed (off: the fastest kernels)",
+        runtime=True,
+    )
     log_every: int = option(100, "log a line every this many training steps", runtime=True, low=1)
 
 

@@ -54,7 +54,7 @@ from nas.core.rundir import (
     tensorboard,
     write_state,
 )
-from nas.core.seeding import derive_seed, seed_all
+from nas.core.seeding import derive_seed, prepare_determinism, seed_all, set_determinism
 from nas.data.datasets import data_label, root_dataset
 from nas.data.loaders import DataConfig, build_eval_loaders
 from nas.evaluation.config import CifarEvalConfig, EvalConfig, ImageNetEvalConfig
@@ -241,6 +241,7 @@ def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
 # ------------------------------------------------------------------------------ the run
 def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
+    prepare_determinism(cfg.deterministic)  # before CUDA starts
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
 
     def go() -> dict:
@@ -314,7 +315,7 @@ class EvalRun:
             cfg.learning_rate,
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
-            **optimizer_options(env.device, cfg.compile),
+            **optimizer_options(env.device, cfg.compile, scaler=self.precision.scaled),
         )
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_scheduler, cfg.epochs, cfg.batch_size)
         self.scaler = self.precision.make_scaler()
@@ -328,8 +329,7 @@ class EvalRun:
             self.scheduler.load_state_dict(self.ckpt["scheduler"])
             self.scaler.load_state_dict(self.ckpt["scaler"])
             self.state = {k: self.ckpt[k] for k in self.state}
-        if env.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+        set_determinism(cfg.deterministic, env.device)
 
         def ddp(m):
             return DDP(m, device_ids=[env.device] if env.device.type == "cuda" else None)

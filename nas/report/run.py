@@ -316,6 +316,20 @@ def _time(data: RunData, renderer) -> str:
             rows.append((f"steps {F.phase_label(key)} per rank", esc(" ".join(str(v) for v in values))))
         if memory:
             rows.append(("peak memory per rank (MB)", esc(" ".join(num(v, 1) for v in memory))))
+        per_process = s.get("peak_memory_mb_per_process")
+        if isinstance(per_process, list) and any(isinstance(p, list) and len(p) > 1 for p in per_process):
+            rows.append(
+                (
+                    "peak memory per process (MB)",
+                    esc(
+                        "; ".join(
+                            f"rank {r}: " + " ".join(num(v, 1) if is_num(v) else "?" for v in p)
+                            for r, p in enumerate(per_process)
+                            if isinstance(p, list)
+                        )
+                    ),
+                )
+            )
     else:
         parts.append(missing(f"steps and peak memory per rank are recorded in {SUMMARY} when the run finishes"))
     if not phases:

@@ -136,6 +136,12 @@ class SearchConfig(RunOptions):
         "also capture each perturb-val candidate's fine-tuning with --compile graphs (one capture per candidate)",
         runtime=True,
     )
+    # a chain of discrete decisions amplifies any difference of the kernels' numerics
+    deterministic: bool = option(
+        True,
+        "deterministic CUDA kernels (cuDNN autotuner off, deterministic algorithms): one seed, one result on a GPU",
+        runtime=True,
+    )
     fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
     log_every: int = option(50, "log a line every this many training steps", runtime=True, low=1)
 

@@ -33,7 +33,7 @@ from nas.core.rundir import (
     tensorboard,
     write_state,
 )
-from nas.core.seeding import derive_seed, seed_all
+from nas.core.seeding import derive_seed, prepare_determinism, seed_all, set_determinism
 from nas.data.datasets import data_label
 from nas.data.loaders import DataConfig, build_search_loaders
 from nas.genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
@@ -87,6 +87,7 @@ def check_decision_parallel(cfg: SearchConfig, world: int) -> None:
 class SearchRun:
     def __init__(self, method: SearchMethod, cfg: SearchConfig, given: Optional[dict] = None):
         self.method = method
+        prepare_determinism(cfg.deterministic)  # before CUDA starts
         self.env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
         setup_logging(None, self.env.rank)  # the terminal only until the input is checked
         self.cfg, resume_dir = resolve_config(cfg, method=method.name, given=given or {}, env=self.env)
@@ -96,8 +97,7 @@ class SearchRun:
         check_decision_parallel(self.cfg, self.env.world_size)
         precision = Precision.choose(self.env.device, self.cfg.amp)
         check_compile(self.cfg.compile, self.env.device, perturb=self.cfg.compile_perturb)
-        if self.env.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+        set_determinism(self.cfg.deterministic, self.env.device)
         data = open_search_data(self.cfg, self.env, precision)
         # a damaged checkpoint fails now, not after phase 1 has been redone
         self.checkpoint = load_checkpoint(resume_dir, self.env.device) if resume_dir is not None else None
@@ -143,7 +143,13 @@ class SearchRun:
         if phase1 is not None:
             stop.safe_point("phase 1", self.run_dir, device=self.env.device)
         switches, history, time_decisions = self.run_decisions(phase1)
-        self.finish(switches, history, time_phase1=phase1.seconds if phase1 else 0.0, time_decisions=time_decisions)
+        self.finish(
+            switches,
+            history,
+            time_phase1=phase1.seconds if phase1 else 0.0,
+            time_decisions=time_decisions,
+            helper_peak_mb=phase1.helper_peak_mb if phase1 else (),
+        )
 
     def run_decisions(self, phase1) -> tuple[Switches, list, float]:
         """The method's start, then the fine and topology decisions, checkpointing after each;
@@ -230,13 +236,26 @@ class SearchRun:
                 )
         return switches, history, time.time() - t0
 
-    def finish(self, switches: Switches, history: list, *, time_phase1: float, time_decisions: float) -> None:
+    def finish(
+        self,
+        switches: Switches,
+        history: list,
+        *,
+        time_phase1: float,
+        time_decisions: float,
+        helper_peak_mb: tuple = (),
+    ) -> None:
+        """summary.json. Peak memory: a rank's is the largest of its processes' (the phase-1
+        helpers included), each process's listed too (this one first)."""
         genotype = genotype_from_switches(switches)
         env = self.env
         # a resumed run counts the work of every process that contributed, not the dead time between
         wall = time_phase1 + time_decisions if self.resumed else time.time() - self.start_time
         gathered = D.all_gather_object(
-            {"peak_memory_mb": round(peak_memory_mb(env.device), 1), "steps": dict(vars(self.trainer.steps))}
+            {
+                "peak_memory_mb": [round(peak_memory_mb(env.device), 1), *helper_peak_mb],
+                "steps": dict(vars(self.trainer.steps)),
+            }
         )
         if env.is_main:
             save_genotype(self.run_dir / GENOTYPE, genotype)
@@ -253,7 +272,8 @@ class SearchRun:
                 "time_phase1_s": round(time_phase1, 2),
                 "time_phases2_4_s": round(time_decisions, 2),
                 "gpu_hours": round(env.world_size * wall / 3600, 4) if on_gpu else 0.0,
-                "peak_memory_mb": [g["peak_memory_mb"] for g in gathered],
+                "peak_memory_mb": [max(g["peak_memory_mb"]) for g in gathered],
+                "peak_memory_mb_per_process": [g["peak_memory_mb"] for g in gathered],
                 "steps": {k: [g["steps"][k] for g in gathered] for k in ("phase1", "phases2_4")},
                 # top-1 (%) of the last trained search network on the validation data (the
                 # measurement before the last topology decision): ranks runs of one setting

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from nas.core import distributed as D
+from nas.core.compile import release
 from nas.core.engine import Precision, cycle, evaluate, train
 from nas.core.seeding import derive_seed
 from nas.search.network import SearchNetwork
@@ -115,7 +116,6 @@ def perturb_val(
     acc_before = evaluate(net, val_batches, data.criterion, data.precision, steps=data.max_eval_steps, reduce=shared)[
         "top1"
     ]
-    scaler = data.precision.make_scaler()
     scores: dict[Candidate, float] = {}
     for index, (edge, op) in zip(range(rank, len(candidates), world), mine):
         snapshot.restore(net, optimizer)
@@ -133,12 +133,15 @@ def perturb_val(
                     optimizer,
                     data.criterion,
                     data.precision,
-                    scaler,
+                    # a new scaler each: a scale lowered by an earlier candidate's overflow would
+                    # make a score depend on the candidate order (and on the rank)
+                    data.precision.make_scaler(),
                     steps=finetune_steps,
                     desc=f"perturb e{edge} {op or 'edge'}",
                     log_every=10**9,
                     progress=False,
                 )  # a line per candidate is logged instead
+                release(model)  # its graphs' memory, before the next candidate captures
                 if on_steps is not None:
                     on_steps(res["steps"])
             acc_after = evaluate(net, data.val, data.criterion, data.precision, steps=data.max_eval_steps)["top1"]

@@ -29,8 +29,8 @@ from nas.core import distributed as D
 from nas.core import stop
 from nas.core.errors import UserError, describe_os_error
 from nas.core.files import read_json, write_json
-from nas.core.rundir import STAGES, VALUATION, eta
-from nas.core.seeding import derive_seed
+from nas.core.rundir import STAGES, VALUATION, eta, peak_memory_mb
+from nas.core.seeding import derive_seed, set_determinism
 from nas.search.stages import Trainer
 from nas.space.primitives import NUM_EDGES
 from nas.space.switches import random_switches, to_lists, with_edge
@@ -60,6 +60,7 @@ def initial_switches(seed: int, model: int, op_cap: int, prims):
 class Phase1:
     average: np.ndarray  # the population's average valuation matrix (14 x ops), the same on every rank
     seconds: float  # the phase's time: the slowest process's, restarts included
+    helper_peak_mb: tuple = ()  # peak memory of this rank's helper processes (their records'), in order
 
 
 def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int, procs: int = 1) -> Phase1:
@@ -91,7 +92,8 @@ def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int,
             {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()},
         )
     log.info("population average valuation:\n%s", np.array2string(average, precision=2))
-    return Phase1(average=average, seconds=max(seconds for _, seconds in parts))
+    helper_peaks = tuple(max(records[m].get("peak_memory_mb", 0.0) for m in share) for share in shares[1:])
+    return Phase1(average=average, seconds=max(seconds for _, seconds in parts), helper_peak_mb=helper_peaks)
 
 
 def value_models(
@@ -141,6 +143,10 @@ def value_models(
             record["matrix"][edge] = [round(scores[(edge, op)], 4) for op in prims]
             record["steps"] += trainer.steps.phase1 - steps_before
             record["seconds"] = round(record["seconds"] + time.time() - tic, 2)
+            # the writing process's peak so far: its rank's summary takes the largest of its processes
+            record["peak_memory_mb"] = round(
+                max(record.get("peak_memory_mb", 0.0), peak_memory_mb(trainer.env.device)), 1
+            )
             write_json(path, record)
             stop.safe_point(f"phase 1, model {model} edge {edge}", run_dir)  # a helper process is never armed
             for op in prims:
@@ -247,7 +253,7 @@ def _helper_main(
     cfg = replace(cfg, progress=False)  # the rank's main process shows progress
     if env.device.type == "cuda":
         torch.cuda.set_device(env.device)
-        torch.backends.cudnn.benchmark = True
+        set_determinism(cfg.deterministic, env.device)
     # no TensorBoard writer of its own: the rank logs its helpers' scores from their records
     trainer = Trainer(
         cfg, env, open_search_data(cfg, env, precision), precision, _NoBoard(), stage_log=run_dir / STAGES

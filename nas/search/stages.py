@@ -21,7 +21,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nas.core import distributed as D
-from nas.core.compile import optimizer_options, prepare
+from nas.core.compile import optimizer_options, prepare, release
 from nas.core.distributed import DistEnv
 from nas.core.engine import Precision, train
 from nas.core.errors import UserError
@@ -101,7 +101,7 @@ class Trainer:
             lr,
             momentum=self.cfg.momentum,
             weight_decay=self.cfg.weight_decay,
-            **optimizer_options(self.env.device, self.cfg.compile),
+            **optimizer_options(self.env.device, self.cfg.compile, scaler=self.precision.scaled),
         )
 
     def train_stage(
@@ -172,6 +172,7 @@ class Trainer:
                     ),
                 )
             scheduler.step()
+        release(model)  # the stage's graphs: its network is done training
         if epochs:
             self._check_not_diverged(res["loss"], tag, lr, reduce=parallel_ranks)
         if parallel_ranks:

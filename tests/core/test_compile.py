@@ -40,9 +40,9 @@ def test_check_compile_refuses_what_the_device_cannot_run():
 
 
 def test_fused_sgd_only_for_compiled_steps_on_cuda():
-    assert optimizer_options(torch.device("cuda"), "graphs") == {"fused": True}
-    assert optimizer_options(torch.device("cuda"), "off") == {}
-    assert optimizer_options(CPU, "inductor") == {}
+    assert optimizer_options(torch.device("cuda"), "graphs", scaler=False) == {"fused": True}
+    assert optimizer_options(torch.device("cuda"), "off", scaler=False) == {}
+    assert optimizer_options(CPU, "inductor", scaler=False) == {}
 
 
 def test_off_is_the_network_itself():
@@ -71,7 +71,7 @@ class FakeCapture:
         return graphed
 
 
-def test_capture_once_per_structure_and_eager_otherwise():
+def test_a_capture_per_structure_and_eager_otherwise():
     net = tiny_search_net()
     fake = FakeCapture()
     model = CapturedModule(net, capture=fake)
@@ -82,13 +82,15 @@ def test_capture_once_per_structure_and_eager_otherwise():
     edge, op = 0, net.switches[0][0]
     with net.switched_off(edge, op):
         run(batches(2))
-    run(batches(2))  # back to the first structure: its capture is replayed
-    assert len(fake.captured) == 2 and fake.replays == 6
+    run(batches(2))  # back to the first structure: captured anew (the old capture was freed)
+    assert len(fake.captured) == 3 and fake.replays == 6
     assert fake.captured[1][0][0] == (op,)  # the second capture saw the switched-off operation
+    assert fake.captured[2] == fake.captured[0]
+    run(batches(2))  # the same structure: replayed
     run(batches(1, size=3))  # a partial batch runs eagerly
     model.eval()
     model(torch.randn(4, 3, 32, 32))
-    assert fake.replays == 6 and model.captures == 2
+    assert fake.replays == 8 and model.captures == 3
 
 
 def test_capture_leaves_bn_statistics_and_random_numbers_as_eager():

@@ -180,3 +180,12 @@ def test_one_rank_run_has_no_one_bar_charts_and_marks_its_changed_configuration(
     assert '<tr><td>stage_epochs</td><td class="changed">2</td><td>5</td></tr>' in config
     assert "<tr><td>extra_ops</td><td>False</td><td>False</td></tr>" in config
     assert "3 value(s) differ from the defaults" in text  # seed, npop, stage_epochs
+
+
+def test_peak_memory_per_process_of_a_rank_with_phase1_helpers(tmp_path):
+    run = fabricate(tmp_path / "search-procs-20240101-000000", world_size=2)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["peak_memory_mb_per_process"] = [[2048.5, 1900.0], [2050.0, 2001.5]]
+    (run / "summary.json").write_text(json.dumps(summary))
+    text = report(run)
+    assert "<td>peak memory per process (MB)</td><td>rank 0: 2048.5 1900.0; rank 1: 2050.0 2001.5</td>" in text

@@ -263,3 +263,9 @@ def test_phase1_procs_value_the_population_in_helper_processes_with_the_same_sco
     assert "model 1 edge 13 scores" in (procs_dir / "log_rank0_proc1.txt").read_text()
     summary, expected = (json.loads((d / "summary.json").read_text()) for d in (procs_dir, run_dir))
     assert summary["steps"] == expected["steps"]  # the helper's steps counted by its rank
+    # peak memory: the rank's is the largest of its processes', the helper's from its record
+    (main, helper), helper_record = (
+        summary["peak_memory_mb_per_process"][0],
+        json.loads((procs_dir / "valuation" / "model1.json").read_text()),
+    )
+    assert helper == helper_record["peak_memory_mb"] > 0 and summary["peak_memory_mb"] == [max(main, helper)]
