@@ -102,7 +102,8 @@ def eval_report(data: EvalData, renderer: F.Renderer) -> str:
         "time": _time,
         "config": _config,
     }
-    sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
+    with F.literal_text():
+        sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
     return page(f"evaluation report: {data.path.name}", _header(data), sections)
 
 
