@@ -96,9 +96,12 @@ class Collection:
         self.runs: list[RunInfo] = [read_run(d) for d in find_run_dirs(root)]
         self.nb301: dict[Path, float] = {}
         if surrogate is not None:
-            for run in self.searches:
-                if run.genotype is not None:
-                    self.nb301[run.path] = surrogate.predict(run.genotype)
+            self.add_predictions(surrogate)
+
+    def add_predictions(self, surrogate) -> None:
+        for run in self.searches:
+            if run.genotype is not None:
+                self.nb301[run.path] = surrogate.predict(run.genotype)
 
     def name(self, run: RunInfo) -> str:
         return str(run.path.relative_to(self.root)) if run.path != self.root else run.path.name
