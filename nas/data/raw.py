@@ -301,6 +301,11 @@ def read_arrays(root, split: str, num_classes: int, image_size: int) -> ImageArr
     if labels.min() < 0 or labels.max() >= num_classes:
         raise UserError(f"{labels_path}: labels {labels.min()}..{labels.max()}; dataset.yaml has "
                         f"{num_classes} classes")
+    if split == "train":  # the writer puts every class in the training split: one absent means the lists disagree
+        absent = np.flatnonzero(np.bincount(labels, minlength=num_classes) == 0)
+        if absent.size:
+            raise UserError(f"{labels_path}: no image of class {int(absent[0])} ({absent.size} of the {num_classes} "
+                            f"classes of dataset.yaml have none); expected every class in the training split")
     return ImageArrays(images, labels)
 
 

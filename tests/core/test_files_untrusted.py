@@ -169,3 +169,14 @@ def test_a_link_loop_under_a_sweep_root_is_reported_once(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.count("search-x-1") == 1 and captured.err.count(f"skipped {root / 'a' / 'up'}") == 2
     assert "searches (1)" in captured.out and sys.platform.startswith("linux")
+
+
+def test_a_config_alias_bomb_in_a_copied_run_is_listed_not_expanded(tmp_path, capsys):
+    from tests.data.test_crafted_roots import BOMB
+
+    run = fabricate(tmp_path / "sweep" / "search-a-1")
+    (run / "config.yaml").write_text(BOMB + "note: *i\n")  # 10^9 values once expanded
+    with within(30):
+        runs_main([str(tmp_path / "sweep")])
+        report_main([str(run)])
+    assert "status: broken: config.yaml unreadable" in (run / "report.html").read_text()
