@@ -183,8 +183,15 @@ class Collection:
 def markdown(rows: list[dict], columns=COLUMNS, headers=HEADERS) -> str:
     cells = [[_fmt(col, row[col]) for col in columns] for row in rows]
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown cell on one line: `|` escaped, and a control character in a run's name (a newline,
+    a terminal escape) shown as its escape sequence rather than sent to the terminal."""
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return text.replace("|", "\\|")
 
 
 def csv_text(rows: list[dict], columns=COLUMNS) -> str:

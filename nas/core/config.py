@@ -208,7 +208,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
 
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"config file {path} does not exist")
     try:
         data = read_yaml(path)

@@ -103,3 +103,13 @@ def test_hostile_reports_run_no_script_in_chromium(tmp_path):
         dom = chromium_dom(checked)
         assert f"<title>{PWNED}</title>" not in dom, path
         assert ' 0"' in dom.split("data-links=", 1)[1][:20], path  # no link runs a script
+
+
+def test_the_run_table_shows_control_characters_of_names_escaped(tmp_path, capsys):
+    from nas.tools.runs import main as runs_main
+
+    fabricate(tmp_path / "sweep" / "seed\x1b[2J\nfake | row" / "search-a-1")
+    runs_main([str(tmp_path / "sweep")])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "search-a-1" in line)
+    assert "\x1b" not in out and "seed\\x1b[2J\\nfake \\| row/search-a-1" in row
