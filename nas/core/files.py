@@ -49,8 +49,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
 
 
 def check_writable(directory, what: str) -> None:
-    """A run directory to continue must take new files: say so now, not after the data is loaded."""
+    """A run directory to continue must take new files: say so now, not after the data is loaded.
+    A sub-directory that is a symbolic link (a planted `checkpoints -> elsewhere`) is refused:
+    the run would write its files into the linked directory, outside the run."""
     try:
+        for entry in os.scandir(directory):
+            if entry.is_symlink() and entry.is_dir():
+                raise UserError(
+                    f"{what}: {entry.path} is a symbolic link to the directory {os.path.realpath(entry.path)}: "
+                    f"refused, a run writes its files only inside its directory"
+                )
         fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=directory)
         os.close(fd)
         os.unlink(probe)

@@ -187,3 +187,15 @@ def test_a_config_flag_naming_a_fifo_is_refused_in_one_line(tmp_path):
 
     with within(), pytest.raises(UserError, match="config file .*fifo is unreadable: is a FIFO, not a regular file"):
         load_yaml(planted(tmp_path / "fifo", "fifo"))
+
+
+def test_a_resume_refuses_a_run_sub_directory_linked_elsewhere(tmp_path):
+    from nas.core.files import check_writable
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "run").mkdir()
+    check_writable(tmp_path / "run", "--resume run")
+    (tmp_path / "run" / "checkpoints").symlink_to(elsewhere)
+    with pytest.raises(UserError, match="checkpoints is a symbolic link to the directory .*elsewhere: refused"):
+        check_writable(tmp_path / "run", "--resume run")
