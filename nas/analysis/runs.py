@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from nas.core.errors import UserError
+from nas.core.files import read_yaml
 from nas.core.rundir import read_json_or_none, read_state
 
 
@@ -58,7 +59,7 @@ def read_run(run_dir) -> RunInfo:
 
     config = None
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        config = read_yaml(run_dir / "config.yaml")
     except FileNotFoundError:
         problems.append("no config.yaml")
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

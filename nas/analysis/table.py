@@ -96,9 +96,12 @@ class Collection:
         self.runs: list[RunInfo] = [read_run(d) for d in find_run_dirs(root)]
         self.nb301: dict[Path, float] = {}
         if surrogate is not None:
-            for run in self.searches:
-                if run.genotype is not None:
-                    self.nb301[run.path] = surrogate.predict(run.genotype)
+            self.add_predictions(surrogate)
+
+    def add_predictions(self, surrogate) -> None:
+        for run in self.searches:
+            if run.genotype is not None:
+                self.nb301[run.path] = surrogate.predict(run.genotype)
 
     def name(self, run: RunInfo) -> str:
         return str(run.path.relative_to(self.root)) if run.path != self.root else run.path.name
@@ -180,8 +183,15 @@ class Collection:
 def markdown(rows: list[dict], columns=COLUMNS, headers=HEADERS) -> str:
     cells = [[_fmt(col, row[col]) for col in columns] for row in rows]
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown cell on one line: `|` escaped, and a control character in a run's name (a newline,
+    a terminal escape) shown as its escape sequence rather than sent to the terminal."""
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return text.replace("|", "\\|")
 
 
 def csv_text(rows: list[dict], columns=COLUMNS) -> str:

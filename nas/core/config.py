@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 import yaml
 
 from nas.core.errors import UserError
+from nas.core.files import read_yaml
 
 T = TypeVar("T")
 SEED_MAX = 2**31 - 1  # what every generator seeded from a run seed accepts (numpy's take < 2**32)
@@ -207,10 +208,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
 
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        raise UserError(f"config file {path} is unreadable: {reason}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if data is None:

@@ -18,7 +18,7 @@ import yaml
 from nas.core import distributed as D
 from nas.core.distributed import DistEnv
 from nas.core.errors import UserError
-from nas.core.files import write_json
+from nas.core.files import open_append, read_text, read_yaml, write_json
 
 log = logging.getLogger("nas")
 
@@ -63,6 +63,9 @@ class _LogFile(logging.FileHandler):
     failed stops the run soon after, with its own one-line error."""
 
     broken = False
+
+    def _open(self):
+        return open_append(self.baseFilename)  # never through a planted link, FIFO or device
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.broken:
@@ -110,7 +113,7 @@ def write_state(run_dir: Path, **state) -> None:
 def read_json_or_none(path: Path):
     """The JSON document at `path`, or None when it is missing or unreadable."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_text(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
 
@@ -125,7 +128,7 @@ def read_config(run_dir: Path, what: str) -> dict:
     """config.yaml of a run as a dict; a missing or damaged file is the user's error (one line)."""
     path = Path(run_dir) / CONFIG
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
     except FileNotFoundError:
         raise UserError(f"{what}: not a run directory (no {path})") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -140,13 +143,28 @@ def is_run_dir(path: Path) -> bool:
 
 
 def find_run_dirs(root) -> list[Path]:
-    """Every run directory under root (root itself included), sorted; runs are not searched inside."""
-    root = Path(root)
-    if is_run_dir(root):
-        return [root]
-    found = []
-    for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        found.extend(find_run_dirs(child))
+    """Every run directory under root (root itself included), sorted; runs are not searched inside.
+    Symbolic links to directories are followed, but each directory is searched once: one reached
+    again (a link loop, a second link to it) is skipped with one warning line naming both paths."""
+    found, seen = [], {}
+
+    def walk(path: Path) -> None:
+        try:
+            info = path.stat()
+        except OSError:
+            return  # a dangling link or a loop of links (the system's ELOOP): nothing to search
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            print(f"warning: skipped {path}: it is {seen[key]} again (a symbolic link)", file=sys.stderr)
+            return
+        seen[key] = path
+        if is_run_dir(path):
+            found.append(path)
+            return
+        for child in sorted(p for p in path.iterdir() if p.is_dir()):
+            walk(child)
+
+    walk(Path(root))
     return found
 
 

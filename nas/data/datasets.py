@@ -13,6 +13,7 @@ the CIFAR augmentations at 32 px and the ImageNet ones above.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -20,7 +21,8 @@ from typing import Callable, Optional, Union
 import numpy as np
 import yaml
 
-from nas.core.errors import UserError
+from nas.core.errors import UserError, describe_os_error
+from nas.core.files import read_yaml
 from nas.data.raw import (CIFAR10_PICKLES, CIFAR100_PICKLES, CIFAR_SIZE, ArrayLayout, CifarLayout, FolderLayout,
                           ImageArrays, array_paths, digits_rgb32, is_digits_dir)
 
@@ -119,24 +121,58 @@ def root_dataset(root) -> Optional[DatasetInfo]:
             raise UserError(f"missing {path}: {root} holds a folder data set's arrays but no description; "
                             f"write it again with scripts/write_datasets.py folder")
         return None
-    again = "write the root again with scripts/write_datasets.py folder"
-    try:
-        meta = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"{path} is not readable YAML ({type(exc).__name__}); {again}") from None
-    try:
-        name, size, classes = str(meta["name"]), meta["image_size"], meta["classes"]
-        mean, std = tuple(float(v) for v in meta["mean"]), tuple(float(v) for v in meta["std"])
-        ok = (isinstance(size, int) and isinstance(classes, list) and len(classes) >= 2
-              and len(mean) == 3 and len(std) == 3 and all(v > 0 for v in std))
-    except (TypeError, KeyError, ValueError):
-        ok = False
-    if not ok:
-        raise UserError(f"{path} is damaged: expected name, image_size, classes (2 or more), mean and std "
-                        f"(3 values each); {again}")
+    meta = _read_description(path)
+    name = _field(meta, path, "name", lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
+    size = _field(meta, path, "image_size", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+    classes = _field(meta, path, "classes", _class_list, "a list of 2 or more distinct non-empty strings")
+    mean = _field(meta, path, "mean", lambda v: _channels(v, low=0.0), "3 numbers in 0..1, one per RGB channel")
+    std = _field(meta, path, "std", lambda v: _channels(v, low=None), "3 numbers in (0, 1], one per RGB channel")
     check_folder_size(size, f"{path}: image_size")
-    return DatasetInfo(name, len(classes), size, Normalisation(mean, std), ArrayLayout(), FOLDER_BETONS,
-                       splits=("train", "val"), resize=size)  # validation: the stored image, no zoom
+    return DatasetInfo(name, len(classes), size, Normalisation(tuple(map(float, mean)), tuple(map(float, std))),
+                       ArrayLayout(), FOLDER_BETONS, splits=("train", "val"), resize=size)  # validation: no zoom
+
+
+AGAIN = "write the root again with scripts/write_datasets.py folder"
+
+
+def _read_description(path: Path) -> dict:
+    try:
+        meta = read_yaml(path)
+    except OSError as exc:
+        raise UserError(describe_os_error(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text ({exc.reason}); {AGAIN}") from None
+    except yaml.YAMLError as exc:  # a tag (!!python/...), an alias bomb, a syntax error
+        reason = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+        raise UserError(f"{path} is not readable YAML: {reason}; {AGAIN}") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path} holds a {type(meta).__name__}, expected a mapping of name, image_size, classes, "
+                        f"mean and std; {AGAIN}")
+    return meta
+
+
+def _field(meta: dict, path: Path, key: str, ok: Callable, expected: str):
+    if key not in meta:
+        raise UserError(f"{path}: no {key}; expected {expected} ({AGAIN})")
+    value = meta[key]
+    if not ok(value):
+        shown = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+        raise UserError(f"{path}: {key} {shown[:80]}: expected {expected} ({AGAIN})")
+    return value
+
+
+def _class_list(value) -> bool:
+    return (isinstance(value, list) and len(value) >= 2 and all(isinstance(c, str) and c.strip() for c in value)
+            and len(set(value)) == len(value))
+
+
+def _channels(value, low) -> bool:
+    """Three finite numbers: in low..1 (mean), or above 0 and at most 1 (std: a 0 would divide by 0)."""
+    if not (isinstance(value, list) and len(value) == 3):
+        return False
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        return False
+    return all((low <= v if low is not None else v > 0) and v <= 1 for v in value)
 
 
 def dataset_for(root, name: str) -> DatasetInfo:

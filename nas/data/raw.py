@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from nas.core.errors import UserError
+from nas.core.errors import UserError, describe_os_error
+from nas.core.files import check_regular, open_regular
 
 try:
     from numpy._core import multiarray as _multiarray, numeric as _numeric
@@ -119,7 +120,7 @@ class _CifarUnpickler(pickle.Unpickler):
 
 def _unpickle(path: Path) -> dict:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             entry = _CifarUnpickler(f, encoding="bytes").load()
     except OSError as exc:  # unreadable (permissions, I/O error): the file may well be a batch
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -278,8 +279,12 @@ def read_arrays(root, split: str, num_classes: int, image_size: int) -> ImageArr
     images_path, labels_path = array_paths(root, split)
     arrays = []
     for path in (images_path, labels_path):
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise UserError(f"missing {path} (expected a root written by scripts/write_datasets.py folder)")
+        try:
+            check_regular(path)  # np.load would wait on a FIFO
+        except OSError as exc:
+            raise UserError(describe_os_error(exc)) from None
         try:
             arrays.append(np.load(path, mmap_mode="c", allow_pickle=False))  # copy-on-write: torch wants writable
         except Exception as exc:  # a truncated or foreign file is the user's
@@ -296,6 +301,11 @@ def read_arrays(root, split: str, num_classes: int, image_size: int) -> ImageArr
     if labels.min() < 0 or labels.max() >= num_classes:
         raise UserError(f"{labels_path}: labels {labels.min()}..{labels.max()}; dataset.yaml has "
                         f"{num_classes} classes")
+    if split == "train":  # the writer puts every class in the training split: one absent means the lists disagree
+        absent = np.flatnonzero(np.bincount(labels, minlength=num_classes) == 0)
+        if absent.size:
+            raise UserError(f"{labels_path}: no image of class {int(absent[0])} ({absent.size} of the {num_classes} "
+                            f"classes of dataset.yaml have none); expected every class in the training split")
     return ImageArrays(images, labels)
 
 

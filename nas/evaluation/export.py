@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 
 from nas.core.errors import UserError
-from nas.core.files import atomic_write, write_text
+from nas.core.files import atomic_write, open_regular, write_text
 from nas.evaluation import standalone
 from nas.genotype import Genotype, format_literal, genotype_from_dict, genotype_to_dict
 
@@ -76,7 +76,8 @@ def settings_of_checkpoint(ckpt: dict) -> dict:
 def read_checkpoint(path: Path) -> dict:
     """An evaluation checkpoint (model_best.pt or last.pt) with the keys an export needs."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path) as f:
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file is the user's
         raise UserError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or not all(

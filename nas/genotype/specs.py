@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from nas.core.errors import UserError
+from nas.core.files import read_text
 from nas.core.rundir import find_run_dirs, read_state
 from nas.genotype.genotype import Genotype, genotype_from_dict, parse_literal_all, validate_genotype
 
@@ -43,7 +44,7 @@ def load_genotype(spec, allow_extra_ops: bool = True) -> Genotype:
 def load_genotype_file(path: Path, name: str | None = None, allow_extra_ops: bool = True) -> Genotype:
     """A .json genotype, or a .txt/.py literal file (`name` picks one when it holds several)."""
     try:
-        text = path.read_text()
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(
             f"cannot read genotype file {path}: {exc.strerror if isinstance(exc, OSError) else exc}"

@@ -14,6 +14,7 @@ import yaml
 
 from nas.analysis.runs import RunInfo, read_run
 from nas.core.config import to_dict
+from nas.core.files import read_text, read_yaml
 from nas.core.rundir import CONFIG, EPOCHS, SUMMARY, read_state
 from nas.genotype import distinct_cells, format_literal
 from nas.report import figures as F
@@ -55,7 +56,7 @@ def read_eval_data(run_dir) -> EvalData:
     if data.info.reason and data.info.status == "broken":
         data.missing.append(data.info.reason)
     try:
-        loaded = yaml.safe_load((run_dir / CONFIG).read_text())
+        loaded = read_yaml(run_dir / CONFIG)
         data.config = loaded if isinstance(loaded, dict) else {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         data.missing.append(f"{CONFIG} unreadable")
@@ -64,12 +65,20 @@ def read_eval_data(run_dir) -> EvalData:
     return data
 
 
+def _lines(data: EvalData, path: Path) -> list[str]:
+    try:
+        return read_text(path, errors="replace").splitlines()
+    except OSError:
+        data.missing.append(f"{path.name} unreadable")
+        return []
+
+
 def _epochs(data: EvalData) -> None:
     """epochs.jsonl when the run wrote it, else the epoch lines of log_rank0.txt."""
     records, path = [], data.path / EPOCHS
     if path.is_file():
         data.source = EPOCHS
-        for line in path.read_text(errors="replace").splitlines():
+        for line in _lines(data, path):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -79,7 +88,7 @@ def _epochs(data: EvalData) -> None:
             elif isinstance(record, dict) and all(is_num(record.get(k)) for k in KEYS):
                 records.append(record)
     elif (data.path / "log_rank0.txt").is_file():
-        for line in (data.path / "log_rank0.txt").read_text(errors="replace").splitlines():
+        for line in _lines(data, data.path / "log_rank0.txt"):
             m, resumed = LOG_EPOCH.search(line), LOG_RESUMED.search(line)
             if resumed:
                 data.resumes.append(int(resumed[1]))
@@ -102,7 +111,8 @@ def eval_report(data: EvalData, renderer: F.Renderer) -> str:
         "time": _time,
         "config": _config,
     }
-    sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
+    with F.literal_text():
+        sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
     return page(f"evaluation report: {data.path.name}", _header(data), sections)
 
 

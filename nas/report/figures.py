@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
@@ -76,6 +77,12 @@ class Renderer:
                     raise UserError(f"cannot write figure {path}: {exc.strerror}") from None
                 written.append(path)
         return written
+
+
+def literal_text():
+    """Figures built inside show every text as written: names read from a run's files (decision
+    names, stage tags, score keys) may hold `$`, which matplotlib would parse as mathtext and fail on."""
+    return matplotlib.rc_context({"text.parse_math": False})
 
 
 def _centred_norm(values) -> TwoSlopeNorm:

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from nas.analysis.runs import RunInfo, read_run
+from nas.core.files import read_text, read_yaml
 from nas.core.rundir import CONFIG, DECISIONS, STAGES, VALUATION, read_json_or_none, read_state
 from nas.space.primitives import NUM_EDGES, OP_SETS, primitives
 
@@ -61,7 +62,7 @@ def read_run_data(run_dir) -> RunData:
 
 def _config(run_dir: Path) -> dict:
     try:
-        config = yaml.safe_load((run_dir / CONFIG).read_text())
+        config = read_yaml(run_dir / CONFIG)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}  # read_run has named the problem
     return config if isinstance(config, dict) else {}
@@ -142,7 +143,7 @@ def _stages(data: RunData) -> None:
     path = data.path / STAGES
     if path.is_file():
         try:
-            lines = path.read_text().splitlines()
+            lines = read_text(path).splitlines()
         except (OSError, UnicodeDecodeError):
             lines = []
             data.missing.append(f"{STAGES} unreadable")
@@ -157,7 +158,7 @@ def _stages(data: RunData) -> None:
     else:
         for log in sorted(data.path.glob("log_rank*.txt")):
             try:
-                text = log.read_text(errors="replace")
+                text = read_text(log, errors="replace")
             except OSError:
                 continue
             for line in text.splitlines():

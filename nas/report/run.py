@@ -41,7 +41,8 @@ def run_report(data: RunData, renderer: F.Renderer) -> str:
         "time": _time,
         "config": _config,
     }
-    sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
+    with F.literal_text():
+        sections = [(anchor, title, builders[anchor](data, renderer)) for anchor, title in SECTIONS]
     return page(f"search report: {data.path.name}", header(data), sections)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Callable, Optional
+from urllib.parse import quote
 
 import numpy as np
 
@@ -41,13 +42,14 @@ def sweep_report(
     written (`failed` says why)."""
     runs = collection.runs
     finished = [r for r in collection.searches if r.status == "finished" and r.genotype is not None]
-    sections = [
-        ("table", "Searches", _table(collection, link)),
-        ("evaluations", "Evaluations", _eval_table(collection, link)),
-        ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
-        ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
-        ("runs", "Each run", _runs(collection, renderer, failed, link)),
-    ]
+    with F.literal_text():
+        sections = [
+            ("table", "Searches", _table(collection, link)),
+            ("evaluations", "Evaluations", _eval_table(collection, link)),
+            ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
+            ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
+            ("runs", "Each run", _runs(collection, renderer, failed, link)),
+        ]
     counts = {s: sum(r.status == s for r in runs) for s in ("finished", "unfinished", "broken")}
     header = (
         f"<h1>Sweep report: {esc(collection.root.name)}</h1>\n<p><code>{esc(collection.root)}</code></p>\n"
@@ -172,4 +174,6 @@ def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> st
 
 
 def relative_link(out: Path, target: Path) -> str:
-    return Path(os.path.relpath(target.resolve(), out.resolve().parent)).as_posix()
+    """A relative address that a browser takes as a path, percent-encoded: a sub-directory named
+    `javascript:...` must not become a link's scheme (an encoded ':' cannot)."""
+    return quote(Path(os.path.relpath(target.resolve(), out.resolve().parent)).as_posix())

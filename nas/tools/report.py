@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nas.core.errors import UserError
 from nas.core.files import write_text
-from nas.core.rundir import find_run_dirs, is_run_dir
+from nas.core.rundir import is_run_dir
 from nas.report.evaluation import eval_report, read_eval_data
 from nas.report.figures import Renderer
 from nas.report.load import read_run_data
@@ -70,17 +70,16 @@ def _sweep(args, out: Path) -> tuple[str, list[Renderer]]:
     """The sweep's page and its figures; each run's report is written into its run directory first."""
     from nas.analysis.table import Collection
 
-    if not find_run_dirs(args.path):
+    collection = Collection(args.path)  # the root is searched once (a link loop is reported once)
+    if not collection.runs:
         raise UserError(
             f"{args.path} is not a search run directory and holds none: expected config.yaml and "
             f"state.json, or search-<note>-<time>/ directories below it"
         )
-    surrogate = None
     if args.nb301_models is not None:
         from nas.analysis.nb301 import Surrogate
 
-        surrogate = Surrogate(args.nb301_models)
-    collection = Collection(args.path, surrogate)
+        collection.add_predictions(Surrogate(args.nb301_models))
     svg = args.figures is not None
     renderers, written, failed = [], {}, {}
     for run in collection.runs:

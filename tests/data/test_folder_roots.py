@@ -158,7 +158,7 @@ def test_a_damaged_or_missing_description_is_named(root64, tmp_path):
     with pytest.raises(UserError, match=f"{root}/dataset.yaml is not readable YAML"):
         root_dataset(root)
     (root / "dataset.yaml").write_text("name: x\nimage_size: 64\n")
-    with pytest.raises(UserError, match=f"{root}/dataset.yaml is damaged"):
+    with pytest.raises(UserError, match=f"{root}/dataset.yaml: no classes; expected a list of 2 or more"):
         root_dataset(root)
     (root / "dataset.yaml").unlink()
     with pytest.raises(UserError, match=f"missing {root}/dataset.yaml"):

@@ -376,7 +376,7 @@ def test_unreadable_data_names_the_file_and_the_reason(cifar_root, monkeypatch):
     def refuse(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    monkeypatch.setattr(raw, "open", refuse, raising=False)  # the torch loader's pickles
+    monkeypatch.setattr(raw, "open_regular", refuse)  # where the torch loader opens its pickles
     with pytest.raises(UserError, match=f"^cannot read {cifar_root / 'cifar-100-python' / 'train'}: Permission denied$"):
         D.build_eval_loaders(cfg(cifar_root, "torch"), 8, 0, 1, "cpu")
     if FFCV:
