@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from nas.core.errors import UserError
+from nas.core.errors import UserError, install_extra
 from nas.core.files import write_yaml
 from nas.data.datasets import (DATASET_YAML, FOLDER_BETONS, DatasetInfo, check_folder_size, cifar_datasets,
                                get_dataset)
@@ -33,7 +33,7 @@ from nas.data.raw import (CIFAR_SIZE, IMAGE_EXTENSIONS, array_paths, default_mod
 def _require_ffcv() -> None:
     reason = ffcv_missing_reason()
     if reason:
-        raise UserError(f"writing .beton files needs FFCV, which does not import here ({reason})")
+        raise UserError(f"writing .beton files needs FFCV, which does not import here ({reason}): {install_extra('ffcv')}")
 
 
 def _refuse_existing(paths, overwrite: bool) -> None:
