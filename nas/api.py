@@ -16,7 +16,7 @@ A call leaves no process-wide state behind: the `nas` logger's handlers, the sig
 the random generators (python, numpy, torch), torch's thread count and determinism settings, the
 environment and any process group are as they were before it, so calls follow one another in one
 process. The search and the evaluation run in this process; several processes (torchrun, SLURM)
-start from the command lines (docs: searching, distributed and SLURM).
+start from the command lines (the documentation's pages "Searching" and "Distributed and SLURM").
 """
 
 from __future__ import annotations
@@ -52,7 +52,15 @@ __all__ = ["SearchResult", "EvalResult", "search", "evaluate", "load_run", "repo
 
 @dataclass(frozen=True)
 class SearchResult:
-    """A finished search: its run directory and what it wrote there."""
+    """A finished search: its run directory and what it wrote there.
+
+    Attributes:
+        run_dir: the run directory, `<save>/search-<note>-<time>/`.
+        genotype: the searched cells (genotype.json).
+        summary: summary.json: method, seed, val_acc, wall time, peak memory, steps per rank.
+        decisions: decisions.json: every decision of phases 2-4 with its scores.
+        config: config.yaml: the resolved configuration.
+    """
 
     run_dir: Path
     genotype: Genotype  # the searched cells (genotype.json)
@@ -63,7 +71,14 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """A finished evaluation (a cell trained from scratch): its run directory and summary."""
+    """A finished evaluation (a cell trained from scratch): its run directory and summary.
+
+    Attributes:
+        run_dir: the run directory, `<save>/eval-<note>-<time>/`.
+        genotype: the trained cells.
+        summary: summary.json: best_top1, final_top1, params_m, macs_m, epochs, wall time.
+        config: config.yaml: the resolved configuration.
+    """
 
     run_dir: Path
     genotype: Genotype  # the trained cells
@@ -76,7 +91,7 @@ class EvalResult:
 
 
 def search(method: str, **flags: Any) -> SearchResult:
-    """Run a search (`evolutionary` or `supernet`) with the flags of search_<method>.py; return its result.
+    """Run a search (`evolutionary` or `supernet`) with the flags of `search_<method>.py`; return its result.
 
     Example: `search("evolutionary", preset="tiny", fast=True, train_path="data/digits", seed=1)`.
     Raises UserError for a bad flag or input (nothing written then)."""
@@ -88,7 +103,7 @@ def search(method: str, **flags: Any) -> SearchResult:
 
 
 def evaluate(arch: Union[str, os.PathLike, SearchResult], network: str = "cifar", **flags: Any) -> EvalResult:
-    """Train the cell `arch` from scratch with the flags of train_eval_<network>.py; return its result.
+    """Train the cell `arch` from scratch with the flags of `train_eval_<network>.py`; return its result.
 
     `arch` is a genotype spec (a library name such as DARTS_V2, a .json file, a search run
     directory) or a SearchResult; `network` is "cifar" (CIFAR-10/100, 32 px) or "imagenet" (the
