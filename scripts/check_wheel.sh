@@ -2,7 +2,8 @@
 # The package as a new user gets it: a wheel of this checkout, installed WITHOUT the editable install
 # into a fresh venv, used from a directory outside the clone: `pertnas genotype show DARTS_V2`, the
 # embedded data set, a `--preset tiny --fast` search, a one-epoch evaluation of its cell under
-# torchrun (python -m nas.evaluation), `pertnas report` of both. Run by tests/scripts/test_check_wheel.py.
+# torchrun (python -m nas.evaluation), `pertnas report` of both, the run table, a plot and an export.
+# Run by tests/packaging/test_package.py (a slow test, so by `make test` and CI).
 #
 #   PY=.venv/bin/python bash scripts/check_wheel.sh      (PY: the venv whose torch the new one reuses)
 #
@@ -62,4 +63,8 @@ say "evaluation (torchrun, 2 processes): $eval_run"
 "$BIN/pertnas" report "$run" --out search.html
 "$BIN/pertnas" report "$eval_run" --out eval.html
 test -s search.html && test -s eval.html
-say "ok: genotype show, search, evaluation and reports from the installed wheel"
+# the other tools that need no extra: the run table, a cell plot, the standalone export
+"$BIN/pertnas" runs . >runs.txt && grep -q "evolutionary" runs.txt
+"$BIN/pertnas" genotype plot DARTS_V2 --out plots >/dev/null && test -s plots/DARTS_V2_normal.png
+"$BIN/pertnas" genotype export "$run" --out cell.py >/dev/null && "$VPY" -c "import cell; cell.build()"
+say "ok: genotype show, search, evaluation, reports, run table, plot and export from the installed wheel"

@@ -110,7 +110,7 @@ def choose_backend(cfg: DataConfig, dataset: DatasetInfo) -> str:
             raise UserError(f"loader 'ffcv': FFCV does not import here ({reason}); use the torch loader or {install_extra('ffcv')}")
         return "ffcv"
     if reason:
-        log.warning("data loader: torch (FFCV does not import: %s)", reason)
+        log.warning("data loader: torch (FFCV does not import: %s; %s adds it)", reason, install_extra("ffcv"))
         return "torch"
     missing = [Path(cfg.root) / name for name in dataset.betons.values() if not (Path(cfg.root) / name).is_file()]
     if missing:

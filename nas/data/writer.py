@@ -148,8 +148,8 @@ def write_digits(out, *, overwrite: bool = False, workers: int = 1) -> None:
         raise
     print(f"wrote {raw}/")
     if missing_ffcv:
-        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written; the torch loader "
-              f"reads {raw}/", file=sys.stderr)
+        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written ({install_extra('ffcv')} "
+              f"adds them); the torch loader reads {raw}/", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ a user's class folders
@@ -353,6 +353,6 @@ def write_folder(src, out, *, name: str, size: int = CIFAR_SIZE, val_fraction: f
           f"validation images at {size}x{size}; ignored {plan.non_images} non-image files"
           + (f", skipped {len(bad)} unreadable images (first: {bad[0]})" if bad else ""))
     if missing_ffcv:
-        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written; the torch loader reads "
-              f"the .npy arrays", file=sys.stderr)
+        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written ({install_extra('ffcv')} "
+              f"adds them); the torch loader reads the .npy arrays", file=sys.stderr)
     return meta

@@ -56,6 +56,13 @@ def test_a_missing_optional_dependency_names_its_extra(monkeypatch, tmp_path):
     with pytest.raises(UserError, match=r"pip install 'pertnas\[onnx\]'"):
         export_onnx({}, tmp_path / "net.onnx")
 
+    from nas.data import loaders
+    from nas.data.datasets import get_dataset
+
+    monkeypatch.setattr(loaders, "ffcv_missing_reason", lambda: "ModuleNotFoundError: No module named 'ffcv'")
+    with pytest.raises(UserError, match=r"pip install 'pertnas\[ffcv\]'"):
+        loaders.choose_backend(loaders.DataConfig(root=str(tmp_path), loader="ffcv"), get_dataset("cifar10"))
+
 
 def python_m(*args, cwd):
     return subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
