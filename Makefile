@@ -1,4 +1,5 @@
 # PertNAS toolkit. `make demo` searches on the embedded data set; `make test` runs the tests.
+# `make docs` builds the documentation site (docs/, mkdocs.yml) into site/.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev graphviz chromium
 DEMO_DATA ?= data/digits
 BENCH_DIR ?= bench
 
-.PHONY: setup lint test test-fast demo bench clean
+.PHONY: setup lint docs test test-fast demo bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,7 +29,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup lint
+# the documentation site; --strict: a broken link, anchor or API reference fails the build
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings that --strict counts
+
+# the slow tests include scripts/check_wheel.sh: the wheel, installed outside the clone
+test: setup lint docs
 	$(PY) -m pytest -q -n auto --dist worksteal --durations=15
 
 test-fast: setup
@@ -46,4 +52,4 @@ bench: setup
 	$(PY) benchmarks/bench_all.py --out $(BENCH_DIR)
 
 clean:
-	rm -rf runs/demo $(BENCH_DIR) .pytest_cache
+	rm -rf runs/demo $(BENCH_DIR) .pytest_cache site

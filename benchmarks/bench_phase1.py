@@ -14,7 +14,7 @@ network's outputs, and a flipped prediction moves a score by one validation imag
       [--json out.json] [-- extra search flags]
 
 The search defaults to the tiny preset with one-epoch stages at lr 1.5 (the workload of the
-README's figures) on the torch loader; flags after `--` are added.
+docs/benchmarks.md's figures) on the torch loader; flags after `--` are added.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def run(data: str, procs: int, device: str, extra: list, save: Path, timeout: fl
         str(ROOT / "search_evolutionary.py"),
         "--preset",
         "tiny",
-        # the stages of the README's figures (one epoch, lr 1.5), whatever the demo's preset
+        # the stages of docs/benchmarks.md's figures (one epoch, lr 1.5), whatever the demo's preset
         # becomes; flags after `--` still override them
         "--stage_epochs",
         "1",

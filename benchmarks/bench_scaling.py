@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # A search small enough to run twice in a few minutes on two cores, with every phase. The
-# stages are pinned to the tiny preset's of the README's figures (one epoch, lr 1.5), so that
+# stages are pinned to the tiny preset's of docs/benchmarks.md's figures (one epoch, lr 1.5), so that
 # tuning the demo's preset does not change the workload this benchmark measures.
 SEARCH_ARGS = [
     "--preset",

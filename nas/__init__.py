@@ -1,3 +1,3 @@
 """PertNAS toolkit: neural architecture search with discrete architectural perturbations."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write genotypes/<NAME>.json for every `NAME = Genotype(...)` of a Python-literal file.
+"""Write nas/genotype/library/<NAME>.json for every `NAME = Genotype(...)` of a Python-literal file.
 
 The same as `pertnas import-genotypes` (nas/tools/import_genotypes.py).
 """

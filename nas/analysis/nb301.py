@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.core.errors import UserError
+from nas.core.errors import UserError, install_extra
 from nas.space import primitives as space
 
 PREFIX = "NetworkSelectorDatasetInfo:darts:"
 # Ensemble directories of the surrogate's model files, newest version first.
 MODEL_DIRS = ("xgb_v1.0", "nb_models_1.0/xgb_v1.0", "xgb_v0.9", "nb_models_0.9/xgb_v0.9")
 INSTALL_HINT = (
-    "install the nasbench301 package (https://github.com/automl/nasbench301) and its model files "
+    f"install the nasbench301 package ({install_extra('nb301')}) and its model files "
     "(nb_models_1.0.zip, about 1.7 GB), then pass --models-dir"
 )
 

@@ -1,6 +1,6 @@
 """Configs are dataclasses; a YAML file (--config) and command-line flags override them.
 
-Precedence: dataclass defaults < --preset (configs/<name>.yaml) < --config FILE < flags.
+Precedence: dataclass defaults < --preset (nas/configs/<name>.yaml, shipped in the package) < --config FILE < flags.
 Every field is a flag in both spellings (--batch_size and --batch-size). Unknown keys, wrong
 types and values out of range are errors naming the key, in YAML and flags alike, and are
 found before anything runs. Booleans take --flag / --no-flag.
@@ -28,11 +28,11 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 import yaml
 
 from nas.core.errors import UserError
-from nas.core.files import read_yaml
+from nas.core.files import package_folder, read_yaml
 
 T = TypeVar("T")
 SEED_MAX = 2**31 - 1  # what every generator seeded from a run seed accepts (numpy's take < 2**32)
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESET_DIR = package_folder("nas", "configs")  # the presets ship inside the package
 
 
 def option(
@@ -184,7 +184,7 @@ def _hints(cls) -> dict:
 def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
     """One flag per field, both spellings; defaults are suppressed so that only given flags override."""
     parser.add_argument("--config", default=None, help="YAML file setting any of the flags below")
-    parser.add_argument("--preset", default=None, help=f"a named config from {PRESET_DIR.name}/ (e.g. tiny)")
+    parser.add_argument("--preset", default=None, help="a named config of nas/configs/ (e.g. tiny)")
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
         base, _ = _base_type(hints[f.name])

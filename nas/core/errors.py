@@ -27,6 +27,11 @@ class Stopped(Exception):
         self.line, self.code = line, code
 
 
+def install_extra(extra: str) -> str:
+    """How to install an optional dependency: the package extra that declares it (pyproject.toml)."""
+    return f"pip install 'pertnas[{extra}]'"
+
+
 def run_cli(main: Callable[[], object]) -> None:
     """Run an entry point; a UserError becomes `error: <message>` on stderr and exit 2; a file
     operation the system refused (disk full, read-only, unreadable) `error: <path>: <reason>`

@@ -16,12 +16,22 @@ import os
 import re
 import stat
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, TextIO
 
 import yaml
 
 from nas.core.errors import UserError, describe_os_error
+
+
+def package_folder(package: str, name: str) -> Path:
+    """A folder of data shipped inside the package (the presets, the genotype library), found through
+    importlib.resources, so that a wheel installed anywhere finds it as a source checkout does."""
+    folder = resources.files(package).joinpath(name)
+    if not isinstance(folder, Path):  # a zipped install: the callers list and read these folders as files
+        raise UserError(f"{package} is installed zipped: its package data must be files; reinstall it with pip")
+    return folder
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "w") -> None:

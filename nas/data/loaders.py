@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nas.core.distributed import available_cores
-from nas.core.errors import UserError
+from nas.core.errors import UserError, install_extra
 from nas.data.base import (BatchFinisher, CifarAugment, EpochLoader, ImageNetAugment, LoaderSpec, check_batching,
                            require_batches)
 from nas.data.datasets import NORM_CONSTANTS, DatasetInfo, cifar_datasets, dataset_for, get_dataset
@@ -107,10 +107,10 @@ def choose_backend(cfg: DataConfig, dataset: DatasetInfo) -> str:
     reason = ffcv_missing_reason()
     if cfg.loader == "ffcv":
         if reason:
-            raise UserError(f"loader 'ffcv': FFCV does not import here ({reason}); use the torch loader")
+            raise UserError(f"loader 'ffcv': FFCV does not import here ({reason}); use the torch loader or {install_extra('ffcv')}")
         return "ffcv"
     if reason:
-        log.warning("data loader: torch (FFCV does not import: %s)", reason)
+        log.warning("data loader: torch (FFCV does not import: %s; %s adds it)", reason, install_extra("ffcv"))
         return "torch"
     missing = [Path(cfg.root) / name for name in dataset.betons.values() if not (Path(cfg.root) / name).is_file()]
     if missing:

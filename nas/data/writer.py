@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from nas.core.errors import UserError
+from nas.core.errors import UserError, install_extra
 from nas.core.files import write_yaml
 from nas.data.datasets import (DATASET_YAML, FOLDER_BETONS, DatasetInfo, check_folder_size, cifar_datasets,
                                get_dataset)
@@ -33,7 +33,7 @@ from nas.data.raw import (CIFAR_SIZE, IMAGE_EXTENSIONS, array_paths, default_mod
 def _require_ffcv() -> None:
     reason = ffcv_missing_reason()
     if reason:
-        raise UserError(f"writing .beton files needs FFCV, which does not import here ({reason})")
+        raise UserError(f"writing .beton files needs FFCV, which does not import here ({reason}): {install_extra('ffcv')}")
 
 
 def _refuse_existing(paths, overwrite: bool) -> None:
@@ -148,8 +148,8 @@ def write_digits(out, *, overwrite: bool = False, workers: int = 1) -> None:
         raise
     print(f"wrote {raw}/")
     if missing_ffcv:
-        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written; the torch loader "
-              f"reads {raw}/", file=sys.stderr)
+        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written ({install_extra('ffcv')} "
+              f"adds them); the torch loader reads {raw}/", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ a user's class folders
@@ -353,6 +353,6 @@ def write_folder(src, out, *, name: str, size: int = CIFAR_SIZE, val_fraction: f
           f"validation images at {size}x{size}; ignored {plan.non_images} non-image files"
           + (f", skipped {len(bad)} unreadable images (first: {bad[0]})" if bad else ""))
     if missing_ffcv:
-        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written; the torch loader reads "
-              f"the .npy arrays", file=sys.stderr)
+        print(f"note: FFCV does not import ({missing_ffcv}): no .beton files written ({install_extra('ffcv')} "
+              f"adds them); the torch loader reads the .npy arrays", file=sys.stderr)
     return meta

@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from nas.core.errors import UserError
+from nas.core.errors import UserError, install_extra
 from nas.core.files import atomic_write, open_regular, write_text
 from nas.evaluation import standalone
 from nas.genotype import Genotype, format_literal, genotype_from_dict, genotype_to_dict
@@ -128,7 +128,7 @@ def export_onnx(ckpt: dict, out: Path) -> None:
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
-        raise UserError("--onnx needs the onnx package, which does not import here: pip install onnx") from None
+        raise UserError(f"--onnx needs the onnx package, which does not import here: {install_extra('onnx')}") from None
     settings = settings_of_checkpoint(ckpt)
     model = standalone.Network(genotype_to_dict(genotype_from_dict(ckpt["genotype"])), **settings)
     model.load_state_dict(ckpt["model"])

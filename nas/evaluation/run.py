@@ -241,10 +241,15 @@ def _check_resumed_data(ckpt: dict, dataset: dict, what: str) -> None:
 # ------------------------------------------------------------------------------ the run
 def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     """Train and validate the network of `cfg.arch` for `cfg.epochs`; return the summary."""
+    return evaluation_run(cfg, given, task)[1]
+
+
+def evaluation_run(cfg: EvalConfig, given: dict, task: Task) -> tuple[Path, dict]:
+    """run_evaluation's run directory and summary (the Python API names both)."""
     prepare_determinism(cfg.deterministic)  # before CUDA starts
     env = D.init_distributed(cfg.cluster, cfg.device, force=cfg.distributed)
 
-    def go() -> dict:
+    def go() -> tuple[Path, dict]:
         stop.arm(requeue=cfg.requeue)
         run = EvalRun(cfg, given or {}, task, env)
         run.open_run_dir()
@@ -252,7 +257,7 @@ def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
             run.train_epoch(epoch)
             if epoch + 1 < run.cfg.epochs:
                 stop.safe_point(f"epoch {epoch + 1}/{run.cfg.epochs}", run.run_dir, device=env.device)
-        return run.finish()
+        return run.run_dir, run.finish()
 
     try:
         return D.guard_peers(go)

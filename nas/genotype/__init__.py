@@ -4,7 +4,7 @@ A cell is 8 (op, input) pairs; pairs 2k and 2k+1 feed intermediate node k (0..3)
 in DARTS numbering (0, 1 = the cell inputs, 2.. = earlier intermediate nodes). JSON is the
 canonical format; the DARTS Python-literal form is read by a safe parser (literal.py).
 
-A *spec* names a genotype: a library name (genotypes/<NAME>.json), a .json file, a
+A *spec* names a genotype: a library name (nas/genotype/library/<NAME>.json), a .json file, a
 .txt/.py file with the literal form (FILE:NAME picks one of several), or a search run
 directory holding genotype.json.
 

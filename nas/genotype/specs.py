@@ -1,5 +1,5 @@
-"""Genotype specs: a library name (genotypes/<NAME>.json), a .json file, a .txt/.py literal file
-(FILE:NAME picks one of several), or a search run directory holding genotype.json."""
+"""Genotype specs: a library name (nas/genotype/library/<NAME>.json, shipped in the package), a .json
+file, a .txt/.py literal file (FILE:NAME picks one of several), or a search run directory holding genotype.json."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 from nas.core.errors import UserError
-from nas.core.files import read_text
+from nas.core.files import package_folder, read_text
 from nas.core.rundir import find_run_dirs, read_state
 from nas.genotype.genotype import Genotype, genotype_from_dict, parse_literal_all, validate_genotype
 
-LIBRARY_DIR = Path(__file__).resolve().parents[2] / "genotypes"
+LIBRARY_DIR = package_folder("nas.genotype", "library")
 
 
 def library_names() -> list[str]:

@@ -1,10 +1,11 @@
 """`pertnas`: every tool of the toolkit behind one command.
 
-    pertnas TOOL [ARGS...]      (pertnas TOOL --help for its flags)
+    pertnas TOOL [ARGS...]      (pertnas TOOL --help for its flags; pertnas --version)
 
 The tools are imported only when named, so `pertnas --help` answers at once. Several
-processes still start from the launchers (torchrun search_evolutionary.py ...); the
-old spellings (python -m nas.report, python scripts/collect_runs.py, ...) keep working.
+processes start from the launchers, in a clone (torchrun search_evolutionary.py ...) or
+from an installed package (torchrun -m nas.search evolutionary ..., -m nas.evaluation cifar);
+the old spellings (python -m nas.report, python scripts/collect_runs.py, ...) keep working.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import nas
 from nas.core.errors import UserError, run_cli
 
 # name -> (module, how it is called, one line of help). "main" tools take argv; launchers take (name, doc, argv).
@@ -34,7 +36,7 @@ LAUNCHED = {"search": ("evolutionary", "supernet"), "eval": ("cifar", "imagenet"
 def usage() -> str:
     width = max(map(len, TOOLS))
     lines = [
-        "usage: pertnas TOOL [ARGS...]   (pertnas TOOL --help for its flags)",
+        "usage: pertnas TOOL [ARGS...]   (pertnas TOOL --help for its flags; pertnas --version)",
         "",
         __doc__.strip().splitlines()[0],
         "",
@@ -48,6 +50,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         sys.stdout.write(usage())
+        return
+    if argv[0] == "--version":
+        print(f"pertnas {nas.__version__}")
         return
     name, rest = argv[0], argv[1:]
     if name not in TOOLS:

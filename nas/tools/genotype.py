@@ -1,6 +1,6 @@
 """Genotype tools:  python -m nas.genotype {show,plot,nb301,convert,export} SPEC [--reduce SPEC2]
 
-SPEC is a library name (genotypes/), a .json file, a .txt/.py literal file (FILE:NAME), or
+SPEC is a library name (nas/genotype/library/), a .json file, a .txt/.py literal file (FILE:NAME), or
 a search run directory. --reduce SPEC2 takes the reduction cell from SPEC2 (the paper's
 pairing: best run's cell as normal, second best's as reduction).
 

@@ -1,4 +1,4 @@
-"""Write genotypes/<NAME>.json for every `NAME = Genotype(...)` of a Python-literal file.
+"""Write nas/genotype/library/<NAME>.json for every `NAME = Genotype(...)` of a Python-literal file.
 
 pertnas import-genotypes ../shared/reference-genotypes.txt [--out genotypes]
 """

@@ -602,7 +602,7 @@ def test_resume_with_the_same_genotype_spelled_differently_is_accepted(
 ):
     # A finished run refuses to resume for that reason, after the architecture check passed.
     run_dir = finished_cifar_run
-    spec = ROOT / "genotypes" / "DARTS_V2.json"
+    spec = ROOT / "nas" / "genotype" / "library" / "DARTS_V2.json"
     code, err = run_script(
         "train_eval_cifar.py", ["--resume", run_dir, "--data", digits_root, "--arch", spec], monkeypatch, capsys
     )

@@ -102,7 +102,7 @@ def test_library_equals_reference_file():
 
 
 def test_library_file_is_canonical_json():
-    d = json.loads((ROOT / "genotypes" / "DARTS_V2.json").read_text())
+    d = json.loads((ROOT / "nas" / "genotype" / "library" / "DARTS_V2.json").read_text())
     assert d["normal"][7] == ["dil_conv_3x3", 2]
     assert d["reduce_concat"] == [2, 3, 4, 5]
 

@@ -192,7 +192,7 @@ def test_the_run_log_states_the_scaled_lr_and_every_candidates_finetuning_lr(fin
 
 
 def paper_search(digits_root, save: Path, procs: int) -> Path:
-    args = tiny_args(digits_root, save, "--config", ROOT / "configs" / "paper.yaml", "--seed", "2")
+    args = tiny_args(digits_root, save, "--config", ROOT / "nas" / "configs" / "paper.yaml", "--seed", "2")
     if procs == 1:
         proc = run_search("search_evolutionary.py", *args)
         assert "genotype = Genotype(" in proc.stdout

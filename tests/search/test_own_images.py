@@ -1,5 +1,5 @@
 """Search and evaluate on a user's own class folders (write_datasets.py folder), at 32 and 64 px:
-the commands of the README's "Search on your own images", end to end on the CPU."""
+the commands of docs/own-data.md ("Search on your own images"), end to end on the CPU."""
 
 import json
 import sys
