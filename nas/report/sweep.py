@@ -11,13 +11,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from nas.analysis.runs import RunInfo
-from nas.analysis.table import EVAL_HEADERS, HEADERS, Collection
+from nas.analysis.table import EVAL_HEADERS, HEADERS, Collection, Group
 from nas.report import figures as F
 from nas.report.page import esc, img, missing, num, numeric, page, table
 from nas.space.primitives import NUM_EDGES, edge_index, primitives
 
 SECTIONS = (
     ("table", "Searches"),
+    ("groups", "Method and controls side by side"),
     ("evaluations", "Evaluations"),
     ("frequency", "Operations of the final cells"),
     ("spread", "Spread across seeds"),
@@ -43,6 +44,7 @@ def sweep_report(
     finished = [r for r in collection.searches if r.status == "finished" and r.genotype is not None]
     sections = [
         ("table", "Searches", _table(collection, link)),
+        ("groups", "Method and controls side by side", _groups(collection.groups(), renderer)),
         ("evaluations", "Evaluations", _eval_table(collection, link)),
         ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
         ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
@@ -115,6 +117,47 @@ def _clock(seconds) -> str:
         return "-"
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+METRICS = (("val_acc", "val_acc of the search (%)"), ("top1", "best top-1 of the cell's evaluation (%)"))
+
+
+def _groups(groups: list[Group], renderer) -> str:
+    """Each group's val_acc over its seeds and the best top-1 of their cells' evaluations, one
+    point per seed (a random cell: per cell), medians marked; a group of one seed says so."""
+    if not groups:
+        return missing("no finished search or evaluated random cell yet")
+    panels = {label: {g.name: g.values(metric) for g in groups} for metric, label in METRICS}
+    panels = {label: groups_ for label, groups_ in panels.items() if any(groups_.values())}
+    rows = []
+    for g in groups:
+        for metric, label in METRICS:
+            values = g.values(metric)
+            if not values:
+                continue
+            one = len(values) == 1
+            rows.append(
+                [
+                    g.name + (" [control]" if g.control else ""),
+                    label,
+                    (f"{len(values)}" + (f" (one {g.unit} only: no spread)" if one else ""), "num"),
+                    numeric(float(np.median(values))),
+                    numeric(min(values)),
+                    numeric(max(values)),
+                    (esc(" ".join(f"{num(v)}" for v in values)), "num"),
+                ]
+            )
+    points = "; ".join(f"{esc(g.name)}: " + ", ".join(esc(p.label) for p in g.points) for g in groups)
+    note = (
+        "<p>one point per seed (random cells: per cell); the black bar is the median. An evaluation counts "
+        "for the search beside it (same directory) whose cell it trained, or for a sampled cell file "
+        f"beside it. Points: {points}</p>"
+    )
+    return (
+        img(renderer.add("groups", F.group_points(panels)), "method and controls side by side")
+        + table(("group", "metric", "points", "median", "min", "max", "values"), rows, "groups")
+        + note
+    )
 
 
 def _frequency(finished: list[RunInfo], renderer) -> str:

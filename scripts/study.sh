@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Is the search better than chance, on the CPU? (`make study`; README, "A study on the CPU")
+#
+#   scripts/study.sh [--data data/digits] [--out runs/study] [--seeds "1 2 3"]
+#
+# Runs, with the tiny preset on the embedded data: the evolutionary search and its random-scores
+# control (--scores random) for each seed (scripts/sweep_seeds.sh, one root each), and as many
+# random cells of the DARTS space (pertnas genotype sample --one-cell, seed 1); then trains
+# every cell with one short fixed protocol (EVAL_FLAGS below, the same for all, evaluation seed
+# 0) into an eval-*/ directory beside its search (random cells: beside the cells), and writes
+# one report, OUT/report.html (the sweep report: each group's val_acc and best top-1 per seed).
+# A rerun skips what finished. PYTHON picks the interpreter (default: the repo's .venv).
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  if [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"; else python=python3; fi
+fi
+data="data/digits" out="runs/study" seeds="1 2 3"
+
+die() { echo "error: $*" >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --data) [ $# -ge 2 ] || die "--data needs a value"; data=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || die "--out needs a value"; out=$2; shift 2 ;;
+    --seeds) [ $# -ge 2 ] || die "--seeds needs a value"; seeds=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1': expected --data, --out or --seeds" ;;
+  esac
+done
+[ -f "$data/cifar-10-batches-py/batches.meta" ] \
+  || die "--data $data: expected the embedded data set (python scripts/write_datasets.py digits --out $data)"
+count=$(wc -w <<<"$seeds")
+[ "$count" -ge 1 ] || die "--seeds '$seeds': expected at least one seed"
+
+# One short evaluation protocol for every cell: a small network, a few epochs, on the digits.
+EVAL_FLAGS=(--data "$data" --dataset digits --epochs 4 --init_channels 8 --layers 5 --batch_size 64
+  --learning_rate 0.05 --no-auxiliary --drop_path_prob 0 --cutout_length 8 --seed 0
+  --workers 0 --device cpu --log_every 1000 --no-progress)
+SEARCH_FLAGS=(--preset tiny --train_path "$data" --no-progress)
+
+start=$(date +%s)
+stamp() { local s=$(( $(date +%s) - start )); printf '%d min %02d s' $((s / 60)) $((s % 60)); }
+
+sweep() {  # $1: group directory, then the search flags
+  local group=$1; shift
+  echo "== study: $group searches, seeds $seeds ($(stamp))"
+  PYTHON="$python" bash "$repo/scripts/sweep_seeds.sh" --seeds "$seeds" --root "$out/$group" -- "$@" \
+    || die "the $group searches did not all finish (rerun make study to resume them)"
+}
+sweep evolutionary "${SEARCH_FLAGS[@]}" --note evolutionary
+sweep random-scores "${SEARCH_FLAGS[@]}" --note random-scores --scores random
+
+cells="$out/random-cells"
+if ! ls "$cells"/random_seed1_*.json >/dev/null 2>&1; then
+  "$python" -m nas.genotype sample --n "$count" --seed 1 --one-cell --out "$cells" || die "genotype sample failed"
+fi
+
+evaluate() {  # $1: the cell (a search run directory or a genotype file), $2: the directory for its eval-*/
+  local arch=$1 save=$2
+  for summary in "$save"/eval-*/summary.json; do
+    [ -f "$summary" ] || continue
+    if grep -qF "\"arch\": \"$arch\"" "$summary"; then echo "== study: $arch evaluated, skipped"; return 0; fi
+  done
+  echo "== study: evaluating $arch ($(stamp))"
+  "$python" "$repo/train_eval_cifar.py" --arch "$arch" --save "$save" --note study "${EVAL_FLAGS[@]}" \
+    || die "the evaluation of $arch failed"
+}
+for group in evolutionary random-scores; do
+  for s in $seeds; do
+    run=$(ls -d "$out/$group/seed$s"/search-*/ 2>/dev/null | sort | tail -n 1)
+    evaluate "${run%/}" "$out/$group/seed$s"
+  done
+done
+for cell in "$cells"/random_seed1_*.json; do
+  evaluate "$cell" "$cells"
+done
+
+"$python" -m nas.report "$out" --out "$out/report.html" || die "the report failed"
+"$python" "$repo/scripts/collect_runs.py" "$out" || die "the run table failed"
+echo "== study done in $(stamp): $out/report.html"
