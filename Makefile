@@ -43,9 +43,10 @@ demo: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
 	$(PY) -m nas.report "$$(ls -d runs/demo/search-* | sort | tail -n 1)" --out runs/demo/report.html
 
 # is the search better than chance? three seeds of the tiny search and of its random-scores
-# control, three random cells, every cell trained alike: runs/study/report.html (README)
+# control, three random cells, every cell trained alike: runs/study/report.html (README);
+# STUDY_FLAGS="--jobs 6" on a shared machine (with OMP_NUM_THREADS=1)
 study: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
-	PYTHON=$(PY) bash scripts/study.sh --data $(DEMO_DATA) --out runs/study
+	PYTHON=$(PY) bash scripts/study.sh --data $(DEMO_DATA) --out runs/study $(STUDY_FLAGS)
 
 bench: setup
 	$(PY) benchmarks/bench_all.py --out $(BENCH_DIR)
