@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Is the search better than chance, on the CPU? (`make study`; README, "A study on the CPU")
 #
-#   scripts/study.sh [--data data/digits] [--out runs/study] [--seeds "1 2 3"] [--jobs 1]
+#   scripts/study.sh [--data data/digits] [--out runs/study] [--seeds "1 2 3"] [--jobs 1] [--quick]
 #
 # Runs, with the tiny preset on the embedded data: the evolutionary search and its random-scores
 # control (--scores random) for each seed (scripts/sweep_seeds.sh, one root each), and as many
@@ -11,7 +11,9 @@
 # one report, OUT/report.html (the sweep report: each group's val_acc and best top-1 per seed).
 # A rerun skips what finished. --jobs N runs up to N searches (then evaluations) at once: on an idle
 # 2-core machine one at a time is as fast (a search's phase 1 takes both cores), on a shared one
-# more get a larger share. PYTHON picks the interpreter (default: the repo's .venv).
+# more get a larger share. --quick checks the machinery alone, in minutes: each search with --fast
+# (one batch a stage), each evaluation one epoch; its figures are no study.
+# PYTHON picks the interpreter (default: the repo's .venv).
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,10 +21,10 @@ python=${PYTHON:-}
 if [ -z "$python" ]; then
   if [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"; else python=python3; fi
 fi
-data="data/digits" out="runs/study" seeds="1 2 3" jobs=1
+data="data/digits" out="runs/study" seeds="1 2 3" jobs=1 quick=0
 
 die() { echo "error: $*" >&2; exit 2; }
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -30,8 +32,9 @@ while [ $# -gt 0 ]; do
     --out) [ $# -ge 2 ] || die "--out needs a value"; out=$2; shift 2 ;;
     --seeds) [ $# -ge 2 ] || die "--seeds needs a value"; seeds=$2; shift 2 ;;
     --jobs) [ $# -ge 2 ] || die "--jobs needs a value"; jobs=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) die "unknown option '$1': expected --data, --out, --seeds or --jobs" ;;
+    *) die "unknown option '$1': expected --data, --out, --seeds, --jobs or --quick" ;;
   esac
 done
 [ -f "$data/cifar-10-batches-py/batches.meta" ] \
@@ -45,6 +48,10 @@ EVAL_FLAGS=(--data "$data" --dataset digits --epochs 4 --init_channels 8 --layer
   --learning_rate 0.05 --no-auxiliary --drop_path_prob 0 --cutout_length 8 --seed 0
   --workers 0 --device cpu --log_every 1000 --no-progress)
 SEARCH_FLAGS=(--preset tiny --train_path "$data" --no-progress)
+if [ "$quick" = 1 ]; then
+  SEARCH_FLAGS+=(--fast --stage_epochs 1 --batch_size 8)
+  EVAL_FLAGS+=(--epochs 1 --train_subset 128)
+fi
 
 start=$(date +%s)
 stamp() { local s=$(( $(date +%s) - start )); printf '%d min %02d s' $((s / 60)) $((s % 60)); }
