@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from nas.analysis.runs import RunInfo
+from nas.analysis.runs import RunInfo, search_group
 from nas.analysis.table import EVAL_HEADERS, HEADERS, Collection, Group
 from nas.report import figures as F
 from nas.report.page import esc, img, missing, num, numeric, page, table
@@ -171,9 +171,16 @@ def _frequency(finished: list[RunInfo], renderer) -> str:
 
 
 def _spread(collection: Collection, finished: list[RunInfo], renderer) -> str:
-    series = {"val_acc": [r.val_acc for r in finished if r.val_acc is not None]}
-    if collection.nb301:
-        series["NAS-Bench-301"] = [collection.nb301[r.path] for r in finished if r.path in collection.nb301]
+    # one series per group (method, control) when there are several: the method and its control apart
+    by_group: dict[str, list[RunInfo]] = {}
+    for r in finished:
+        by_group.setdefault(search_group(r), []).append(r)
+    series = {}
+    for name, runs in by_group.items():
+        suffix = f" ({name})" if len(by_group) > 1 else ""
+        series["val_acc" + suffix] = [r.val_acc for r in runs if r.val_acc is not None]
+        if collection.nb301:
+            series["NAS-Bench-301" + suffix] = [collection.nb301[r.path] for r in runs if r.path in collection.nb301]
     series = {k: v for k, v in series.items() if v}
     if not series:
         return missing("no finished run records val_acc yet")

@@ -102,3 +102,6 @@ def test_the_sweep_report_draws_each_group(tmp_path):
     assert "<td>evolutionary, random scores (control) [control]</td>" in section
     assert "1 (one seed only: no spread)" in section
     assert '<td class="num">61.00 62.00 63.00</td>' in section
+    spread = text.split('<table class="spread">', 1)[1].split("</table>", 1)[0]  # the method and its control apart
+    assert "<td>val_acc (evolutionary)</td><td>3</td>" in spread
+    assert "<td>val_acc (evolutionary, random scores (control))</td><td>2</td>" in spread
