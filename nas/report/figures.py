@@ -369,6 +369,7 @@ def group_points(panels: dict[str, dict[str, list[float]]]) -> Figure:
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels([name.replace(", ", ",\n").replace(" (", "\n(") for name in names], fontsize=7)
         ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.margins(y=0.15)  # room for the median labels above the highest points
         ax.set_title(metric, fontsize=9)
         ax.set_ylabel("%")
         ax.grid(axis="y", alpha=0.3)

@@ -210,7 +210,9 @@ def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> st
         target = link(run.path)
         report = f'<a href="{esc(target)}">its report</a>' if target else esc(failed.get(run.path, "no report"))
         accuracy = (
-            f"val_acc {num(run.val_acc, 4)}" if run.kind == "search" else f"evaluation, best top-1 {num(run.best_top1)}"
+            f"{search_group(run)}, val_acc {num(run.val_acc, 4)}"
+            if run.kind == "search"
+            else f"evaluation, best top-1 {num(run.best_top1)}"
         )
         facts = f"status {run.status}{f' ({run.reason})' if run.reason else ''}; seed {num(run.seed)}; {accuracy}"
         body = f'<h3 id="run-{i}">{esc(name)}</h3><p>{esc(facts)}; {report}</p>'
