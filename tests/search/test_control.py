@@ -1,5 +1,8 @@
 """The random-scores control (--scores random): the same candidates computed, the scores drawn."""
 
+import json
+
+import pytest
 import torch
 
 from nas.core.seeding import derive_seed
@@ -8,6 +11,7 @@ from nas.search.perturb import perturb_val, random_score
 from nas.search.selection import fine_select, topology_select
 from nas.space.primitives import PRIMITIVES
 from nas.space.switches import make_switches
+from tests.helpers import only_run_dir, run_search, tiny_args
 from tests.search.test_perturb import Batches, setup
 
 CANDIDATES = [(3, "skip_connect"), (3, "sep_conv_3x3"), (3, "max_pool_3x3"), (3, None)]
@@ -73,3 +77,34 @@ def test_the_trainer_draws_a_controls_scores_from_the_run_seed_and_the_step(monk
     expected = derive_seed(11, "random-scores", ("decision", 4))
     assert [kw["random_scores"] for kw in calls] == [None, expected, None, expected]
     assert EvolutionaryConfig(scores="random").control and not SupernetConfig().control
+
+
+@pytest.mark.slow
+def test_a_control_search_decides_on_the_seeds_draws_alone(tmp_path, digits_root):
+    save = tmp_path / "runs"
+    proc = run_search(
+        "search_evolutionary.py", *tiny_args(digits_root, save, "--seed", "5", "--npop", "1", "--scores", "random")
+    )
+    run = only_run_dir(save)
+    assert "every decision takes random scores drawn from seed 5" in proc.stderr + proc.stdout
+    assert json.loads((run / "summary.json").read_text())["scores"] == "random"
+    assert "scores: random" in (run / "config.yaml").read_text()
+    # phase 1: the valuation matrix holds the draws of each (model, edge) step
+    record = json.loads((run / "valuation" / "model0.json").read_text())
+    for edge, row in enumerate(record["matrix"]):
+        step = derive_seed(5, "random-scores", ("phase1", 0, edge))
+        assert row == [round(random_score(step, (edge, op)), 4) for op in PRIMITIVES]
+    # phases 2-4: each decision's scores are its step's draws, and it kept the lowest
+    decisions = json.loads((run / "decisions.json").read_text())
+    fine = [d for d in decisions if d["name"].startswith("fine_edge") and d.get("scores")]
+    topology = [d for d in decisions if d["name"].startswith("topology_node")]
+    assert fine and len(topology) == 3
+    for d in fine + topology:
+        step = derive_seed(5, "random-scores", ("decision", d["decision"] - 1))
+        if d in fine:
+            edge = int(d["name"].removeprefix("fine_edge"))
+            assert d["scores"] == {op: random_score(step, (edge, op)) for op in d["scores"]}
+            assert d["selected"] == min(d["scores"], key=d["scores"].get)
+        else:
+            assert d["scores"] == {e: random_score(step, (int(e), None)) for e in d["scores"]}
+            assert sorted(d["kept_edges"]) == sorted(int(e) for e in sorted(d["scores"], key=d["scores"].get)[:2])
