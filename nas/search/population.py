@@ -83,7 +83,11 @@ def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int,
             run_dir / VALUATION / "average.json",
             {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()},
         )
-    log.info("population average valuation (%s):\n%s", cfg.scores_label, np.array2string(average, precision=2))
+    log.info(
+        "population average valuation%s:\n%s",
+        f" ({cfg.scores_label})" if cfg.control else "",
+        np.array2string(average, precision=2),
+    )
     return Phase1(average=average, seconds=max(seconds for _, seconds in parts))
 
 
