@@ -7,7 +7,7 @@ APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev graphviz chromium
 DEMO_DATA ?= data/digits
 BENCH_DIR ?= bench
 
-.PHONY: setup lint docs test test-fast demo bench clean
+.PHONY: setup lint docs test test-fast demo study bench clean
 
 setup: $(VENV)/.installed
 
@@ -48,8 +48,14 @@ demo: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
 	$(PY) search_evolutionary.py --preset tiny --train_path $(DEMO_DATA) --save runs/demo
 	$(PY) -m nas.report "$$(ls -d runs/demo/search-* | sort | tail -n 1)" --out runs/demo/report.html
 
+# is the search better than chance? three seeds of the tiny search and of its random-scores
+# control, three random cells, every cell trained alike: runs/study/report.html (README);
+# STUDY_FLAGS="--jobs 6" on a shared machine (with OMP_NUM_THREADS=1)
+study: setup $(DEMO_DATA)/cifar-10-batches-py/batches.meta
+	PYTHON=$(PY) bash scripts/study.sh --data $(DEMO_DATA) --out runs/study $(STUDY_FLAGS)
+
 bench: setup
 	$(PY) benchmarks/bench_all.py --out $(BENCH_DIR)
 
 clean:
-	rm -rf runs/demo $(BENCH_DIR) .pytest_cache site
+	rm -rf runs/demo runs/study $(BENCH_DIR) .pytest_cache site

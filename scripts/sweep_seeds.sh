@@ -10,6 +10,9 @@
 # flags (default --standalone). PYTHON picks the interpreter (default: the repo's .venv).
 # A failing seed does not stop the sweep; the exit status says whether every seed finished.
 # A search stopped by SIGTERM or SIGUSR1 (exit 143 or 138) stops the sweep with its status.
+# One ROOT holds one group, a method and its scores (--scores random after -- makes the sweep a
+# control): a run of another method or other scores in a seed<S>/ is refused, not skipped or
+# resumed (ROOT/evolutionary and ROOT/random-scores side by side, as `make study` does).
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +23,7 @@ fi
 seeds="" root="" nproc=1 script="$repo/search_evolutionary.py" torchrun_args="--standalone" use_torchrun=0
 
 die() { echo "error: $*" >&2; exit 2; }
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -51,6 +54,21 @@ for a in "${extra[@]+"${extra[@]}"}"; do
     --seed|--seed=*|--save|--save=*|--resume|--resume=*) die "search flag '$a' after --: the sweep sets --seed, --save and --resume itself" ;;
   esac
 done
+# this sweep's group: the method its script runs (unknown for another script) and its scores
+case $(basename "$script") in
+  search_evolutionary.py) method=evolutionary ;;
+  search_supernet.py) method=supernet ;;
+  *) method="" ;;
+esac
+scores=perturb-val
+for ((i = 0; i < ${#extra[@]}; i++)); do
+  case ${extra[i]} in
+    --scores) scores=${extra[i + 1]:-} ;;
+    --scores=*) scores=${extra[i]#--scores=} ;;
+  esac
+done
+group="${method:-search} with $scores scores"
+[ "$scores" = perturb-val ] || group="$group (a control)"
 mkdir -p "$root" 2>/dev/null && [ -w "$root" ] || die "cannot create or write --root $root"
 # seed<S>/ must hold runs of seed S only: another seed's run would be skipped as finished or resumed as S
 for s in $seeds; do
@@ -58,8 +76,15 @@ for s in $seeds; do
     [ -f "$cfg" ] || continue
     run_seed=$(sed -n 's/^seed: *\([0-9]*\) *$/\1/p' "$cfg" | head -n 1)
     [ "$run_seed" = "$s" ] || die "$(dirname "$cfg") holds a run of seed ${run_seed:-unknown}, not $s: move it out of seed$s/"
+    run_method=$(sed -n 's/^method: *\([a-z_]*\) *$/\1/p' "$cfg" | head -n 1)
+    run_scores=$(sed -n 's/^scores: *\([a-z-]*\) *$/\1/p' "$cfg" | head -n 1)
+    run_scores=${run_scores:-perturb-val}  # runs from before --scores
+    if [ "$run_scores" != "$scores" ] || { [ -n "$method" ] && [ -n "$run_method" ] && [ "$run_method" != "$method" ]; }; then
+      die "$(dirname "$cfg") holds a run of ${run_method:-unknown method} with $run_scores scores, not this sweep's $group: one --root per method and control"
+    fi
   done
 done
+echo "== sweep: $group, seeds $seeds, under $root"
 
 failed=()
 for s in $seeds; do

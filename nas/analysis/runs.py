@@ -26,6 +26,7 @@ class RunInfo:
     reason: str = ""  # why unfinished/broken, for the table
     seed: int | None = None
     method: str | None = None
+    scores: str | None = None  # a search's: perturb-val, or random (a control, --scores random)
     genotype: object = None  # nas.genotype.Genotype when readable
     wall_time_s: float | None = None
     gpu_hours: float | None = None
@@ -43,6 +44,12 @@ class RunInfo:
     epochs_planned: int | None = None
     params_m: float | None = None
     macs_m: float | None = None
+
+
+def search_group(run: RunInfo) -> str:
+    """The group of a search, as tables and reports name it: its method, and whether a control."""
+    method = run.method or "unknown method"
+    return method if run.scores == "perturb-val" else f"{method}, {run.scores} scores (control)"
 
 
 def is_evaluation(config: dict, summary: dict) -> bool:
@@ -77,6 +84,8 @@ def read_run(run_dir) -> RunInfo:
 
     info.seed = _typed(config.get("seed", summary.get("seed")), int)
     info.method = config.get("method", summary.get("method"))
+    # runs before --scores existed were all perturb-val's
+    info.scores = str(config.get("scores", summary.get("scores", "perturb-val")))
     info.wall_time_s = _typed(summary.get("wall_time_s"), float)
     info.gpu_hours = _typed(summary.get("gpu_hours"), float)
     info.val_acc = _typed(summary.get("val_acc"), float)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
+import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
-from nas.analysis.runs import RunInfo, read_run
+from nas.analysis.runs import RunInfo, read_run, search_group
 from nas.core.errors import UserError
 from nas.core.rundir import find_run_dirs
-from nas.genotype import Genotype, combine
+from nas.genotype import Genotype, combine, genotype_from_dict
 from nas.space.primitives import short_name
 
 COLUMNS = ("run", "seed", "method", "val_acc", "genotype", "params_m", "wall_time", "gpu_hours", "status", "nb301")
@@ -85,6 +89,56 @@ def eval_params_m(g: Genotype) -> float:
     return count_parameters_m(NetworkCIFAR(EVAL_C, EVAL_CLASSES, EVAL_LAYERS, False, g))
 
 
+RANDOM_CELLS = "random cells (genotype sample)"
+
+
+@dataclass
+class Point:
+    """One seed of a group (a random cell: one cell), with the best top-1 of its cell's evaluations."""
+
+    label: str
+    val_acc: Optional[float] = None
+    best_top1: list[float] = field(default_factory=list)
+
+    @property
+    def top1(self) -> Optional[float]:
+        """The point's best top-1: the mean when its cell was evaluated more than once."""
+        return statistics.fmean(self.best_top1) if self.best_top1 else None
+
+
+@dataclass
+class Group:
+    name: str  # search_group's name, or RANDOM_CELLS
+    control: bool  # a control (random scores, random cells), not the method
+    points: list[Point]
+
+    @property
+    def unit(self) -> str:
+        return "cell" if self.name == RANDOM_CELLS else "seed"
+
+    def values(self, metric: str) -> list[float]:
+        values = [p.val_acc if metric == "val_acc" else p.top1 for p in self.points]
+        return [v for v in values if v is not None]
+
+
+def _group_key(run: RunInfo) -> tuple:
+    return (run.method or "", run.scores != "perturb-val", run.scores or "")
+
+
+def sampled_cells(directory: Path) -> dict[Path, tuple[Genotype, dict]]:
+    """The cells `genotype sample` wrote into `directory` (genotype JSON with a "sampled" source)."""
+    cells = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            d = json.loads(path.read_text())
+            source = d.get("source") if isinstance(d, dict) else None
+            if isinstance(source, dict) and "sampled" in source:
+                cells[path] = (genotype_from_dict(d), source)
+        except (OSError, UnicodeDecodeError, ValueError, UserError):
+            continue  # not a sampled cell: the evaluations of other cells are not grouped
+    return cells
+
+
 class Collection:
     """Every run under a root, with NB301 predictions when a surrogate is given."""
 
@@ -108,7 +162,43 @@ class Collection:
 
     @property
     def searches(self) -> list[RunInfo]:
-        return [r for r in self.runs if r.kind == "search"]
+        """The searches, grouped by method and control (the method first), in path order within a group."""
+        return sorted((r for r in self.runs if r.kind == "search"), key=_group_key)
+
+    def groups(self) -> list[Group]:
+        """The finished searches by method and control, one point per seed, then the random cells;
+        each finished evaluation counts for the cell beside it that it trained: a search in its
+        own directory with the same genotype, or a sampled cell file there."""
+        groups: dict[str, Group] = {}
+        points: dict[Path, Point] = {}
+        finished = [r for r in self.searches if r.status == "finished" and r.genotype is not None]
+        for run in sorted(finished, key=lambda r: (_group_key(r), r.seed if r.seed is not None else -1)):
+            name = search_group(run)
+            group = groups.setdefault(name, Group(name, run.scores != "perturb-val", []))
+            points[run.path] = Point(f"seed {run.seed}", run.val_acc)
+            group.points.append(points[run.path])
+        cells: dict[Path, dict] = {}
+        for ev in self.evaluations:
+            if ev.status != "finished" or ev.genotype is None or ev.best_top1 is None:
+                continue
+            beside = [r for r in finished if r.path.parent == ev.path.parent and r.genotype == ev.genotype]
+            if beside:
+                points[beside[0].path].best_top1.append(ev.best_top1)
+                continue
+            directory = ev.path.parent
+            if directory not in cells:
+                cells[directory] = sampled_cells(directory)
+            for path, (g, source) in cells[directory].items():
+                if g == ev.genotype:
+                    if path not in points:
+                        group = groups.setdefault(RANDOM_CELLS, Group(RANDOM_CELLS, True, []))
+                        points[path] = Point(
+                            f"cell {source.get('index', path.stem)} (sample seed {source.get('seed')})"
+                        )
+                        group.points.append(points[path])
+                    points[path].best_top1.append(ev.best_top1)
+                    break
+        return sorted(groups.values(), key=lambda g: g.name == RANDOM_CELLS)
 
     @property
     def evaluations(self) -> list[RunInfo]:
@@ -145,7 +235,7 @@ class Collection:
                 {
                     "run": self.name(run),
                     "seed": run.seed,
-                    "method": run.method,
+                    "method": search_group(run) if run.method else None,
                     "val_acc": run.val_acc,
                     "genotype": short_genotype(run.genotype) if run.genotype else None,
                     "params_m": eval_params_m(run.genotype) if run.genotype else None,
@@ -178,6 +268,23 @@ class Collection:
         ((best, s1), (second, s2)), ranked_by = self.top(2)
         source = {"normal": self.name(best), "reduce": self.name(second), "ranked_by": ranked_by, "scores": [s1, s2]}
         return combine(best.genotype, second.genotype), source, ranked_by
+
+
+def group_lines(groups: list[Group]) -> list[str]:
+    """The groups side by side: how many seeds, and val_acc and best top-1 across them."""
+    lines = []
+    for g in groups:
+        unit = g.unit
+        parts = [f"{len(g.points)} {unit}{'s' if len(g.points) != 1 else ''}"]
+        for metric, label in (("val_acc", "val_acc"), ("top1", "best top-1 of the evaluated cells")):
+            values = g.values(metric)
+            if values:
+                spread = f"median {statistics.median(values):.2f} % (min {min(values):.2f}, max {max(values):.2f})"
+                parts.append(
+                    f"{label} {spread if len(values) > 1 else f'{values[0]:.2f} % (one {unit} only: no spread)'}"
+                )
+        lines.append(f"{g.name}{' [control]' if g.control else ''}: " + "; ".join(parts))
+    return lines
 
 
 def markdown(rows: list[dict], columns=COLUMNS, headers=HEADERS) -> str:

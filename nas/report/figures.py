@@ -112,7 +112,7 @@ def _box(ax, row: int, col: int, color: str, width: float = 2.0):
     ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=color, linewidth=width))
 
 
-def average_heatmap(average, prims, kept: Optional[list[list[str]]]) -> Figure:
+def average_heatmap(average, prims, kept: Optional[list[list[str]]], *, control: bool = False) -> Figure:
     """The population-average scores, 14 edges x operations, centred at 0; the coarse
     selection's two kept operations per edge outlined."""
     matrix = np.array(average, dtype=float)
@@ -125,7 +125,11 @@ def average_heatmap(average, prims, kept: Optional[list[list[str]]]) -> Figure:
             for op in ops:
                 _box(ax, e, prims.index(op), "black", 2.2)
     ax.set_title(
-        "population-average perturbation score (acc after - acc before, %)"
+        (
+            "population-average random score (a control: draws, not perturb-val)"
+            if control
+            else "population-average perturbation score (acc after - acc before, %)"
+        )
         + ("\noutlined: the two operations the coarse selection kept" if kept else ""),
         fontsize=9,
     )
@@ -133,7 +137,7 @@ def average_heatmap(average, prims, kept: Optional[list[list[str]]]) -> Figure:
     return fig
 
 
-def model_multiples(models: list[dict], prims) -> Figure:
+def model_multiples(models: list[dict], prims, *, control: bool = False) -> Figure:
     """Each population model's valuation matrix, its initial operations outlined."""
     n = len(models)
     cols = min(n, 4)
@@ -156,7 +160,15 @@ def model_multiples(models: list[dict], prims) -> Figure:
         ax.tick_params(labelsize=6)
     for ax in axes[n:]:
         ax.set_visible(False)
-    fig.suptitle("valuation matrix of every population model; outlined: its initial operations", fontsize=10)
+    fig.suptitle(
+        (
+            "random scores (a control) of every population model"
+            if control
+            else "valuation matrix of every population model"
+        )
+        + "; outlined: its initial operations",
+        fontsize=10,
+    )
     fig.colorbar(image, ax=list(axes[:n]), shrink=0.6)
     return fig
 
@@ -334,6 +346,40 @@ def spread(series: dict[str, list[float]]) -> Figure:
         ax.set_xticks([])
         ax.set_title(f"{label} (n={len(values)})", fontsize=9)
         ax.set_ylabel("%")
+    return fig
+
+
+def group_points(panels: dict[str, dict[str, list[float]]]) -> Figure:
+    """Per panel (a metric), each group's values as points (one per seed) with the median marked
+    by a black bar; a group without values of that metric is left empty."""
+    names = list(dict.fromkeys(name for groups in panels.values() for name in groups))
+    fig = Figure(figsize=(max(4.0, 1.6 * len(names)) * len(panels), 4.2))
+    fig.subplots_adjust(wspace=0.3)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (metric, groups) in zip(axes, panels.items()):
+        for x, name in enumerate(names):
+            values = groups.get(name, [])
+            if not values:
+                continue
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.scatter(x + jitter, values, color="#d62728", zorder=3, s=22)
+            median = float(np.median(values))
+            ax.hlines(median, x - 0.3, x + 0.3, color="black", linewidth=2, zorder=2)
+            ax.annotate(
+                f"median {median:.1f}" + ("" if len(values) > 1 else " (1 seed)"),
+                (x, median),
+                xytext=(0, 6),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+            )
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([name.replace(", ", ",\n").replace(" (", "\n(") for name in names], fontsize=7)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.margins(y=0.15)  # room for the median labels above the highest points
+        ax.set_title(metric, fontsize=9)
+        ax.set_ylabel("%")
+        ax.grid(axis="y", alpha=0.3)
     return fig
 
 

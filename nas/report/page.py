@@ -16,6 +16,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-top: 0.
 nav { position: sticky; top: 0; background: #fff; padding: 0.5em 0; border-bottom: 1px solid #ddd; z-index: 1; }
 nav a { margin-right: 1em; text-decoration: none; color: #1f5fa8; }
 .banner { padding: 0.6em 1em; border-radius: 4px; margin: 0.6em 0; }
+.banner.control { background: #fde2c4; border: 1px solid #e08a2c; }
 .finished { background: #e6f4e6; } .unfinished { background: #fff4d6; } .broken { background: #fbe3e3; }
 .missing { color: #8a6d3b; font-style: italic; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }

@@ -28,6 +28,25 @@ SECTIONS = (
 )
 
 
+CONTROL_NOTE = (
+    "a control run (--scores random): every score on this page is a random draw from the run's seed, not "
+    "perturb-val's measurement (the log shows both), so each decision is a random choice among the same "
+    "candidates; the networks, training and cost are the method's"
+)
+
+
+def is_control(data: RunData) -> bool:
+    return data.config.get("scores", data.info.summary.get("scores")) == "random"
+
+
+def _control(data: RunData) -> str:
+    return f'<p class="control"><b>{esc(CONTROL_NOTE)}</b></p>' if is_control(data) else ""
+
+
+def _score_word(data: RunData) -> str:
+    return "random score (control)" if is_control(data) else "score"
+
+
 def run_report(data: RunData, renderer: F.Renderer) -> str:
     builders = {
         "summary": _summary,
@@ -64,6 +83,7 @@ def header(data: RunData) -> str:
     return (
         f"<h1>Search report: {esc(data.path.name)}</h1>\n<p><code>{esc(data.path)}</code></p>\n"
         f'<div class="banner {status}" id="status">status: {esc(text)}</div>\n'
+        + (f'<div class="banner control" id="control">{esc(CONTROL_NOTE)}</div>\n' if is_control(data) else "")
         + (f'<div class="missing" id="problems">missing or damaged:<ul>{problems}</ul></div>' if problems else "")
     )
 
@@ -72,6 +92,7 @@ def _summary(data: RunData, renderer) -> str:
     s = data.info.summary
     rows = [
         ("method", data.method or "-"),
+        ("scores", "random: a control, not the method" if is_control(data) else "perturb-val"),
         ("data set", data.info.dataset or "-"),
         ("seed", data.info.seed if data.info.seed is not None else "-"),
         ("status", data.info.status),
@@ -111,16 +132,18 @@ def _phase1(data: RunData, renderer) -> str:
     if data.method == "supernet":
         return missing("the supernet search has no phase 1: it trains the supernet (decision 'pretrain')")
     prims = data.primitives
-    parts = []
+    parts = [_control(data)]
     if data.average is not None:
-        fig = renderer.add("phase1_average", F.average_heatmap(data.average, prims, _coarse_kept(data)))
+        fig = renderer.add(
+            "phase1_average", F.average_heatmap(data.average, prims, _coarse_kept(data), control=is_control(data))
+        )
         parts.append(img(fig, "population-average perturbation scores"))
         rows = [[f"edge {e}"] + [numeric(v, 4) for v in row] for e, row in enumerate(data.average)]
         parts.append(details("the average matrix as numbers", table(["edge"] + list(prims), rows, "average")))
     else:
         parts.append(missing("no population average yet (valuation/average.json is written when phase 1 ends)"))
     if data.models:
-        fig = renderer.add("phase1_models", F.model_multiples(data.models, prims))
+        fig = renderer.add("phase1_models", F.model_multiples(data.models, prims, control=is_control(data)))
         parts.append(img(fig, "valuation matrix of every population model"))
         rows = [
             [
@@ -144,9 +167,9 @@ def _coarse(data: RunData, renderer) -> str:
     if first["name"] != "coarse":
         return missing(f"this method starts with '{first['name']}' instead: every edge keeps every operation")
     rows = [[f"edge {e}", ", ".join(ops) or "-"] for e, ops in enumerate(first["switches"])]
-    return "<p>each edge keeps the two operations with the lowest average score</p>" + table(
-        ("edge", "kept"), rows, "coarse"
-    )
+    return (
+        _control(data) + f"<p>each edge keeps the two operations with the lowest average {_score_word(data)}</p>"
+    ) + table(("edge", "kept"), rows, "coarse")
 
 
 def _by_prefix(data: RunData, prefix: str) -> list[dict]:
@@ -173,18 +196,20 @@ def _fine(data: RunData, renderer) -> str:
             )
         cands = " ".join(f"{op} {v:.4f}" for op, v in scores.items()) or "one operation left: no perturb-val"
         rows.append([d["name"], cands, (esc(kept or "-"), "kept"), numeric(acc if is_num(acc) else None, 4)])
-    parts = []
+    parts = [_control(data)]
     if panels:
         fig = renderer.add(
             "fine_selection",
             F.score_bars(
                 panels,
-                "fine selection in decision order: the score of removing each candidate; red: kept (lowest)",
+                f"fine selection in decision order: the {_score_word(data)} of removing each candidate; "
+                "red: kept (lowest)",
                 cols=5,
             ),
         )
         parts.append(img(fig, "fine selection scores"))
-    parts.append(table(("decision", "candidates and scores", "kept", "acc_before (%)"), rows, "fine"))
+    scores_head = "candidates and random scores (control)" if is_control(data) else "candidates and scores"
+    parts.append(table(("decision", scores_head, "kept", "acc_before (%)"), rows, "fine"))
     left = len(FINE_EDGE_ORDER) - len(decisions)
     if left:
         parts.append(missing(f"{left} fine decision(s) not done yet"))
@@ -194,8 +219,9 @@ def _fine(data: RunData, renderer) -> str:
 def _topology(data: RunData, renderer) -> str:
     decisions = _by_prefix(data, "topology_node")
     parts = [
-        "<p>node 0 keeps both of its edges (0 and 1); nodes 1-3 keep the two incoming edges whose removal "
-        "hurts most</p>"
+        _control(data)
+        + "<p>node 0 keeps both of its edges (0 and 1); nodes 1-3 keep the two incoming edges "
+        + ("with the lowest random scores</p>" if is_control(data) else "whose removal hurts most</p>")
     ]
     if not decisions:
         return parts[0] + missing("not done yet")
@@ -222,11 +248,20 @@ def _topology(data: RunData, renderer) -> str:
         )
     fig = renderer.add(
         "topology_selection",
-        F.score_bars(panels, "topology selection: the score of removing each incoming edge; red: the two kept", cols=3),
+        F.score_bars(
+            panels,
+            f"topology selection: the {_score_word(data)} of removing each incoming edge; red: the two kept",
+            cols=3,
+        ),
     )
     parts += [
         img(fig, "topology selection scores"),
-        table(("decision", "edges and scores", "kept edges", "acc_before (%)"), rows, "topology"),
+        table(
+            ("decision", "edges and random scores (control)" if is_control(data) else "edges and scores", "kept edges")
+            + ("acc_before (%)",),
+            rows,
+            "topology",
+        ),
     ]
     return "\n".join(parts)
 

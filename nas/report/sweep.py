@@ -11,14 +11,15 @@ from urllib.parse import quote
 
 import numpy as np
 
-from nas.analysis.runs import RunInfo
-from nas.analysis.table import EVAL_HEADERS, HEADERS, Collection
+from nas.analysis.runs import RunInfo, search_group
+from nas.analysis.table import EVAL_HEADERS, HEADERS, Collection, Group
 from nas.report import figures as F
 from nas.report.page import esc, img, missing, num, numeric, page, table
 from nas.space.primitives import NUM_EDGES, edge_index, primitives
 
 SECTIONS = (
     ("table", "Searches"),
+    ("groups", "Method and controls side by side"),
     ("evaluations", "Evaluations"),
     ("frequency", "Operations of the final cells"),
     ("spread", "Spread across seeds"),
@@ -45,6 +46,7 @@ def sweep_report(
     with F.literal_text():
         sections = [
             ("table", "Searches", _table(collection, link)),
+            ("groups", "Method and controls side by side", _groups(collection.groups(), renderer)),
             ("evaluations", "Evaluations", _eval_table(collection, link)),
             ("frequency", "Operations of the final cells", _frequency(finished, renderer)),
             ("spread", "Spread across seeds", _spread(collection, finished, renderer)),
@@ -119,6 +121,47 @@ def _clock(seconds) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
+METRICS = (("val_acc", "val_acc of the search (%)"), ("top1", "best top-1 of the cell's evaluation (%)"))
+
+
+def _groups(groups: list[Group], renderer) -> str:
+    """Each group's val_acc over its seeds and the best top-1 of their cells' evaluations, one
+    point per seed (a random cell: per cell), medians marked; a group of one seed says so."""
+    if not groups:
+        return missing("no finished search or evaluated random cell yet")
+    panels = {label: {g.name: g.values(metric) for g in groups} for metric, label in METRICS}
+    panels = {label: groups_ for label, groups_ in panels.items() if any(groups_.values())}
+    rows = []
+    for g in groups:
+        for metric, label in METRICS:
+            values = g.values(metric)
+            if not values:
+                continue
+            one = len(values) == 1
+            rows.append(
+                [
+                    g.name + (" [control]" if g.control else ""),
+                    label,
+                    (f"{len(values)}" + (f" (one {g.unit} only: no spread)" if one else ""), "num"),
+                    numeric(float(np.median(values))),
+                    numeric(min(values)),
+                    numeric(max(values)),
+                    (esc(" ".join(f"{num(v)}" for v in values)), "num"),
+                ]
+            )
+    points = "; ".join(f"{esc(g.name)}: " + ", ".join(esc(p.label) for p in g.points) for g in groups)
+    note = (
+        "<p>one point per seed (random cells: per cell); the black bar is the median. An evaluation counts "
+        "for the search beside it (same directory) whose cell it trained, or for a sampled cell file "
+        f"beside it. Points: {points}</p>"
+    )
+    return (
+        img(renderer.add("groups", F.group_points(panels)), "method and controls side by side")
+        + table(("group", "metric", "points", "median", "min", "max", "values"), rows, "groups")
+        + note
+    )
+
+
 def _frequency(finished: list[RunInfo], renderer) -> str:
     if not finished:
         return missing("no finished run with a genotype yet")
@@ -130,9 +173,16 @@ def _frequency(finished: list[RunInfo], renderer) -> str:
 
 
 def _spread(collection: Collection, finished: list[RunInfo], renderer) -> str:
-    series = {"val_acc": [r.val_acc for r in finished if r.val_acc is not None]}
-    if collection.nb301:
-        series["NAS-Bench-301"] = [collection.nb301[r.path] for r in finished if r.path in collection.nb301]
+    # one series per group (method, control) when there are several: the method and its control apart
+    by_group: dict[str, list[RunInfo]] = {}
+    for r in finished:
+        by_group.setdefault(search_group(r), []).append(r)
+    series = {}
+    for name, runs in by_group.items():
+        suffix = f" ({name})" if len(by_group) > 1 else ""
+        series["val_acc" + suffix] = [r.val_acc for r in runs if r.val_acc is not None]
+        if collection.nb301:
+            series["NAS-Bench-301" + suffix] = [collection.nb301[r.path] for r in runs if r.path in collection.nb301]
     series = {k: v for k, v in series.items() if v}
     if not series:
         return missing("no finished run records val_acc yet")
@@ -162,7 +212,9 @@ def _runs(collection: Collection, renderer, failed: dict[Path, str], link) -> st
         target = link(run.path)
         report = f'<a href="{esc(target)}">its report</a>' if target else esc(failed.get(run.path, "no report"))
         accuracy = (
-            f"val_acc {num(run.val_acc, 4)}" if run.kind == "search" else f"evaluation, best top-1 {num(run.best_top1)}"
+            f"{search_group(run)}, val_acc {num(run.val_acc, 4)}"
+            if run.kind == "search"
+            else f"evaluation, best top-1 {num(run.best_top1)}"
         )
         facts = f"status {run.status}{f' ({run.reason})' if run.reason else ''}; seed {num(run.seed)}; {accuracy}"
         body = f'<h3 id="run-{i}">{esc(name)}</h3><p>{esc(facts)}; {report}</p>'

@@ -12,6 +12,8 @@ from nas.data.datasets import NORM_CONSTANTS, check_cifar_dataset, cifar_dataset
 from nas.data.flags import CIFAR100_ALIAS
 from nas.space.primitives import OP_SETS, primitives
 
+SCORES = ("perturb-val", "random")
+
 
 @dataclass
 class SearchConfig(RunOptions):
@@ -87,6 +89,13 @@ class SearchConfig(RunOptions):
         "or fresh (the first batches of a new seeded shuffle per candidate, as the original)",
         ("shared", "fresh"),
     )
+    scores: str = option(
+        "perturb-val",
+        "what decides: perturb-val (the method) or random (a control: the same pipeline, networks, steps "
+        "and cost, every perturb-val score replaced by a draw from the run seed, so each decision is a "
+        "random choice among the same candidates)",
+        SCORES,
+    )
     topology_candidates: str = option(
         "node",
         "perturb-val before a topology decision: the node's own edges, or all "
@@ -144,6 +153,16 @@ class SearchConfig(RunOptions):
     )
     fast: bool = option(False, "one batch per training epoch and evaluation, one fine-tuning step (debugging)")
     log_every: int = option(50, "log a line every this many training steps", runtime=True, low=1)
+
+    @property
+    def control(self) -> bool:
+        """A control run (--scores random): its decisions are random choices, not the method's."""
+        return self.scores == "random"
+
+    @property
+    def scores_label(self) -> str:
+        """How logs name the scores that decide: a control's say so wherever they are shown."""
+        return "random scores (control, not perturb-val)" if self.control else "scores"
 
     @property
     def scaled_lr(self) -> float:

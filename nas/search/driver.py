@@ -129,6 +129,12 @@ class SearchRun:
             self.cfg.scaled_lr,
             self.cfg.batch_size,
         )
+        if self.cfg.control:
+            log.info(
+                "a control (--scores random): the whole pipeline runs, but every decision takes random "
+                "scores drawn from seed %d instead of perturb-val's",
+                self.cfg.seed,
+            )
 
     def _new_run_dir(self):
         run_dir = new_run_dir(self.cfg.save, "search", self.cfg.note, self.env)
@@ -213,7 +219,7 @@ class SearchRun:
             log.info(
                 "%s%s, done in %.0fs; %s",
                 decision.label,
-                f": {outcome}" if outcome else "",
+                f": {outcome}{' (random scores: a control)' if cfg.control else ''}" if outcome else "",
                 entry["seconds"],
                 eta(time.time() - t_run, decision.index - done, len(decisions) - 1 - decision.index),
             )
@@ -264,6 +270,8 @@ class SearchRun:
             summary = {
                 "status": "finished",
                 "method": self.method.name,
+                # what decided: perturb-val, or random scores (a control run, not the method)
+                "scores": self.cfg.scores,
                 "seed": self.cfg.seed,
                 "world_size": env.world_size,
                 "device": str(env.device),

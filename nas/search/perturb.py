@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -43,8 +44,16 @@ class PerturbData:
 
 @dataclass
 class PerturbResult:
-    scores: dict  # candidate -> acc_after - acc_before (% points)
+    scores: dict  # candidate -> acc_after - acc_before (% points); under --scores random, a draw
     acc_before: float  # validation top-1 (%) of the trained network
+
+
+def random_score(seed: int, candidate: Candidate) -> float:
+    """The control's score of `candidate` (--scores random): uniform in [-1, 1), drawn from a seed
+    of the step and the candidate alone, so it is the same on any rank and after a resume, and
+    the rules that keep the lowest scores pick uniformly among the candidates."""
+    edge, op = candidate
+    return random.Random(derive_seed(seed, edge, op or "edge")).uniform(-1.0, 1.0)
 
 
 class Snapshot:
@@ -92,6 +101,7 @@ def perturb_val(
     batches: str = "shared",
     prepare: Optional[Callable[[nn.Module], nn.Module]] = None,
     on_steps: Optional[Callable[[int], None]] = None,
+    random_scores: Optional[int] = None,
 ) -> PerturbResult:
     """Scores of `candidates` (acc_after - acc_before, in % points).
 
@@ -106,6 +116,8 @@ def perturb_val(
     the candidate's index), as the original's loader did when re-entered for every candidate.
     `prepare` gives the module that fine-tunes a candidate (nas.core.compile.prepare), made
     anew for each so that its graphs are freed when it is done; None fine-tunes `net` eagerly.
+    `random_scores` (a seed: --scores random, the control) computes every candidate as above, at
+    the same cost, then scores it with `random_score` instead of what it measured.
     """
     candidates = list(candidates)
     mine = candidates[rank::world]
@@ -145,16 +157,19 @@ def perturb_val(
                 if on_steps is not None:
                     on_steps(res["steps"])
             acc_after = evaluate(net, data.val, data.criterion, data.precision, steps=data.max_eval_steps)["top1"]
-        scores[(edge, op)] = acc_after - acc_before
+        measured = acc_after - acc_before
+        scores[(edge, op)] = measured if random_scores is None else random_score(random_scores, (edge, op))
         log.info(
-            "perturb edge %d %s: fine-tune %d steps at lr %.4g, acc before %.2f after %.2f score %+.2f",
+            "perturb edge %d %s: fine-tune %d steps at lr %.4g, acc before %.2f after %.2f %s",
             edge,
             op or "(whole edge)",
             finetune_steps,
             lr,
             acc_before,
             acc_after,
-            scores[(edge, op)],
+            f"score {measured:+.2f}"
+            if random_scores is None
+            else f"(measured {measured:+.2f}, ignored) random score {scores[(edge, op)]:+.2f} (control)",
         )
     snapshot.restore(net, optimizer)
     if world > 1:

@@ -91,7 +91,11 @@ def value_population(trainer: Trainer, run_dir: Path, *, npop: int, op_cap: int,
             run_dir / VALUATION / "average.json",
             {"primitives": list(prims), "npop": npop, "matrix": np.round(average, 4).tolist()},
         )
-    log.info("population average valuation:\n%s", np.array2string(average, precision=2))
+    log.info(
+        "population average valuation%s:\n%s",
+        f" ({cfg.scores_label})" if cfg.control else "",
+        np.array2string(average, precision=2),
+    )
     helper_peaks = tuple(max(records[m].get("peak_memory_mb", 0.0) for m in share) for share in shares[1:])
     return Phase1(average=average, seconds=max(seconds for _, seconds in parts), helper_peak_mb=helper_peaks)
 
@@ -153,9 +157,10 @@ def value_models(
                 trainer.tb.add_scalar(f"valuation/model{model}/edge{edge}/{op}", scores[(edge, op)], edge)
             done += 1
             log.info(
-                "model %d edge %d scores %s; phase 1 in this process: %d/%d steps, %s",
+                "model %d edge %d %s %s; phase 1 in this process: %d/%d steps, %s",
                 model,
                 edge,
+                cfg.scores_label,
                 record["matrix"][edge],
                 done,
                 total,

@@ -230,4 +230,5 @@ class Trainer:
             batches=self.cfg.perturb_batches,
             prepare=(lambda n: prepare(n, self.cfg.compile)) if self.cfg.compile_perturb else None,
             on_steps=lambda n: self.steps.add(n, parallel=parallel),
+            random_scores=derive_seed(self.cfg.seed, "random-scores", key) if self.cfg.control else None,
         )

@@ -1,4 +1,5 @@
 """Genotype tools:  python -m nas.genotype {show,plot,nb301,convert,export} SPEC [--reduce SPEC2]
+                    python -m nas.genotype sample --n N --seed S --out DIR [--one-cell]
 
 SPEC is a library name (nas/genotype/library/), a .json file, a .txt/.py literal file (FILE:NAME), or
 a search run directory. --reduce SPEC2 takes the reduction cell from SPEC2 (the paper's
@@ -7,6 +8,10 @@ pairing: best run's cell as normal, second best's as reduction).
 export SPEC --out cell.py writes one Python file that builds the evaluation network with torch
 alone; SPEC may also be an evaluation run directory or its checkpoint (the network it trained,
 whose weights the file's load() reads), and --onnx FILE then writes the trained network as ONNX.
+
+sample --n N --seed S --out DIR writes N distinct random cells of the DARTS space (the random-search
+control), DIR/random_seed<S>_<i>.json, each a genotype JSON any evaluation script or tool takes;
+--one-cell uses one cell for normal and reduction, as a search's genotype does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from nas.core.config import SEED_MAX
 from nas.core.errors import UserError
 from nas.core.files import write_text
 from nas.genotype import (
@@ -27,7 +33,9 @@ from nas.genotype import (
     genotype_from_dict,
     library_names,
     load_genotype,
+    save_genotype,
 )
+from nas.genotype.sample import MAX_SAMPLES, sample_genotypes
 
 # The published evaluation settings (docs/method.md, "Evaluation"): name, builder, C, layers, classes, input size.
 EVAL_NETWORKS = (
@@ -40,6 +48,9 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "export":
         export(args)
+        return
+    if args.command == "sample":
+        sample(args)
         return
     g = load_genotype(args.spec)
     name = spec_name(args.spec)
@@ -98,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a genotype SPEC: build the auxiliary head (its weights are in a checkpoint trained with it)",
     )
     p.set_defaults(func=None)
+    # sample's values are checked by sample() itself: one line per bad value, nothing written
+    p = sub.add_parser("sample", help="N distinct random cells of the DARTS space as genotype JSON files")
+    p.add_argument("--n", help=f"how many cells (1 to {MAX_SAMPLES})")
+    p.add_argument("--seed", help=f"seed of the draw (0 to {SEED_MAX})")
+    p.add_argument("--out", help="directory for random_seed<S>_<i>.json (made if missing)")
+    p.add_argument(
+        "--one-cell", action="store_true", help="the same cell for normal and reduction, as a search's genotype"
+    )
     return parser
 
 
@@ -172,6 +191,41 @@ def convert(args, g: Genotype, name: str) -> None:
     except OSError as exc:
         raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
     print(args.out)
+
+
+def _count(flag: str, value, low: int, high: int) -> int:
+    if value is None:
+        raise UserError(f"sample: --{flag} is required: expected an integer from {low} to {high}")
+    try:
+        number = int(value, 10)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise UserError(f"--{flag} {value}: expected an integer from {low} to {high}")
+    return number
+
+
+def sample(args) -> None:
+    """Write --n random cells drawn with --seed into --out; nothing is written unless every value is good."""
+    n = _count("n", args.n, 1, MAX_SAMPLES)
+    seed = _count("seed", args.seed, 0, SEED_MAX)
+    if not args.out:
+        raise UserError("sample: --out is required: expected a directory for the genotype files")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, expected a directory")
+    paths = [out / f"random_seed{seed}_{i}.json" for i in range(1, n + 1)]
+    taken = [p for p in paths if p.exists()]
+    if taken:
+        raise UserError(f"--out {out}: {taken[0].name} exists already: expected a directory without these cells")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, (path, g) in enumerate(zip(paths, sample_genotypes(n, seed, one_cell=args.one_cell)), 1):
+            source = {"sampled": "uniform DARTS cell", "seed": seed, "index": i, "one_cell": args.one_cell}
+            save_genotype(path, g, source=source)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {n} random cell{'s' if n > 1 else ''} to {out}/ (random_seed{seed}_1.json ...)")
 
 
 SIZE_FLAGS = (

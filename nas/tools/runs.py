@@ -2,12 +2,14 @@
 
     pertnas runs ROOT [--csv runs.csv] [--top 2 --out pair.json] [--nb301-models DIR]
 
-Prints a Markdown table of the searches (run, seed, method, val_acc, genotype, parameters of
-the CIFAR-10 evaluation network the cell implies, search time, GPU-hours, status, NAS-Bench-301
-prediction with --nb301-models), then one of the evaluations (run, seed, arch, data set, best
-and final top-1, final top-5, epochs done/planned, the parameters and MACs the run trained,
-time, GPU-hours, status). --csv FILE writes the searches to FILE and the evaluations to
-FILE_evaluations.csv beside it.
+Prints a Markdown table of the searches (run, seed, method and control, val_acc, genotype,
+parameters of the CIFAR-10 evaluation network the cell implies, search time, GPU-hours, status,
+NAS-Bench-301 prediction with --nb301-models), grouped by method and control (--scores random),
+then one of the evaluations (run, seed, arch, data set, best and final top-1, final top-5, epochs
+done/planned, the parameters and MACs the run trained, time, GPU-hours, status), then the groups
+side by side: each one's seeds' val_acc and the best top-1 of the evaluations of their cells
+beside them (median, min, max; the random cells of `genotype sample` are a group of their own).
+--csv FILE writes the searches to FILE and the evaluations to FILE_evaluations.csv beside it.
 --top K ranks the finished runs by the NB301 prediction when a surrogate is given, else by
 val_acc in summary.json, and writes normal = best cell, reduction = second best's as one
 genotype JSON (train_eval_cifar.py --arch PATH, python -m nas.genotype show PATH).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nas.analysis.table import EVAL_COLUMNS, EVAL_HEADERS, Collection, csv_text, markdown
+from nas.analysis.table import EVAL_COLUMNS, EVAL_HEADERS, Collection, csv_text, group_lines, markdown
 from nas.core.errors import UserError
 from nas.core.files import write_text
 from nas.genotype import save_genotype
@@ -64,6 +66,11 @@ def main(argv=None) -> None:
         tables.append(f"searches ({len(rows)})\n\n" + markdown(rows))
     if eval_rows:
         tables.append(f"evaluations ({len(eval_rows)})\n\n" + markdown(eval_rows, EVAL_COLUMNS, EVAL_HEADERS))
+    groups = collection.groups()
+    if groups:  # side by side: the method, its controls, random cells
+        tables.append(
+            "groups (finished runs, by method and control)\n\n" + "".join(f"- {g}\n" for g in group_lines(groups))
+        )
     print("\n".join(tables), end="")
     if args.csv is not None:
         eval_csv = args.csv.with_name(f"{args.csv.stem}_evaluations.csv")

@@ -24,3 +24,17 @@ def test_bench_phase1_bad_process_counts(tmp_path):
             sys.executable, ROOT / "benchmarks" / "bench_phase1.py", "--data", tmp_path, "--procs", procs
         )
         assert_one_line_error(result, f"--procs '{procs}': expected comma-separated process counts")
+
+
+def test_study_bad_arguments_are_one_line_before_anything_runs(tmp_path):
+    (tmp_path / "data" / "cifar-10-batches-py").mkdir(parents=True)
+    (tmp_path / "data" / "cifar-10-batches-py" / "batches.meta").write_text("")
+    study = [ROOT / "scripts" / "study.sh", "--out", tmp_path / "study"]
+    for args, fragment in (
+        (["--data", tmp_path / "none"], f"--data {tmp_path / 'none'}: expected the embedded data set"),
+        (["--data", tmp_path / "data", "--jobs", "0"], "--jobs 0: expected a positive integer"),
+        (["--data", tmp_path / "data", "--seeds", " "], "expected at least one seed"),
+        (["--bogus"], "unknown option '--bogus'"),
+    ):
+        assert_one_line_error(run_script("bash", *study, *args), fragment)
+    assert not (tmp_path / "study").exists()

@@ -88,6 +88,30 @@ def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):
     assert f"== seed 4: the search exited without writing genotype.json under {tmp_path}/r/seed4" in result.stderr
 
 
+def test_sweep_keeps_one_group_a_root_and_names_it(tmp_path):
+    """A control's sweep does not skip or resume the method's run of the same seed, nor the reverse."""
+    script = tmp_path / "fake_search.py"
+    script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
+    root = tmp_path / "sweep"
+    env = {"PYTHON": sys.executable}
+    sweep = [ROOT / "scripts" / "sweep_seeds.sh", "--seeds", "1", "--root", root, "--script", script, "--"]
+    first = run_script(*sweep, env=env)  # the fake writes method: evolutionary and no scores (perturb-val's)
+    assert first.returncode == 0, first.stderr
+    assert f"== sweep: search with perturb-val scores, seeds 1, under {root}" in first.stdout
+    for flags in (["--scores", "random"], ["--scores=random"]):
+        refused = run_script(*sweep, *flags, env=env)
+        assert_one_line_error(
+            refused,
+            f"{root}/seed1/search-fake-1 holds a run of evolutionary with perturb-val scores, not this sweep's "
+            f"search with random scores (a control): one --root per method and control",
+        )
+    (root / "seed1" / "search-fake-1" / "config.yaml").write_text("seed: 1\nmethod: supernet\n")
+    supernet_root = run_script(*sweep[:-3], "--script", ROOT / "search_evolutionary.py", "--", env=env)
+    assert_one_line_error(
+        supernet_root, "holds a run of supernet with perturb-val scores, not this sweep's evolutionary"
+    )
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
