@@ -47,9 +47,11 @@ from nas.core.rundir import (
     EPOCHS,
     GENOTYPE,
     LAST_CHECKPOINT,
+    claim_run_dir,
     new_run_dir,
     peak_memory_mb,
     read_config,
+    release_run_dirs,
     setup_logging,
     tensorboard,
     write_state,
@@ -188,14 +190,14 @@ def _saved_run(run_dir: Path, ckpt_path: Path, what: str, device: torch.device) 
 
 
 def _open_resume(
-    cfg: EvalConfig, given: dict, task: Task, device: torch.device
+    cfg: EvalConfig, given: dict, task: Task, env: D.DistEnv
 ) -> tuple[EvalConfig, Path, Optional[dict], Genotype]:
     """The run's own configuration, its directory, its checkpoint (None when it did not finish an
     epoch) and its genotype, after checking that the explicitly given flags do not ask for
     something else."""
     what = f"--resume {cfg.resume}"
     run_dir, ckpt_path = _resume_paths(cfg.resume)
-    saved, ckpt = _saved_run(run_dir, ckpt_path, what, device)
+    saved, ckpt = _saved_run(run_dir, ckpt_path, what, env.device)
     saved_task = saved.pop("eval_task", None)
     if saved_task != task.name:
         raise UserError(f"{what}: it is a {saved_task} evaluation run, not {task.name}")
@@ -225,6 +227,7 @@ def _open_resume(
             f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})"
         )
     check_writable(run_dir, what)
+    claim_run_dir(run_dir, what, env)
     return cfg, run_dir, ckpt, genotype
 
 
@@ -269,7 +272,7 @@ class EvalRun:
         self.task, self.env = task, env
         self.ckpt, self.run_dir, self.genotype = None, None, None
         if cfg.resume is not None:
-            cfg, self.run_dir, self.ckpt, self.genotype = _open_resume(cfg, given, task, env.device)
+            cfg, self.run_dir, self.ckpt, self.genotype = _open_resume(cfg, given, task, env)
         self.cfg = cfg
         if cfg.epochs < 1:
             raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
@@ -519,6 +522,7 @@ class EvalRun:
             write_json(self.run_dir / "summary.json", summary)
             self._write_state("finished")
             self.tb.close()
+            release_run_dirs()
         D.barrier()
         log.info(
             "best top1 %.2f (epoch %d), final top1 %.2f; run directory %s",

@@ -22,6 +22,7 @@ from nas.core.rundir import (
     GENOTYPE,
     LAST_CHECKPOINT,
     SEARCH_PREFIX,
+    claim_run_dir,
     elastic_restart,
     read_config,
     read_state,
@@ -127,6 +128,7 @@ def resolve_config(cfg: SearchConfig, *, method: str, given: dict, env: DistEnv)
     cfg = resume_config(
         type(cfg), {**saved, "resume": str(run_dir)}, given, what=f"--resume {run_dir}", source=str(run_dir / CONFIG)
     )
+    claim_run_dir(run_dir, f"--resume {run_dir}", env)  # before anything of the run is touched
     if env.is_main:
         remove_stale_tmp(run_dir)  # half-written files of the process that was killed
     return cfg, run_dir

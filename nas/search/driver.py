@@ -29,6 +29,7 @@ from nas.core.rundir import (
     eta,
     new_run_dir,
     peak_memory_mb,
+    release_run_dirs,
     setup_logging,
     tensorboard,
     write_state,
@@ -264,6 +265,7 @@ class SearchRun:
             }
             write_json(self.run_dir / SUMMARY, summary)
             write_state(self.run_dir, status="finished", method=self.method.name, phase="done")
+            release_run_dirs()
         D.barrier()
         log.info("genotype = %s", format_literal(genotype))  # once: rank 0 logs to the terminal too
         log.info("run directory: %s", self.run_dir)

@@ -293,3 +293,29 @@ def test_resume_of_a_read_only_run_directory_is_one_line(script, method, digits_
     )
     assert_refused(code, err, f"--resume {run_dir}: cannot write in {run_dir}: Read-only file system")
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "state.json"]
+
+
+@pytest.mark.parametrize("method, script", [("evolutionary", SCRIPTS[0]), ("supernet", SCRIPTS[1])])
+def test_resume_of_a_run_that_is_running_is_refused_and_touches_nothing(
+    method, script, digits_root, tmp_path, monkeypatch, capsys
+):
+    """A second --resume while the first still runs: refused by the first one's lock before a
+    file of the run is touched (its half-written temporaries included)."""
+    import json
+    import socket
+    import subprocess
+
+    run_dir = unfinished_run(tmp_path, method)
+    (run_dir / ".state.json.abc.tmp").write_text("{")  # the running process's write in progress
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": live.pid, "started": "x"}))
+        before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+        code, err = run_script(
+            script, ["--resume", run_dir, "--train_path", digits_root, "--no-progress"], monkeypatch, capsys
+        )
+    finally:
+        live.kill()
+        live.wait()
+    assert_refused(code, err, f"the run is already running (pid {live.pid} on {socket.gethostname()}")
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
