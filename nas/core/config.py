@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -111,6 +112,8 @@ def _base_type(tp) -> tuple[type, bool]:
 
 
 def _check_range(name: str, value: Any, meta) -> None:
+    """Every number of a config is finite (no option means anything by inf or NaN) and in the
+    field's range."""
     low, high, above = meta.get("low"), meta.get("high"), meta.get("above")
     for v in value if isinstance(value, tuple) else (value,):
         if v is None or isinstance(v, (str, bool)):
@@ -119,8 +122,8 @@ def _check_range(name: str, value: Any, meta) -> None:
             (low is not None and v < low)
             or (high is not None and v > high)
             or (above is not None and v <= above)
-            or v != v
-        ):  # v != v: NaN
+            or not math.isfinite(v)
+        ):
             expected = (
                 f"more than {_num(above)}"
                 if above is not None
@@ -129,7 +132,11 @@ def _check_range(name: str, value: Any, meta) -> None:
                 else f"{_num(low)} or more"
                 if low is not None
                 else f"{_num(high)} or less"
+                if high is not None
+                else "a finite number"
             )
+            if math.isinf(v) and high is None:  # inf is within any bound below
+                expected = f"a finite number {expected}" if above is not None else f"a finite number, {expected}"
             raise UserError(f"--{name} {_show(value)}: expected {expected}")
 
 
@@ -350,4 +357,15 @@ def check_note(note: str) -> None:
         raise UserError(
             f"--note {note!r}: expected a name of 1 to {NOTE_MAX_BYTES} bytes without path separators, "
             f"'..' or control characters"
+        )
+
+
+def check_cells(init_channels: int, channels_last: bool) -> None:
+    """Cells of one channel reduce with 1x1 stride-2 convolutions of one output channel, whose
+    channels-last backward pass corrupts the heap on the CPU (PyTorch 2.14's oneDNN; the run
+    dies by SIGABRT or SIGSEGV): refuse the pair rather than crash mid-run."""
+    if init_channels == 1 and channels_last:
+        raise UserError(
+            "--init_channels 1 with --channels_last: expected --no-channels_last or --init_channels 2 or more "
+            "(PyTorch's channels-last backward of the one-channel reductions corrupts memory on the CPU)"
         )

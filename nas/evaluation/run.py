@@ -281,6 +281,11 @@ class EvalRun:
                 f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
                 f"expected a multiple of the world size"
             )
+        if cfg.auxiliary and cfg.batch_size // env.world_size < 2:
+            raise UserError(
+                f"--batch_size {cfg.batch_size} with --auxiliary on {env.world_size} process(es): expected at least "
+                f"2 images per process (the auxiliary head batch-normalises 1x1 maps over the batch), or --no-auxiliary"
+            )
         # A resumed run trains its own genotype, wherever the spec's files are now.
         self.genotype = self.genotype or resolve_genotype(cfg.arch, cfg.reduce_arch)
         self.precision = Precision.choose(env.device, cfg.amp)

@@ -505,7 +505,8 @@ def test_bad_architecture_is_one_line_exit_2_and_writes_nothing(
 ):
     make_spec, message = BAD_ARCH[case]
     save = tmp_path / "runs"
-    code, err = run_script(script, cifar_args(digits_root, save, "--arch", make_spec(tmp_path)), monkeypatch, capsys)
+    argv = cifar_args(digits_root, save, "--arch", make_spec(tmp_path), "--lr_scheduler", "cosine")  # 1 epoch
+    code, err = run_script(script, argv, monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
     assert message in err
     if case == "unknown library name":

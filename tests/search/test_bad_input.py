@@ -46,6 +46,11 @@ BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of rang
     (["--seed", "99999999999999999999"], "--seed 99999999999999999999: expected a number from 0 to 2147483647"),
     (["--seed", "-1"], "--seed -1: expected a number from 0 to 2147483647"),
     (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
+    (["--learning_rate", "inf"], "--learning_rate inf: expected a finite number more than 0"),
+    (["--learning_rate_min", "inf"], "--learning_rate_min inf: expected a finite number, 0 or more"),
+    (["--weight_decay", "inf"], "--weight_decay inf: expected a finite number, 0 or more"),
+    (["--split_seed", "99999999999"], "--split_seed 99999999999: expected a number from 0 to 2147483647"),
+    (["--init_channels", "1"], "--init_channels 1 with --channels_last: expected --no-channels_last"),
 ]
 
 
