@@ -92,9 +92,15 @@ def resume_config(cls: type[T], saved: dict, given: dict, *, what: str, source: 
     saved = upgrade(cls, saved, source)
     bad = mismatched_keys(cls, saved, given)
     if bad:
+        sources = getattr(given, "sources", {})
+
+        def differs(k: str) -> str:
+            via = f" from {sources[k]}" if sources.get(k, "flags") != "flags" else ""
+            return f"--{k} {_show(given[k])}{via} (run has {_show(saved[k])})"
+
         raise UserError(
-            f"{what}: {', '.join(f'--{k} {given[k]} (run has {saved[k]})' for k in bad)}"
-            f": a run continues with its own configuration"
+            f"{what}: {', '.join(differs(k) for k in bad)}: a run continues with its own configuration "
+            f"(only options that say where or how it runs may change: {', '.join(sorted(runtime_keys(cls)))})"
         )
     runtime = runtime_keys(cls) - set(keep)
     cfg = from_dict(cls, {**saved, **{k: v for k, v in given.items() if k in runtime}}, source=source)
@@ -145,7 +151,7 @@ def _num(x: float) -> str:
 
 
 def _show(value) -> str:
-    return " ".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+    return " ".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
 
 
 def _coerce(name: str, value: Any, tp, meta) -> Any:
@@ -279,7 +285,7 @@ def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str =
     add_arguments(parser, cls)
     ns = vars(parser.parse_args(argv))
     preset, config_file = ns.pop("preset"), ns.pop("config")
-    cfg, given_keys = cls(), []
+    cfg, given_keys, sources = cls(), [], {}
     if preset is not None:
         path = PRESET_DIR / f"{preset}.yaml"
         if not path.is_file():
@@ -288,14 +294,26 @@ def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str =
         data = load_yaml(path)
         cfg = from_dict(cls, data, cfg, source=str(path))
         given_keys += [k for k, _, _ in applicable(cls, data)]
+        sources.update((k, f"--preset {preset}") for k, _, _ in applicable(cls, data))
     if config_file is not None:
         data = load_yaml(config_file)
         cfg = from_dict(cls, data, cfg, source=config_file)
         given_keys += [k for k, _, _ in applicable(cls, data)]
+        sources.update((k, f"--config {config_file}") for k, _, _ in applicable(cls, data))
     cfg = from_dict(cls, ns, cfg, source="flags")
     check(cfg)
     given_keys += [k for k, _, _ in applicable(cls, ns)]
-    return cfg, {k: getattr(cfg, k) for k in dict.fromkeys(given_keys)}
+    sources.update((k, "flags") for k, _, _ in applicable(cls, ns))
+    return cfg, Given({k: getattr(cfg, k) for k in dict.fromkeys(given_keys)}, sources)
+
+
+class Given(dict):
+    """The explicitly given settings, and where each came from: "flags", "--preset NAME" or
+    "--config FILE" (a refused resume names it)."""
+
+    def __init__(self, values: dict, sources: dict):
+        super().__init__(values)
+        self.sources = sources
 
 
 def check(cfg) -> None:

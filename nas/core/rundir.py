@@ -26,6 +26,7 @@ from nas.core.files import owner_gone, write_json
 log = logging.getLogger("nas")
 
 CONFIG = "config.yaml"  # the resolved configuration, written before the run starts
+DATA_SET = "data.json"  # a search: the data set it reads (label, classes, image size), which a resume checks
 STATE = "state.json"  # progress: status (running | finished), phase, decision
 SUMMARY = "summary.json"  # written when the run finishes
 GENOTYPE = "genotype.json"  # the searched (or evaluated) cells, canonical JSON

@@ -197,6 +197,10 @@ def _open_resume(
     something else."""
     what = f"--resume {cfg.resume}"
     run_dir, ckpt_path = _resume_paths(cfg.resume)
+    if (run_dir / CONFIG).is_file() and "method" in read_config(run_dir, what):
+        raise UserError(
+            f"{what}: it is a search run, not an evaluation: evaluate the genotype it found with --arch {run_dir}"
+        )
     saved, ckpt = _saved_run(run_dir, ckpt_path, what, env.device)
     saved_task = saved.pop("eval_task", None)
     if saved_task != task.name:
@@ -217,11 +221,9 @@ def _open_resume(
     if "arch" in given or "reduce_arch" in given:
         wanted = resolve_genotype(given.get("arch", saved["arch"]), given.get("reduce_arch", saved["reduce_arch"]))
         if genotype_to_dict(wanted) != genotype_to_dict(genotype):
-            raise UserError(
-                f"{what}: the run trains another architecture "
-                f"({saved['arch']}{' + ' + saved['reduce_arch'] if saved['reduce_arch'] else ''}), "
-                f"not the one given by --arch/--reduce_arch"
-            )
+            asked = " ".join(f"--{k} {given[k]}" for k in ("arch", "reduce_arch") if k in given)
+            has = f"--arch {saved['arch']}" + (f" --reduce_arch {saved['reduce_arch']}" if saved["reduce_arch"] else "")
+            raise UserError(f"{what}: {asked} names another architecture than the run trains (run has {has})")
     if ckpt and ckpt["epoch"] >= saved["epochs"]:
         raise UserError(
             f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})"
@@ -259,6 +261,7 @@ def run_evaluation(cfg: EvalConfig, given: dict, task: Task) -> dict:
     try:
         return D.guard_peers(go)
     finally:
+        release_run_dirs()  # a refused or failed run leaves its directory to the next --resume
         D.cleanup()
         stop.disarm()
 

@@ -18,6 +18,7 @@ from nas.core.errors import UserError
 from nas.core.files import check_writable, remove_stale_tmp, torch_load, torch_save, write_json
 from nas.core.rundir import (
     CONFIG,
+    DATA_SET,
     DECISIONS,
     GENOTYPE,
     LAST_CHECKPOINT,
@@ -25,6 +26,7 @@ from nas.core.rundir import (
     claim_run_dir,
     elastic_restart,
     read_config,
+    read_json_or_none,
     read_state,
 )
 from nas.search.config import SearchConfig
@@ -83,13 +85,36 @@ def check_resumable(run_dir: Path, method: str) -> dict:
         raise UserError(f"{what}: not a search run directory (expected {run_dir / CONFIG})")
     saved = read_config(run_dir, what)
     saved_method = saved.pop("method", None)
+    if "eval_task" in saved:
+        raise UserError(
+            f"{what}: it is a {saved['eval_task']} evaluation run, not a search: resume it with "
+            f"train_eval_{saved['eval_task']}.py"
+        )
     if saved_method != method:
-        raise UserError(f"{what}: it is a {saved_method} search, not {method}")
+        raise UserError(
+            f"{what}: it is a run of the {saved_method} search, not of the {method} search: resume it with "
+            f"search_{saved_method}.py"
+        )
     state = read_state(run_dir) or {}
     if state.get("status") == "finished":
         raise UserError(f"{what}: the search already finished (see {run_dir / GENOTYPE})")
     check_writable(run_dir, what)
     return saved
+
+
+def check_same_data(run_dir: Path, data_set: dict, train_path: str) -> None:
+    """A resumed search reads the data set it started on: --train_path may name another copy of
+    it (the run moved), not other data. Runs from before data.json are not checked."""
+    saved = read_json_or_none(run_dir / DATA_SET)
+    if isinstance(saved, dict) and saved != data_set:
+
+        def show(d: dict) -> str:
+            return f"{d.get('label')} ({d.get('classes')} classes, {d.get('image_size')} px)"
+
+        raise UserError(
+            f"--resume {run_dir}: --train_path {train_path} holds {show(data_set)}, but the run searched "
+            f"{show(saved)}: give it the data root it started on (a moved copy is fine)"
+        )
 
 
 def _plain(value):

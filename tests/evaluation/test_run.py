@@ -666,3 +666,19 @@ def test_resume_of_an_evaluation_that_is_running_is_refused(finished_cifar_run, 
         live.wait()
     assert code == 2 and err.count("\n") == 1, err
     assert f"the run is already running (pid {live.pid} on {socket.gethostname()}" in err
+
+
+def test_resume_of_a_search_run_or_with_another_arch_names_both(finished_cifar_run, tmp_path, monkeypatch, capsys):
+
+    search = tmp_path / "search-x"
+    search.mkdir()
+    (search / "config.yaml").write_text("method: evolutionary\nseed: 1\n")
+    code, err = run_script("train_eval_cifar.py", ["--resume", search], monkeypatch, capsys)
+    assert (
+        code == 2
+        and f"it is a search run, not an evaluation: evaluate the genotype it found with --arch {search}" in err
+    )
+    code, err = run_script(
+        "train_eval_cifar.py", ["--resume", finished_cifar_run, "--arch", "PDARTS"], monkeypatch, capsys
+    )
+    assert code == 2 and "--arch PDARTS names another architecture than the run trains (run has --arch DARTS_V2)" in err

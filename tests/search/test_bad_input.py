@@ -324,3 +324,50 @@ def test_resume_of_a_run_that_is_running_is_refused_and_touches_nothing(
         live.wait()
     assert_refused(code, err, f"the run is already running (pid {live.pid} on {socket.gethostname()}")
     assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+
+RESUME_CONFLICTS = [  # (script, flags, what the one line says): the flag, the value given, the run's
+    (SCRIPTS[0], ["--seed", "5"], "--seed 5 (run has 1)"),
+    (SCRIPTS[0], ["--npop", "4"], "--npop 4 (run has 2)"),
+    (SCRIPTS[0], ["--layers", "4"], "--layers 4 (run has 3)"),
+    (SCRIPTS[0], ["--finetune_extra", "1", "2", "3"], "--finetune_extra 1 2 3 (run has 0 2 3)"),
+    (SCRIPTS[0], ["--preset", "paper"], "from --preset paper (run has"),
+    (SCRIPTS[1], [], "it is a run of the evolutionary search, not of the supernet search: resume it with search_evo"),
+]
+
+
+@pytest.mark.parametrize(
+    "script, flags, message", RESUME_CONFLICTS, ids=[" ".join(c[1]) or c[0] for c in RESUME_CONFLICTS]
+)
+def test_resume_with_a_conflicting_flag_names_it_and_both_values(
+    script, flags, message, digits_root, tmp_path, monkeypatch, capsys
+):
+    run_dir = unfinished_run(tmp_path)
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, *flags], monkeypatch, capsys)
+    assert_refused(code, err, message)
+    if flags:  # and says which options may change
+        assert "only options that say where or how it runs may change: " in err and "workers" in err
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+
+def test_resume_of_an_evaluation_run_by_a_search_is_refused(tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "eval-x"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("eval_task: cifar\nepochs: 3\n")
+    code, err = run_script(SCRIPTS[0], ["--resume", run_dir], monkeypatch, capsys)
+    assert_refused(code, err, "it is a cifar evaluation run, not a search: resume it with train_eval_cifar.py")
+
+
+def test_resume_on_another_data_set_is_refused(digits_root, tmp_path, monkeypatch, capsys):
+    """--train_path may change on resume (the data moved), the data set may not."""
+    import json
+
+    run_dir = unfinished_run(tmp_path)
+    (run_dir / "data.json").write_text(json.dumps({"label": "cifar10", "classes": 10, "image_size": 32}))
+    code, err = run_script(
+        SCRIPTS[0], ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch"], monkeypatch, capsys
+    )
+    assert_refused(
+        code, err, f"--train_path {digits_root} holds digits (10 classes, 32 px), but the run searched cifar10 (10"
+    )
