@@ -82,7 +82,11 @@ def check_resumable(run_dir: Path, method: str) -> dict:
     """The saved configuration of `run_dir`, after checking that it is an unfinished run of `method`."""
     what = f"--resume {run_dir}"
     if not (run_dir / CONFIG).is_file():
-        raise UserError(f"{what}: not a search run directory (expected {run_dir / CONFIG})")
+        killed = run_dir.name.startswith(SEARCH_PREFIX) and run_dir.is_dir()
+        raise UserError(
+            f"{what}: not a search run directory (expected {run_dir / CONFIG})"
+            + ("; a search killed as it started holds nothing to resume: start it again" if killed else "")
+        )
     saved = read_config(run_dir, what)
     saved_method = saved.pop("method", None)
     if "eval_task" in saved:

@@ -371,3 +371,11 @@ def test_resume_on_another_data_set_is_refused(digits_root, tmp_path, monkeypatc
     assert_refused(
         code, err, f"--train_path {digits_root} holds digits (10 classes, 32 px), but the run searched cifar10 (10"
     )
+
+
+def test_resume_of_a_run_killed_before_its_config_says_so(tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "search-try-20250101-000000"
+    run_dir.mkdir()
+    (run_dir / "run.lock").write_text('{"host": "h", "pid": 1}')
+    code, err = run_script(SCRIPTS[0], ["--resume", run_dir], monkeypatch, capsys)
+    assert_refused(code, err, "a search killed as it started holds nothing to resume: start it again")
