@@ -255,7 +255,7 @@ def test_a_full_disk_stops_the_search_with_one_line_and_leaves_valid_json(digits
     from tests.helpers import fill_disk_after
 
     save = tmp_path / "runs"
-    fill_disk_after(monkeypatch, writes=2)  # config.yaml and state.json fit; phase 1's first record does not
+    fill_disk_after(monkeypatch, writes=3)  # config.yaml, data.json and state.json fit; phase 1's first record does not
     code, err = run_script(
         "search_evolutionary.py",
         tiny_args(digits_root, save, "--npop", "1", "--phase1_procs", "1"),
