@@ -9,6 +9,8 @@
 # torchrun (python -m torch.distributed.run) with N processes; --torchrun passes launcher
 # flags (default --standalone). PYTHON picks the interpreter (default: the repo's .venv).
 # A failing seed does not stop the sweep; the exit status says whether every seed finished.
+# Two sweeps on one root never run one seed at once: each holds seed<S>/.sweep.lock (flock)
+# while it runs seed S, and a seed another sweep holds is left to it (exit status 1).
 # A search stopped by SIGTERM or SIGUSR1 (exit 143 or 138) stops the sweep with its status.
 # One ROOT holds one group, a method and its scores (--scores random after -- makes the sweep a
 # control): a run of another method or other scores in a seed<S>/ is refused, not skipped or
@@ -86,19 +88,31 @@ for s in $seeds; do
 done
 echo "== sweep: $group, seeds $seeds, under $root"
 
-failed=()
+command -v flock >/dev/null || die "flock (util-linux) is required: it keeps two sweeps on one root from running a seed twice"
+
+failed=() busy=()
 for s in $seeds; do
   dir="$root/seed$s"
+  mkdir -p "$dir" || { failed+=("$s"); continue; }
+  exec {lock}>"$dir/.sweep.lock"  # closed after the seed (and by the kernel when the sweep dies)
+  if ! flock -n "$lock"; then
+    echo "== seed $s: another sweep is running it, left to that one" >&2
+    busy+=("$s")
+    exec {lock}>&-
+    continue
+  fi
   done_run=$(ls -d "$dir"/*/genotype.json 2>/dev/null | sort | tail -n 1)
   if [ -n "$done_run" ]; then
     echo "== seed $s: finished ($(dirname "$done_run")), skipped"
+    exec {lock}>&-
     continue
   fi
   resume=()
-  last_run=$(ls -d "$dir"/search-*/ 2>/dev/null | sort | tail -n 1)
-  if [ -n "$last_run" ]; then
-    resume=(--resume "${last_run%/}")
-    echo "== seed $s: resuming ${last_run%/}"
+  # the newest run that got its config.yaml: a directory killed before that holds nothing to resume
+  last_cfg=$(ls -d "$dir"/search-*/config.yaml 2>/dev/null | sort | tail -n 1)
+  if [ -n "$last_cfg" ]; then
+    resume=(--resume "$(dirname "$last_cfg")")
+    echo "== seed $s: resuming $(dirname "$last_cfg")"
   else
     echo "== seed $s: new run under $dir"
   fi
@@ -110,6 +124,7 @@ for s in $seeds; do
   fi
   "${launch[@]}" "$script" --seed "$s" --save "$dir" "${resume[@]+"${resume[@]}"}" "${extra[@]+"${extra[@]}"}"
   rc=$?
+  exec {lock}>&-
   if [ $rc -eq 143 ] || [ $rc -eq 138 ]; then  # stopped cleanly by SIGTERM / SIGUSR1: so does the sweep
     echo "== seed $s: stopped by a signal (rerun the sweep to resume it)" >&2
     exit $rc
@@ -124,6 +139,10 @@ done
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "error: seeds ${failed[*]} did not finish" >&2
+  exit 1
+fi
+if [ ${#busy[@]} -gt 0 ]; then
+  echo "error: seeds ${busy[*]} are being run by another sweep on $root" >&2
   exit 1
 fi
 echo "== all seeds finished: python scripts/collect_runs.py $root"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -92,9 +93,15 @@ def resume_config(cls: type[T], saved: dict, given: dict, *, what: str, source: 
     saved = upgrade(cls, saved, source)
     bad = mismatched_keys(cls, saved, given)
     if bad:
+        sources = getattr(given, "sources", {})
+
+        def differs(k: str) -> str:
+            via = f" from {sources[k]}" if sources.get(k, "flags") != "flags" else ""
+            return f"--{k} {_show(given[k])}{via} (run has {_show(saved[k])})"
+
         raise UserError(
-            f"{what}: {', '.join(f'--{k} {given[k]} (run has {saved[k]})' for k in bad)}"
-            f": a run continues with its own configuration"
+            f"{what}: {', '.join(differs(k) for k in bad)}: a run continues with its own configuration "
+            f"(only options that say where or how it runs may change: {', '.join(sorted(runtime_keys(cls)))})"
         )
     runtime = runtime_keys(cls) - set(keep)
     cfg = from_dict(cls, {**saved, **{k: v for k, v in given.items() if k in runtime}}, source=source)
@@ -112,6 +119,8 @@ def _base_type(tp) -> tuple[type, bool]:
 
 
 def _check_range(name: str, value: Any, meta) -> None:
+    """Every number of a config is finite (no option means anything by inf or NaN) and in the
+    field's range."""
     low, high, above = meta.get("low"), meta.get("high"), meta.get("above")
     for v in value if isinstance(value, tuple) else (value,):
         if v is None or isinstance(v, (str, bool)):
@@ -120,8 +129,8 @@ def _check_range(name: str, value: Any, meta) -> None:
             (low is not None and v < low)
             or (high is not None and v > high)
             or (above is not None and v <= above)
-            or v != v
-        ):  # v != v: NaN
+            or not math.isfinite(v)
+        ):
             expected = (
                 f"more than {_num(above)}"
                 if above is not None
@@ -130,7 +139,11 @@ def _check_range(name: str, value: Any, meta) -> None:
                 else f"{_num(low)} or more"
                 if low is not None
                 else f"{_num(high)} or less"
+                if high is not None
+                else "a finite number"
             )
+            if math.isinf(v) and high is None:  # inf is within any bound below
+                expected = f"a finite number {expected}" if above is not None else f"a finite number, {expected}"
             raise UserError(f"--{name} {_show(value)}: expected {expected}")
 
 
@@ -139,7 +152,7 @@ def _num(x: float) -> str:
 
 
 def _show(value) -> str:
-    return " ".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+    return " ".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
 
 
 def _coerce(name: str, value: Any, tp, meta) -> Any:
@@ -276,7 +289,7 @@ def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str =
     add_arguments(parser, cls)
     ns = vars(parser.parse_args(argv))
     preset, config_file = ns.pop("preset"), ns.pop("config")
-    cfg, given_keys = cls(), []
+    cfg, given_keys, sources = cls(), [], {}
     if preset is not None:
         path = PRESET_DIR / f"{preset}.yaml"
         if not path.is_file():
@@ -285,14 +298,26 @@ def parse(cls: type[T], argv: Optional[Sequence[str]] = None, description: str =
         data = load_yaml(path)
         cfg = from_dict(cls, data, cfg, source=str(path))
         given_keys += [k for k, _, _ in applicable(cls, data)]
+        sources.update((k, f"--preset {preset}") for k, _, _ in applicable(cls, data))
     if config_file is not None:
         data = load_yaml(config_file)
         cfg = from_dict(cls, data, cfg, source=config_file)
         given_keys += [k for k, _, _ in applicable(cls, data)]
+        sources.update((k, f"--config {config_file}") for k, _, _ in applicable(cls, data))
     cfg = from_dict(cls, ns, cfg, source="flags")
     check(cfg)
     given_keys += [k for k, _, _ in applicable(cls, ns)]
-    return cfg, {k: getattr(cfg, k) for k in dict.fromkeys(given_keys)}
+    sources.update((k, "flags") for k, _, _ in applicable(cls, ns))
+    return cfg, Given({k: getattr(cfg, k) for k in dict.fromkeys(given_keys)}, sources)
+
+
+class Given(dict):
+    """The explicitly given settings, and where each came from: "flags", "--preset NAME" or
+    "--config FILE" (a refused resume names it)."""
+
+    def __init__(self, values: dict, sources: dict):
+        super().__init__(values)
+        self.sources = sources
 
 
 def check(cfg) -> None:
@@ -354,4 +379,15 @@ def check_note(note: str) -> None:
         raise UserError(
             f"--note {note!r}: expected a name of 1 to {NOTE_MAX_BYTES} bytes without path separators, "
             f"'..' or control characters"
+        )
+
+
+def check_cells(init_channels: int, channels_last: bool) -> None:
+    """Cells of one channel reduce with 1x1 stride-2 convolutions of one output channel, whose
+    channels-last backward pass corrupts the heap on the CPU (PyTorch 2.14's oneDNN; the run
+    dies by SIGABRT or SIGSEGV): refuse the pair rather than crash mid-run."""
+    if init_channels == 1 and channels_last:
+        raise UserError(
+            "--init_channels 1 with --channels_last: expected --no-channels_last or --init_channels 2 or more "
+            "(PyTorch's channels-last backward of the one-channel reductions corrupts memory on the CPU)"
         )

@@ -11,9 +11,12 @@ aliases expand it beyond any real configuration (an alias bomb) is refused.
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import re
+import shutil
+import socket
 import stat
 import tempfile
 from importlib import resources
@@ -243,4 +246,49 @@ def remove_stale_tmp(directory) -> int:
         if tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed += 1
+    return removed
+
+
+# --- what an interrupted writer left behind -------------------------------------------------
+
+
+def owner_tag() -> str:
+    """`<host>-<pid>` of this process: put into the names of temporary files and directories
+    beside a shared output, so that a later writer knows whose they are."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def owner_gone(host: str, pid: int) -> bool:
+    """True when the process `pid` of `host` is known to have ended: on this host, no such
+    process. On another host it cannot be told, so it is not gone."""
+    return host == socket.gethostname() and not pid_alive(pid)
+
+
+_PARTIAL = re.compile(r"(?P<host>.+)-(?P<pid>\d+)\.[^.]+\.(tmp|old)$")
+
+
+def remove_stale_partials(parent, name: str) -> list[Path]:
+    """Delete `.<name>.<host>-<pid>.<random>.tmp` (and `.old`) entries beside `parent/name`
+    that a killed writer of this host left: the half-written output of a SIGKILLed
+    `write_datasets.py`, or the old output it had moved aside. A live writer's are kept."""
+    removed = []
+    prefix = f".{name}."
+    for path in Path(parent).glob(glob.escape(prefix) + "*"):
+        found = _PARTIAL.match(path.name[len(prefix) :])
+        if found and owner_gone(found["host"], int(found["pid"])):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
     return removed

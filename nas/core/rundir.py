@@ -3,11 +3,14 @@ and writing their progress state. What a search or evaluation writes is named he
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import resource
+import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -18,11 +21,12 @@ import yaml
 from nas.core import distributed as D
 from nas.core.distributed import DistEnv
 from nas.core.errors import UserError
-from nas.core.files import open_append, read_text, read_yaml, write_json
+from nas.core.files import open_append, owner_gone, read_text, read_yaml, write_json
 
 log = logging.getLogger("nas")
 
 CONFIG = "config.yaml"  # the resolved configuration, written before the run starts
+DATA_SET = "data.json"  # a search: the data set it reads (label, classes, image size), which a resume checks
 STATE = "state.json"  # progress: status (running | finished), phase, decision
 SUMMARY = "summary.json"  # written when the run finishes
 GENOTYPE = "genotype.json"  # the searched (or evaluated) cells, canonical JSON
@@ -34,6 +38,9 @@ EPOCHS = "epochs.jsonl"  # an evaluation: one line per epoch (as the checkpoint'
 LAST_CHECKPOINT = "checkpoints/last.pt"
 BEST_CHECKPOINT = "checkpoints/model_best.pt"
 SEARCH_PREFIX = "search-"
+LOCK = "run.lock"  # the process that runs the run: host, pid, launcher job; removed when it ends
+# a restarted worker of the same launcher job continues the run of the one that died
+LAUNCHER_IDS = ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID")
 
 
 def new_run_dir(save: str, prefix: str, note: str, env: DistEnv) -> Path:
@@ -52,9 +59,88 @@ def new_run_dir(save: str, prefix: str, note: str, env: DistEnv) -> Path:
                     break
                 except FileExistsError:
                     continue
+            lock_run_dir(path, f"run directory {path}")
         except OSError as exc:
             raise UserError(f"cannot create run directory {path or base}: {exc.strerror}") from None
     return Path(D.broadcast_object(str(path) if path else None))
+
+
+def _lock_record() -> dict:
+    record = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return {**record, **{k: os.environ[k] for k in LAUNCHER_IDS if os.environ.get(k)}}
+
+
+def _is_stale(held: dict) -> bool:
+    """The process that holds `held` ran the run before this one: it ended on this host, it
+    is this very process (an in-process run that failed), or this is a restart (torchrun's
+    elastic restart, SLURM's requeue) of the same launcher job."""
+    mine = _lock_record()
+    if held.get("host") == mine["host"] and held.get("pid") == mine["pid"]:
+        return True
+    if any(held.get(k) is not None and held.get(k) == mine.get(k) for k in LAUNCHER_IDS):
+        return True
+    return isinstance(held.get("pid"), int) and owner_gone(str(held.get("host")), held["pid"])
+
+
+_held: set[Path] = set()
+
+
+def lock_run_dir(run_dir: Path, what: str) -> None:
+    """Rank 0's claim on a run directory (`run.lock`, made atomically with its content): a
+    second process that would run the same run is refused in one line naming the host and PID
+    of the first. A lock left by a process that has ended (SIGKILL) is taken over."""
+    path = Path(run_dir) / LOCK
+    fd, tmp = tempfile.mkstemp(prefix=f".{LOCK}.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(_lock_record()) + "\n")
+        for _ in range(3):
+            try:
+                os.link(tmp, path)  # atomic, and fails when a lock exists
+                break
+            except FileExistsError:
+                held = read_json_or_none(path)
+                if not isinstance(held, dict):
+                    raise UserError(
+                        f"{what}: {path} is unreadable: if no process runs this run any more, delete it"
+                    ) from None
+                if not _is_stale(held):
+                    raise UserError(
+                        f"{what}: the run is already running (pid {held.get('pid')} on {held.get('host')} "
+                        f"since {held.get('started')}, {path}); if that process is gone, delete {path}"
+                    ) from None
+                path.unlink(missing_ok=True)
+        else:
+            raise UserError(f"{what}: cannot take {path}: other processes keep taking it")
+    finally:
+        os.unlink(tmp)
+    _held.add(path)
+
+
+def release_run_dirs() -> None:
+    """Remove the locks this process holds (at the end of the run, and at exit)."""
+    mine = _lock_record()
+    for path in list(_held):
+        held = read_json_or_none(path)
+        if isinstance(held, dict) and held.get("pid") == mine["pid"] and held.get("host") == mine["host"]:
+            path.unlink(missing_ok=True)
+        _held.discard(path)
+
+
+atexit.register(release_run_dirs)  # a run that ends by an error or a signal's clean stop
+
+
+def claim_run_dir(run_dir: Path, what: str, env: DistEnv) -> None:
+    """Rank 0 locks a run directory to continue; every rank raises its refusal."""
+    error = None
+    if env.is_main:
+        try:
+            lock_run_dir(run_dir, what)
+        except (UserError, OSError) as exc:
+            error = str(exc) if isinstance(exc, UserError) else f"{what}: cannot write {run_dir / LOCK}: {exc.strerror}"
+    error = D.broadcast_object(error)
+    if error:
+        raise UserError(error)
 
 
 class _LogFile(logging.FileHandler):

@@ -17,7 +17,7 @@ from ffcv.fields import IntField, RGBImageField
 from ffcv.reader import Reader
 from ffcv.writer import MIN_PAGE_SIZE, DatasetWriter
 
-from nas.data.raw import ImageArrays, ImageFolder, default_mode, load_rgb
+from nas.data.raw import ImageArrays, ImageFolder, default_mode, forget_partials, load_rgb, partial_prefix
 from nas.core.errors import UserError
 
 FIELDS = {"image": RGBImageField, "label": IntField}
@@ -99,7 +99,8 @@ def write_betons(jobs: Sequence[BetonJob], workers: int) -> None:
             if len(job.items) == 0:
                 raise UserError(f"no images to write into {job.path}")
             job.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{job.path.name}.", suffix=".tmp", dir=job.path.parent)
+            forget_partials(job.path.parent, job.path.name)
+            fd, tmp = tempfile.mkstemp(prefix=partial_prefix(job.path.name), suffix=".tmp", dir=job.path.parent)
             os.close(fd)
             temps.append(tmp)
             print(f"writing {job.path} ({len(job.items)} images)", flush=True)

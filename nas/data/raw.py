@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from nas.core.errors import UserError, describe_os_error
-from nas.core.files import check_regular, open_regular
+from nas.core.files import check_regular, open_regular, owner_tag, remove_stale_partials
 
 try:
     from numpy._core import multiarray as _multiarray, numeric as _numeric
@@ -186,6 +186,18 @@ def _dump_batch(path: Path, batch_label: str, images: np.ndarray, labels: np.nda
              "filenames": [f"digit_{start + i:05d}.png" for i in range(len(images))]}
     with open(path, "wb") as f:
         pickle.dump(entry, f, protocol=2)
+
+
+def partial_prefix(name: str) -> str:
+    """The prefix of a temporary file or directory written beside `name`: it names this
+    process, so that a later writer can tell a killed writer's leftovers from a live one's."""
+    return f".{name}.{owner_tag()}."
+
+
+def forget_partials(parent, name: str) -> None:
+    """Remove what writers of `parent/name` that were killed left beside it, saying so."""
+    for path in remove_stale_partials(parent, name):
+        print(f"removed {path}: the partial output of an interrupted write", flush=True)
 
 
 def default_mode(directory: bool = False) -> int:

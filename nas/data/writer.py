@@ -26,8 +26,9 @@ from nas.core.files import write_yaml
 from nas.data.datasets import (DATASET_YAML, FOLDER_BETONS, DatasetInfo, check_folder_size, cifar_datasets,
                                get_dataset)
 from nas.data.loaders import ffcv_missing_reason
-from nas.data.raw import (CIFAR_SIZE, IMAGE_EXTENSIONS, array_paths, default_mode, is_digits_dir, list_image_folder,
-                          load_square, read_arrays, read_cifar, write_cifar10_batches)
+from nas.data.raw import (CIFAR_SIZE, IMAGE_EXTENSIONS, array_paths, default_mode, forget_partials, is_digits_dir,
+                          list_image_folder, load_square, partial_prefix, read_arrays, read_cifar,
+                          write_cifar10_batches)
 
 
 def _require_ffcv() -> None:
@@ -63,6 +64,19 @@ def _link(src: Path, link: Path) -> None:
     os.symlink(src.resolve(), tmp)
     os.replace(tmp, link)
     print(f"linked {link} -> {src.resolve()} (raw data for the torch loader)")
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Put the complete directory `new` in place of `target` by renames only: a kill at any
+    moment leaves the old `target`, nothing (a rerun writes it), or the new one; what was moved
+    aside is named after this process, and the next write removes it."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=partial_prefix(target.name), suffix=".old", dir=target.parent))
+        os.rename(target, old / target.name)
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, target)
 
 
 def _cifar_dataset(name: str) -> DatasetInfo:
@@ -133,16 +147,15 @@ def write_digits(out, *, overwrite: bool = False, workers: int = 1) -> None:
         raise UserError(f"refusing to replace {raw}: it is not a digits set written by this script")
     train, test = dataset.embedded()
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{raw.name}.", suffix=".tmp", dir=out))
+    forget_partials(out, raw.name)
+    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(raw.name), suffix=".tmp", dir=out))
     try:
         write_cifar10_batches(tmp, train, test, label_names=[str(d) for d in range(10)])
         print(f"wrote digits ({len(train.labels)} training, {len(test.labels)} test images, 32x32 RGB)")
         if not missing_ffcv:  # read back from the pickles: the code path of real CIFAR-10
             _write_cifar_betons(dataset, _read_cifar_splits(dataset, tmp), out, workers)
         os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes an owner-only directory
-        if raw.exists():
-            shutil.rmtree(raw)
-        os.rename(tmp, raw)
+        _swap_in(tmp, raw)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -309,7 +322,8 @@ def write_folder(src, out, *, name: str, size: int = CIFAR_SIZE, val_fraction: f
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+        forget_partials(parent, out.name)
+        tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(out.name), suffix=".tmp", dir=parent))
     except OSError as exc:
         raise UserError(f"--out {out}: cannot write in {parent} ({exc.strerror or exc})") from None
     try:
@@ -339,13 +353,7 @@ def write_folder(src, out, *, name: str, size: int = CIFAR_SIZE, val_fraction: f
                           for split in plan.splits], workers)
         write_yaml(tmp / DATASET_YAML, meta)
         os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes an owner-only directory
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
-            os.rename(out, old / out.name)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

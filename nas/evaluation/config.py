@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from nas.core.config import SEED_MAX, Alias, RunOptions, option
+from nas.core.config import SEED_MAX, Alias, RunOptions, check_cells, option
 from nas.data.datasets import NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 from nas.data.flags import CIFAR100_ALIAS
+from nas.evaluation.schedules import check_schedule
 
 
 @dataclass
@@ -80,6 +81,11 @@ class EvalConfig(RunOptions):
         runtime=True,
     )
     log_every: int = option(100, "log a line every this many training steps", runtime=True, low=1)
+
+    def check(self) -> None:
+        super().check()
+        check_cells(self.init_channels, self.channels_last)
+        check_schedule(self.lr_scheduler, self.epochs)
 
 
 @dataclass

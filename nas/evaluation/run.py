@@ -47,9 +47,11 @@ from nas.core.rundir import (
     EPOCHS,
     GENOTYPE,
     LAST_CHECKPOINT,
+    claim_run_dir,
     new_run_dir,
     peak_memory_mb,
     read_config,
+    release_run_dirs,
     setup_logging,
     tensorboard,
     write_state,
@@ -188,14 +190,18 @@ def _saved_run(run_dir: Path, ckpt_path: Path, what: str, device: torch.device) 
 
 
 def _open_resume(
-    cfg: EvalConfig, given: dict, task: Task, device: torch.device
+    cfg: EvalConfig, given: dict, task: Task, env: D.DistEnv
 ) -> tuple[EvalConfig, Path, Optional[dict], Genotype]:
     """The run's own configuration, its directory, its checkpoint (None when it did not finish an
     epoch) and its genotype, after checking that the explicitly given flags do not ask for
     something else."""
     what = f"--resume {cfg.resume}"
     run_dir, ckpt_path = _resume_paths(cfg.resume)
-    saved, ckpt = _saved_run(run_dir, ckpt_path, what, device)
+    if (run_dir / CONFIG).is_file() and "method" in read_config(run_dir, what):
+        raise UserError(
+            f"{what}: it is a search run, not an evaluation: evaluate the genotype it found with --arch {run_dir}"
+        )
+    saved, ckpt = _saved_run(run_dir, ckpt_path, what, env.device)
     saved_task = saved.pop("eval_task", None)
     if saved_task != task.name:
         raise UserError(f"{what}: it is a {saved_task} evaluation run, not {task.name}")
@@ -215,16 +221,15 @@ def _open_resume(
     if "arch" in given or "reduce_arch" in given:
         wanted = resolve_genotype(given.get("arch", saved["arch"]), given.get("reduce_arch", saved["reduce_arch"]))
         if genotype_to_dict(wanted) != genotype_to_dict(genotype):
-            raise UserError(
-                f"{what}: the run trains another architecture "
-                f"({saved['arch']}{' + ' + saved['reduce_arch'] if saved['reduce_arch'] else ''}), "
-                f"not the one given by --arch/--reduce_arch"
-            )
+            asked = " ".join(f"--{k} {given[k]}" for k in ("arch", "reduce_arch") if k in given)
+            has = f"--arch {saved['arch']}" + (f" --reduce_arch {saved['reduce_arch']}" if saved["reduce_arch"] else "")
+            raise UserError(f"{what}: {asked} names another architecture than the run trains (run has {has})")
     if ckpt and ckpt["epoch"] >= saved["epochs"]:
         raise UserError(
             f"{what}: the run already finished its {saved['epochs']} epochs (see {run_dir / 'summary.json'})"
         )
     check_writable(run_dir, what)
+    claim_run_dir(run_dir, what, env)
     return cfg, run_dir, ckpt, genotype
 
 
@@ -262,6 +267,7 @@ def evaluation_run(cfg: EvalConfig, given: dict, task: Task) -> tuple[Path, dict
     try:
         return D.guard_peers(go)
     finally:
+        release_run_dirs()  # a refused or failed run leaves its directory to the next --resume
         D.cleanup()
         stop.disarm()
 
@@ -275,7 +281,7 @@ class EvalRun:
         self.task, self.env = task, env
         self.ckpt, self.run_dir, self.genotype = None, None, None
         if cfg.resume is not None:
-            cfg, self.run_dir, self.ckpt, self.genotype = _open_resume(cfg, given, task, env.device)
+            cfg, self.run_dir, self.ckpt, self.genotype = _open_resume(cfg, given, task, env)
         self.cfg = cfg
         if cfg.epochs < 1:
             raise UserError(f"--epochs {cfg.epochs}: expected at least 1")
@@ -283,6 +289,11 @@ class EvalRun:
             raise UserError(
                 f"--batch_size {cfg.batch_size} does not split over {env.world_size} processes: "
                 f"expected a multiple of the world size"
+            )
+        if cfg.auxiliary and cfg.batch_size // env.world_size < 2:
+            raise UserError(
+                f"--batch_size {cfg.batch_size} with --auxiliary on {env.world_size} process(es): expected at least "
+                f"2 images per process (the auxiliary head batch-normalises 1x1 maps over the batch), or --no-auxiliary"
             )
         # A resumed run trains its own genotype, wherever the spec's files are now.
         self.genotype = self.genotype or resolve_genotype(cfg.arch, cfg.reduce_arch)
@@ -525,6 +536,7 @@ class EvalRun:
             write_json(self.run_dir / "summary.json", summary)
             self._write_state("finished")
             self.tb.close()
+            release_run_dirs()
         D.barrier()
         log.info(
             "best top1 %.2f (epoch %d), final top1 %.2f; run directory %s",

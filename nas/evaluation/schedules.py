@@ -26,14 +26,21 @@ WARMUP_EPOCHS = 5
 WARMUP_BATCH = 256  # warm up when the global batch exceeds this
 
 
+def check_schedule(kind: str, epochs: int) -> None:
+    if kind not in SCHEDULES:
+        raise UserError(f"--lr_scheduler {kind!r}: expected one of {', '.join(SCHEDULES)}")
+    if kind == "linear" and epochs <= TAIL_EPOCHS:
+        raise UserError(
+            f"--epochs {epochs} with --lr_scheduler linear: expected more than {TAIL_EPOCHS} (its last "
+            f"{TAIL_EPOCHS} epochs have a slope of their own); a shorter smoke run: --lr_scheduler cosine"
+        )
+
+
 class LRFactor:
     """lr(epoch) / base for a schedule; a plain object so LambdaLR can save its state."""
 
     def __init__(self, kind: str, epochs: int, warmup: bool = False):
-        if kind not in SCHEDULES:
-            raise UserError(f"--lr_scheduler {kind!r}: expected one of {', '.join(SCHEDULES)}")
-        if kind == "linear" and epochs <= TAIL_EPOCHS:
-            raise UserError(f"--epochs {epochs} with the linear schedule: expected more than {TAIL_EPOCHS}")
+        check_schedule(kind, epochs)
         self.kind, self.epochs, self.warmup = kind, epochs, warmup
 
     def __call__(self, epoch: int) -> float:

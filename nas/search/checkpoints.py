@@ -18,12 +18,15 @@ from nas.core.errors import UserError
 from nas.core.files import check_writable, remove_stale_tmp, torch_load, torch_save, write_json
 from nas.core.rundir import (
     CONFIG,
+    DATA_SET,
     DECISIONS,
     GENOTYPE,
     LAST_CHECKPOINT,
     SEARCH_PREFIX,
+    claim_run_dir,
     elastic_restart,
     read_config,
+    read_json_or_none,
     read_state,
 )
 from nas.search.config import SearchConfig
@@ -79,16 +82,43 @@ def check_resumable(run_dir: Path, method: str) -> dict:
     """The saved configuration of `run_dir`, after checking that it is an unfinished run of `method`."""
     what = f"--resume {run_dir}"
     if not (run_dir / CONFIG).is_file():
-        raise UserError(f"{what}: not a search run directory (expected {run_dir / CONFIG})")
+        killed = run_dir.name.startswith(SEARCH_PREFIX) and run_dir.is_dir()
+        raise UserError(
+            f"{what}: not a search run directory (expected {run_dir / CONFIG})"
+            + ("; a search killed as it started holds nothing to resume: start it again" if killed else "")
+        )
     saved = read_config(run_dir, what)
     saved_method = saved.pop("method", None)
+    if "eval_task" in saved:
+        raise UserError(
+            f"{what}: it is a {saved['eval_task']} evaluation run, not a search: resume it with "
+            f"train_eval_{saved['eval_task']}.py"
+        )
     if saved_method != method:
-        raise UserError(f"{what}: it is a {saved_method} search, not {method}")
+        raise UserError(
+            f"{what}: it is a run of the {saved_method} search, not of the {method} search: resume it with "
+            f"search_{saved_method}.py"
+        )
     state = read_state(run_dir) or {}
     if state.get("status") == "finished":
         raise UserError(f"{what}: the search already finished (see {run_dir / GENOTYPE})")
     check_writable(run_dir, what)
     return saved
+
+
+def check_same_data(run_dir: Path, data_set: dict, train_path: str) -> None:
+    """A resumed search reads the data set it started on: --train_path may name another copy of
+    it (the run moved), not other data. Runs from before data.json are not checked."""
+    saved = read_json_or_none(run_dir / DATA_SET)
+    if isinstance(saved, dict) and saved != data_set:
+
+        def show(d: dict) -> str:
+            return f"{d.get('label')} ({d.get('classes')} classes, {d.get('image_size')} px)"
+
+        raise UserError(
+            f"--resume {run_dir}: --train_path {train_path} holds {show(data_set)}, but the run searched "
+            f"{show(saved)}: give it the data root it started on (a moved copy is fine)"
+        )
 
 
 def _plain(value):
@@ -127,6 +157,7 @@ def resolve_config(cfg: SearchConfig, *, method: str, given: dict, env: DistEnv)
     cfg = resume_config(
         type(cfg), {**saved, "resume": str(run_dir)}, given, what=f"--resume {run_dir}", source=str(run_dir / CONFIG)
     )
+    claim_run_dir(run_dir, f"--resume {run_dir}", env)  # before anything of the run is touched
     if env.is_main:
         remove_stale_tmp(run_dir)  # half-written files of the process that was killed
     return cfg, run_dir

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from nas.core.config import Alias, RunOptions, option
+from nas.core.config import SEED_MAX, Alias, RunOptions, check_cells, option
 from nas.core.errors import UserError
 from nas.data.datasets import NORM_CONSTANTS, check_cifar_dataset, cifar_datasets
 from nas.data.flags import CIFAR100_ALIAS
@@ -59,7 +59,7 @@ class SearchConfig(RunOptions):
         NORM_CONSTANTS,
     )
     val_size: int = option(5000, "images held out from the training set for validation", low=1)
-    split_seed: int = option(0, "seed of the held-out split", low=0)
+    split_seed: int = option(0, "seed of the held-out split", low=0, high=SEED_MAX)
     batch_size: int = option(256, "global batch size", low=1)
     learning_rate: float = option(
         0.2176, "base learning rate for a global batch of 256 (scaled linearly with the batch)", above=0
@@ -173,6 +173,7 @@ class SearchConfig(RunOptions):
         --val_size against the data root's size is checked when the data is opened, also before."""
         super().check()
         check_cifar_dataset(self.dataset)
+        check_cells(self.init_channels, self.channels_last)
         if self.extra_ops and self.op_set != "darts":
             raise UserError(
                 f"--extra_ops with --op_set {self.op_set}: expected --op_set darts (the original's "

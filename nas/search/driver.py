@@ -23,12 +23,14 @@ from nas.core.errors import UserError
 from nas.core.files import write_json, write_yaml
 from nas.core.rundir import (
     CONFIG,
+    DATA_SET,
     GENOTYPE,
     STAGES,
     SUMMARY,
     eta,
     new_run_dir,
     peak_memory_mb,
+    release_run_dirs,
     setup_logging,
     tensorboard,
     write_state,
@@ -37,7 +39,7 @@ from nas.core.seeding import derive_seed, prepare_determinism, seed_all, set_det
 from nas.data.datasets import data_label
 from nas.data.loaders import DataConfig, build_search_loaders
 from nas.genotype import format_literal, genotype_from_switches, genotype_to_dict, save_genotype
-from nas.search.checkpoints import load_checkpoint, resolve_config, save_checkpoint
+from nas.search.checkpoints import check_same_data, load_checkpoint, resolve_config, save_checkpoint
 from nas.search.config import SearchConfig
 from nas.search.decisions import DECISION_COUNT, FINE, START, fine_decision, plan, renumber, topology_decision
 from nas.search.registry import SearchMethod
@@ -99,6 +101,11 @@ class SearchRun:
         check_compile(self.cfg.compile, self.env.device, perturb=self.cfg.compile_perturb)
         set_determinism(self.cfg.deterministic, self.env.device)
         data = open_search_data(self.cfg, self.env, precision)
+        # the data set as it is: a root's own dataset.yaml names it, whatever --dataset (or a preset) said
+        self.data_label = data_label(self.cfg.dataset, self.cfg.train_path)
+        self.data_set = {"label": self.data_label, "classes": data.num_classes, "image_size": data.image_size}
+        if resume_dir is not None:
+            check_same_data(resume_dir, self.data_set, self.cfg.train_path)
         # a damaged checkpoint fails now, not after phase 1 has been redone
         self.checkpoint = load_checkpoint(resume_dir, self.env.device) if resume_dir is not None else None
         # bad flags and bad data have failed by now: only then is a run directory made
@@ -115,8 +122,6 @@ class SearchRun:
             stage_log=self.run_dir / STAGES,
         )
         self.start_time = time.time()
-        # the data set as it is: a root's own dataset.yaml names it, whatever --dataset (or a preset) said
-        self.data_label = data_label(self.cfg.dataset, self.cfg.train_path)
         log.info(
             "%s search on %s in %s (%s, world size %d, device %s, %s loader, lr %.4g for batch %d)",
             method.name,
@@ -140,6 +145,7 @@ class SearchRun:
         run_dir = new_run_dir(self.cfg.save, "search", self.cfg.note, self.env)
         if self.env.is_main:
             write_yaml(run_dir / CONFIG, {"method": self.method.name, **to_dict(self.cfg)})
+            write_json(run_dir / DATA_SET, self.data_set)
             write_state(run_dir, status="running", method=self.method.name, phase="start")
         D.barrier()
         return run_dir
@@ -292,6 +298,7 @@ class SearchRun:
             }
             write_json(self.run_dir / SUMMARY, summary)
             write_state(self.run_dir, status="finished", method=self.method.name, phase="done")
+            release_run_dirs()
         D.barrier()
         log.info("genotype = %s", format_literal(genotype))  # once: rank 0 logs to the terminal too
         log.info("run directory: %s", self.run_dir)

@@ -8,6 +8,7 @@ from nas.core import stop
 from nas.core.config import parse
 from nas.core.distributed import cleanup, guard_peers
 from nas.core.errors import run_cli
+from nas.core.rundir import release_run_dirs
 from nas.search.driver import SearchRun
 from nas.search.registry import get_method
 
@@ -26,6 +27,7 @@ def main(name: str, description: str, argv: Optional[Sequence[str]] = None) -> N
         try:
             guard_peers(lambda: run_search(name, cfg, given))
         finally:
+            release_run_dirs()  # a refused or failed run leaves its directory to the next --resume
             cleanup()
             stop.disarm()
 

@@ -244,3 +244,17 @@ def test_every_script_takes_both_names_of_the_data_root():
             cfg, given = parse(cls, [flag, "d/y"])
             assert cfg.data == "d/y" and given == {"data": "d/y"}
     assert parse(CifarEvalConfig, ["--cifar100"])[0].dataset == "cifar100"  # the older alias still there
+
+
+@pytest.mark.parametrize("cls", [EvolutionaryConfig, SupernetConfig, CifarEvalConfig, ImageNetEvalConfig])
+def test_every_number_of_every_config_is_finite(cls):
+    """The range check of the config machinery, not each flag's own: inf and NaN are refused
+    for every float option, whatever its range."""
+    from nas.core.config import _base_type, _hints
+
+    floats = [f.name for f in dataclasses.fields(cls) if _base_type(_hints(cls)[f.name])[0] is float]
+    assert len(floats) >= 5
+    for name in floats:
+        for value in ("inf", "nan"):
+            with pytest.raises(UserError, match=f"--{name} {value}: expected"):
+                parse(cls, [f"--{name}", value])

@@ -163,3 +163,52 @@ def test_a_damaged_or_missing_description_is_named(root64, tmp_path):
     (root / "dataset.yaml").unlink()
     with pytest.raises(UserError, match=f"missing {root}/dataset.yaml"):
         build_search_loaders(DataConfig(root=str(root), loader="torch", workers=0), 4, 0, 1, "cpu")
+
+
+def _start_and_kill(argv, ready, timeout=60) -> None:
+    """Run write_datasets.py with `argv`; SIGKILL it as soon as `ready()` holds (while it runs)."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(WRITE), *map(str, argv)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, "the writer ended before the moment to kill it"
+            assert time.time() < deadline, "the writer did not reach the moment to kill it"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+def _partials(parent: Path, name: str) -> list:
+    return [p for p in parent.iterdir() if p.name.startswith(f".{name}.")]
+
+
+@pytest.mark.slow
+def test_a_write_killed_at_several_moments_then_rerun_gives_the_uninterrupted_root(tmp_path):
+    """SIGKILL while a new root is written and while an existing root is replaced: the same
+    command again writes the root an uninterrupted run writes and removes what the killed
+    one left beside it."""
+    src = class_folders(tmp_path / "images", per_class=12, corrupt=False, non_image=False)
+    straight = tmp_path / "straight" / "toy"
+    write_folder(src, straight, name="toy", size=32)
+    out = tmp_path / "killed" / "toy"
+    out.parent.mkdir()
+    argv = ["folder", "--src", src, "--name", "toy", "--size", "32", "--overwrite", "--out", out]
+    for n in range(2):  # the second time with the root of the first rerun in place
+        _start_and_kill(argv, lambda: any((p / "train_images.npy").exists() for p in _partials(out.parent, "toy")))
+        assert _partials(out.parent, "toy")  # killed mid-way: its partial output is there
+        assert out.exists() == (n == 1)  # an old root stays until the new one is complete
+        rerun = run_script(sys.executable, WRITE, *argv)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "the partial output of an interrupted write" in rerun.stdout
+        assert _partials(out.parent, "toy") == []
+        for f in ("train_images.npy", "train_labels.npy", "val_images.npy", "val_labels.npy"):
+            assert np.array_equal(np.load(out / f), np.load(straight / f)), f
+        assert yaml.safe_load((out / "dataset.yaml").read_text()) == yaml.safe_load(
+            (straight / "dataset.yaml").read_text()
+        )

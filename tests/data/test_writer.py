@@ -228,3 +228,38 @@ def test_bad_imagenet_input_is_one_line_and_writes_nothing(tmp_path, capsys, cas
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: ") and expect in err
     assert files(root) == []
+
+
+@pytest.mark.slow
+def test_digits_killed_while_replacing_a_root_then_rerun_is_the_uninterrupted_root(tmp_path):
+    """SIGKILL of `write_datasets.py digits --overwrite` over an existing root, once its new pickle
+    directory is being written: the old root stays whole, and the same command again removes
+    the killed writer's hidden directory and writes the same files."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT, run_script
+
+    script = ROOT / "scripts" / "write_datasets.py"
+    out = tmp_path / "digits"
+    assert run_script(sys.executable, script, "digits", "--out", out).returncode == 0
+    raw = out / "cifar-10-batches-py"
+    first = {p.name: p.read_bytes() for p in raw.iterdir()}
+    proc = subprocess.Popen([sys.executable, str(script), "digits", "--out", str(out), "--overwrite"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while not list(out.glob(".cifar-10-batches-py.*.tmp/data_batch_1")):
+            assert proc.poll() is None and time.time() < deadline, "the writer ended before the moment to kill it"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert list(out.glob(".cifar-10-batches-py.*")) and is_digits_dir(raw)  # the old root is whole
+    rerun = run_script(sys.executable, script, "digits", "--out", out, "--overwrite")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "the partial output of an interrupted write" in rerun.stdout
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == first

@@ -44,11 +44,17 @@ def small(data, save, *extra):
         "--loader",
         "torch",
         "--no-progress",
+        "--lr_scheduler",
+        "cosine",  # ImageNet's linear schedule needs more than 5 epochs
         *extra,
     ]
 
 
 BAD_VALUES = [
+    (["--learning_rate", "inf"], "--learning_rate inf: expected a finite number more than 0"),
+    (["--weight_decay", "inf"], "--weight_decay inf: expected a finite number, 0 or more"),
+    (["--grad_clip", "inf"], "--grad_clip inf: expected a finite number, 0 or more"),
+    (["--init_channels", "1"], "--init_channels 1 with --channels_last: expected --no-channels_last"),
     (["--init_channels", "0"], "--init_channels 0: expected 1 or more"),
     (["--init_channels", "-2"], "--init_channels -2: expected 1 or more"),
     (["--learning_rate", "-1"], "--learning_rate -1.0: expected more than 0"),
@@ -85,6 +91,34 @@ def test_bad_value_is_one_line_and_leaves_no_run_directory(
     code, err = run_script(script, small(digits_root, save, *flags), monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not save.exists() or not any(save.iterdir())
+
+
+def test_edge_values_of_one_script_are_refused_before_anything_is_made(digits_root, tmp_path, monkeypatch, capsys):
+    """A batch of one image per process through the auxiliary head (BatchNorm over one value
+    per channel); ImageNet's linear schedule over fewer epochs than its own tail."""
+    save = tmp_path / "runs"
+    argv = small(digits_root, save, "--batch_size", "1")
+    code, err = run_script("train_eval_cifar.py", argv, monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--batch_size 1 with --auxiliary on 1 process(es): expected at least 2 images per process" in err
+    argv = small(digits_root, save, "--lr_scheduler", "linear", "--epochs", "3")
+    code, err = run_script("train_eval_imagenet.py", argv, monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--epochs 3 with --lr_scheduler linear: expected more than 5" in err
+    assert "a shorter smoke run: --lr_scheduler cosine" in err
+    assert not save.exists()
+
+
+@pytest.mark.slow
+def test_a_batch_of_one_without_the_auxiliary_head_and_one_channel_cells_run(digits_root, tmp_path, monkeypatch):
+    from nas.core.config import parse
+    from nas.evaluation.config import CifarEvalConfig
+    from nas.evaluation.run import CIFAR, run_evaluation
+
+    for extra in (["--batch_size", "1", "--no-auxiliary"], ["--init_channels", "1", "--no-channels_last"]):
+        cfg, given = parse(CifarEvalConfig, [str(a) for a in small(digits_root, tmp_path / "runs", *extra)])
+        summary = run_evaluation(cfg, given, CIFAR)
+        assert summary["epochs"] == 1 and summary["final_top1"] >= 0
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

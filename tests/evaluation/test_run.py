@@ -542,7 +542,8 @@ def test_bad_architecture_is_one_line_exit_2_and_writes_nothing(
 ):
     make_spec, message = BAD_ARCH[case]
     save = tmp_path / "runs"
-    code, err = run_script(script, cifar_args(digits_root, save, "--arch", make_spec(tmp_path)), monkeypatch, capsys)
+    argv = cifar_args(digits_root, save, "--arch", make_spec(tmp_path), "--lr_scheduler", "cosine")  # 1 epoch
+    code, err = run_script(script, argv, monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
     assert message in err
     if case == "unknown library name":
@@ -650,3 +651,71 @@ def test_resume_across_scripts_or_of_a_non_run_is_refused(
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     code, err = run_script("train_eval_cifar.py", ["--resume", tmp_path / "junk.pt"], monkeypatch, capsys)
     assert code == 2 and "not a readable checkpoint" in err
+
+
+def _epochs_logged(n):
+    def ready(run_dir):
+        path = run_dir / "epochs.jsonl"
+        return path.is_file() and sum('"epoch"' in line for line in path.read_text().splitlines()) >= n
+
+    return ready
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_first_epoch_and_after_one_then_resume_gives_the_uninterrupted_weights(digits_root, tmp_path):
+    """SIGKILL before the first checkpoint and again right after an epoch is logged (its
+    checkpoint written or not): each --resume takes over the killed process's lock and the run
+    ends with the weights of an uninterrupted one, no lock or temporary file left."""
+    extra = ("--epochs", "3", "--seed", "5", "--drop_path_prob", "0.3")
+    run(CIFAR, cifar_args(digits_root, tmp_path / "a", *extra))
+    straight = torch.load(only_run_dir(tmp_path / "a") / "checkpoints/last.pt", weights_only=True)
+
+    save = tmp_path / "b"
+    code, _, run_dir = start_script(
+        cifar_args(digits_root, save, *extra), save, signal.SIGKILL, lambda d: (d / "state.json").is_file()
+    )
+    assert code == -signal.SIGKILL and (run_dir / "run.lock").is_file()
+    resume = ["--resume", run_dir, "--data", digits_root, "--workers", "0", "--no-progress"]
+    code, _, _ = start_script(resume, save, signal.SIGKILL, _epochs_logged(1))
+    assert code == -signal.SIGKILL
+    run(CIFAR, list(map(str, resume)))
+    resumed = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    assert resumed["epoch"] == straight["epoch"] == 3
+    assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
+    assert resumed["best_top1"] == straight["best_top1"]
+    assert not (run_dir / "run.lock").exists() and not list(run_dir.rglob(".*.tmp"))
+
+
+def test_resume_of_an_evaluation_that_is_running_is_refused(finished_cifar_run, tmp_path, monkeypatch, capsys):
+    import shutil
+    import socket
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_cifar_run, run_dir)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    torch.save({**ckpt, "epoch": 0}, run_dir / "checkpoints/last.pt")  # as if killed mid-run
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": live.pid, "started": "x"}))
+        code, err = run_script("train_eval_cifar.py", ["--resume", run_dir], monkeypatch, capsys)
+    finally:
+        live.kill()
+        live.wait()
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"the run is already running (pid {live.pid} on {socket.gethostname()}" in err
+
+
+def test_resume_of_a_search_run_or_with_another_arch_names_both(finished_cifar_run, tmp_path, monkeypatch, capsys):
+
+    search = tmp_path / "search-x"
+    search.mkdir()
+    (search / "config.yaml").write_text("method: evolutionary\nseed: 1\n")
+    code, err = run_script("train_eval_cifar.py", ["--resume", search], monkeypatch, capsys)
+    assert (
+        code == 2
+        and f"it is a search run, not an evaluation: evaluate the genotype it found with --arch {search}" in err
+    )
+    code, err = run_script(
+        "train_eval_cifar.py", ["--resume", finished_cifar_run, "--arch", "PDARTS"], monkeypatch, capsys
+    )
+    assert code == 2 and "--arch PDARTS names another architecture than the run trains (run has --arch DARTS_V2)" in err

@@ -1,6 +1,7 @@
 """Seed sweeps (scripts/sweep_seeds.sh)."""
 
 import json
+import os
 import shutil
 import sys
 
@@ -13,7 +14,7 @@ from tests.helpers import ROOT, assert_one_line_error, plant_checkpoint, run_scr
 
 FAKE_SEARCH = '''
 """Stand-in for search_evolutionary.py: records its flags; fails once for seeds in FAIL_SEEDS."""
-import argparse, json, os, sys
+import argparse, json, os, sys, time
 from pathlib import Path
 
 from nas.genotype import load_genotype, save_genotype
@@ -31,6 +32,7 @@ with open(run / "calls.jsonl", "a") as f:
 if str(args.seed) in os.environ.get("FAIL_SEEDS", "").split() and not args.resume:
     (run / "state.json").write_text(json.dumps({{"status": "running", "phase": "valuation"}}))
     sys.exit(1)
+time.sleep(float(os.environ.get("SLEEP", "0")))
 save_genotype(run / "genotype.json", load_genotype("DARTS_V2"))
 (run / "state.json").write_text(json.dumps({{"status": "finished", "phase": "done"}}))
 '''
@@ -69,6 +71,51 @@ def test_sweep_skips_finished_and_resumes_unfinished(tmp_path):
         ["--seed", "2", "--save", f"{root}/seed2", "--resume", f"{root}/seed2/search-fake-2", "--npop", "2"],
     ]
     assert len((root / "seed1" / "search-fake-1" / "calls.jsonl").read_text().splitlines()) == 1
+
+
+def test_two_sweeps_on_one_root_run_each_seed_once(tmp_path):
+    """Started together, two sweeps over the same seeds: each seed is searched by one of them."""
+    import subprocess
+
+    script = tmp_path / "fake_search.py"
+    script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
+    root = tmp_path / "sweep"
+    sweep = [str(ROOT / "scripts" / "sweep_seeds.sh"), "--seeds", "1 2", "--root", str(root), "--script", str(script)]
+    env = {**os.environ, "PYTHON": sys.executable, "SLEEP": "1.5"}
+    procs = [
+        subprocess.Popen(sweep, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for s in (1, 2):
+        calls = (root / f"seed{s}" / f"search-fake-{s}" / "calls.jsonl").read_text().splitlines()
+        assert len(calls) == 1, (calls, outs)
+    assert "another sweep is running it" in "".join(err for _, err in outs), outs
+    assert {p.returncode for p in procs} <= {0, 1}, outs  # 1: a seed was left to the other sweep
+
+
+def test_sweep_resumes_the_newest_run_that_has_a_config(tmp_path):
+    """A run directory killed before its config.yaml was written holds nothing to resume: the
+    sweep resumes the run before it, instead of failing on the empty one at every rerun."""
+    script = tmp_path / "fake_search.py"
+    script.write_text(FAKE_SEARCH.format(root=str(ROOT)))
+    root = tmp_path / "sweep"
+    unfinished = root / "seed1" / "search-fake-1"
+    unfinished.mkdir(parents=True)
+    (unfinished / "config.yaml").write_text("seed: 1\nmethod: evolutionary\n")
+    (root / "seed1" / "search-try-20991231-235959").mkdir()  # newer, killed right after its mkdir
+    out = run_script(
+        ROOT / "scripts" / "sweep_seeds.sh",
+        "--seeds",
+        "1",
+        "--root",
+        root,
+        "--script",
+        script,
+        env={"PYTHON": sys.executable},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"== seed 1: resuming {unfinished}" in out.stdout
+    assert (unfinished / "genotype.json").exists()
 
 
 def test_sweep_reports_a_search_that_wrote_no_genotype(tmp_path):

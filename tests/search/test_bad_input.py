@@ -46,6 +46,11 @@ BAD_VALUES = [  # (flags, what the error says): zero, negative, NaN, out of rang
     (["--seed", "99999999999999999999"], "--seed 99999999999999999999: expected a number from 0 to 2147483647"),
     (["--seed", "-1"], "--seed -1: expected a number from 0 to 2147483647"),
     (["--save", "/proc/no/such/place"], "cannot create run directory /proc/no/such/place"),
+    (["--learning_rate", "inf"], "--learning_rate inf: expected a finite number more than 0"),
+    (["--learning_rate_min", "inf"], "--learning_rate_min inf: expected a finite number, 0 or more"),
+    (["--weight_decay", "inf"], "--weight_decay inf: expected a finite number, 0 or more"),
+    (["--split_seed", "99999999999"], "--split_seed 99999999999: expected a number from 0 to 2147483647"),
+    (["--init_channels", "1"], "--init_channels 1 with --channels_last: expected --no-channels_last"),
 ]
 
 
@@ -250,7 +255,7 @@ def test_a_full_disk_stops_the_search_with_one_line_and_leaves_valid_json(digits
     from tests.helpers import fill_disk_after
 
     save = tmp_path / "runs"
-    fill_disk_after(monkeypatch, writes=2)  # config.yaml and state.json fit; phase 1's first record does not
+    fill_disk_after(monkeypatch, writes=3)  # config.yaml, data.json and state.json fit; phase 1's first record does not
     code, err = run_script(
         "search_evolutionary.py",
         tiny_args(digits_root, save, "--npop", "1", "--phase1_procs", "1"),
@@ -293,3 +298,84 @@ def test_resume_of_a_read_only_run_directory_is_one_line(script, method, digits_
     )
     assert_refused(code, err, f"--resume {run_dir}: cannot write in {run_dir}: Read-only file system")
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "state.json"]
+
+
+@pytest.mark.parametrize("method, script", [("evolutionary", SCRIPTS[0]), ("supernet", SCRIPTS[1])])
+def test_resume_of_a_run_that_is_running_is_refused_and_touches_nothing(
+    method, script, digits_root, tmp_path, monkeypatch, capsys
+):
+    """A second --resume while the first still runs: refused by the first one's lock before a
+    file of the run is touched (its half-written temporaries included)."""
+    import json
+    import socket
+    import subprocess
+
+    run_dir = unfinished_run(tmp_path, method)
+    (run_dir / ".state.json.abc.tmp").write_text("{")  # the running process's write in progress
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": live.pid, "started": "x"}))
+        before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+        code, err = run_script(
+            script, ["--resume", run_dir, "--train_path", digits_root, "--no-progress"], monkeypatch, capsys
+        )
+    finally:
+        live.kill()
+        live.wait()
+    assert_refused(code, err, f"the run is already running (pid {live.pid} on {socket.gethostname()}")
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+
+RESUME_CONFLICTS = [  # (script, flags, what the one line says): the flag, the value given, the run's
+    (SCRIPTS[0], ["--seed", "5"], "--seed 5 (run has 1)"),
+    (SCRIPTS[0], ["--npop", "4"], "--npop 4 (run has 2)"),
+    (SCRIPTS[0], ["--layers", "4"], "--layers 4 (run has 3)"),
+    (SCRIPTS[0], ["--finetune_extra", "1", "2", "3"], "--finetune_extra 1 2 3 (run has 0 2 3)"),
+    (SCRIPTS[0], ["--preset", "paper"], "from --preset paper (run has"),
+    (SCRIPTS[1], [], "it is a run of the evolutionary search, not of the supernet search: resume it with search_evo"),
+]
+
+
+@pytest.mark.parametrize(
+    "script, flags, message", RESUME_CONFLICTS, ids=[" ".join(c[1]) or c[0] for c in RESUME_CONFLICTS]
+)
+def test_resume_with_a_conflicting_flag_names_it_and_both_values(
+    script, flags, message, digits_root, tmp_path, monkeypatch, capsys
+):
+    run_dir = unfinished_run(tmp_path)
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    code, err = run_script(script, ["--resume", run_dir, "--train_path", digits_root, *flags], monkeypatch, capsys)
+    assert_refused(code, err, message)
+    if flags:  # and says which options may change
+        assert "only options that say where or how it runs may change: " in err and "workers" in err
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+
+def test_resume_of_an_evaluation_run_by_a_search_is_refused(tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "eval-x"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("eval_task: cifar\nepochs: 3\n")
+    code, err = run_script(SCRIPTS[0], ["--resume", run_dir], monkeypatch, capsys)
+    assert_refused(code, err, "it is a cifar evaluation run, not a search: resume it with train_eval_cifar.py")
+
+
+def test_resume_on_another_data_set_is_refused(digits_root, tmp_path, monkeypatch, capsys):
+    """--train_path may change on resume (the data moved), the data set may not."""
+    import json
+
+    run_dir = unfinished_run(tmp_path)
+    (run_dir / "data.json").write_text(json.dumps({"label": "cifar10", "classes": 10, "image_size": 32}))
+    code, err = run_script(
+        SCRIPTS[0], ["--resume", run_dir, "--train_path", digits_root, "--loader", "torch"], monkeypatch, capsys
+    )
+    assert_refused(
+        code, err, f"--train_path {digits_root} holds digits (10 classes, 32 px), but the run searched cifar10 (10"
+    )
+
+
+def test_resume_of_a_run_killed_before_its_config_says_so(tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "search-try-20250101-000000"
+    run_dir.mkdir()
+    (run_dir / "run.lock").write_text('{"host": "h", "pid": 1}')
+    code, err = run_script(SCRIPTS[0], ["--resume", run_dir], monkeypatch, capsys)
+    assert_refused(code, err, "a search killed as it started holds nothing to resume: start it again")
