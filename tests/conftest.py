@@ -76,3 +76,7 @@ def _fresh_nas_logger():
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
+    # setup_logging stops propagation; pytest attaches its capture handlers to every logger that
+    # does not propagate, so a later test that turns propagation on would see each record twice
+    root.propagate = True
+    root.setLevel(logging.NOTSET)

@@ -73,7 +73,7 @@ def test_the_trainer_draws_a_controls_scores_from_the_run_seed_and_the_step(monk
             trainer = stages.Trainer.__new__(stages.Trainer)
             trainer.cfg, trainer.split_decisions = cfg_cls(seed=11, scores=scores), False
             trainer.perturb_data, trainer.steps = None, stages.StepCounts()
-            trainer.perturb(torch.nn.Linear(1, 1), None, CANDIDATES, phase=2, key=("decision", 4), parallel=True)
+            trainer.perturb(torch.nn.Linear(1, 1), None, CANDIDATES, phase=3, key=("decision", 4), parallel=True)
     expected = derive_seed(11, "random-scores", ("decision", 4))
     assert [kw["random_scores"] for kw in calls] == [None, expected, None, expected]
     assert EvolutionaryConfig(scores="random").control and not SupernetConfig().control
