@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import nas
 from tests.helpers import ROOT
 
 PARTS = ("imports", "data", "bench_compile", "eval_cifar", "search_2ranks_stop", "search_2ranks_resume", "phase1_procs")
@@ -26,7 +27,7 @@ def test_gpu_smoke_rehearsal_runs_every_part_on_the_cpu(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert f"import nas: 0.1.0 {ROOT}/nas/__init__.py" in proc.stdout  # this checkout, not an install
+    assert f"import nas: {nas.__version__} {ROOT}/nas/__init__.py" in proc.stdout  # this checkout, not an install
     table = (tmp_path / "out" / "table.md").read_text()
     assert table in proc.stdout  # the table is printed at the end
     for part in PARTS:
