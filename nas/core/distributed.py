@@ -147,6 +147,7 @@ class PeerWatchdog:
         self.run_dir: Optional[Path] = None
         self.stopped = threading.Event()
         self._seen: dict[int, tuple[int, float]] = {}  # rank (-1: the store) -> (counter, when it last moved)
+        self.thread: Optional[threading.Thread] = None
 
     @classmethod
     def start(cls, rank: int, world: int) -> Optional["PeerWatchdog"]:
@@ -163,7 +164,8 @@ class PeerWatchdog:
         cls._current = watchdog = cls(rank, world, dist.PrefixStore(prefix, store))
         for r in range(world):
             watchdog.store.add(str(r), 0)  # every counter exists: reading one never waits
-        threading.Thread(target=watchdog._loop, name="peer-watchdog", daemon=True).start()
+        watchdog.thread = threading.Thread(target=watchdog._loop, name="peer-watchdog", daemon=True)
+        watchdog.thread.start()
         return watchdog
 
     def _loop(self) -> None:
@@ -225,8 +227,13 @@ def guard_peers(main: Callable[[], Any]) -> Any:
 
 
 def cleanup() -> None:
-    if PeerWatchdog._current is not None:  # a peer that ends its run is not lost
-        PeerWatchdog._current.stopped.set()
+    watchdog = PeerWatchdog._current
+    if watchdog is not None:  # a peer that ends its run is not lost
+        watchdog.stopped.set()
+        if watchdog.thread is not None:
+            # a daemon thread still inside a store call when the interpreter exits aborts the
+            # process ("terminate called without an active exception"): a finished rank exited -6
+            watchdog.thread.join(timeout=2 * watchdog.INTERVAL)
         PeerWatchdog._current = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
